@@ -1,0 +1,103 @@
+import CShmSync
+
+/// Not API: the seam between the algorithm and its homes, public (underscored) only so that the
+/// package's modules can inline it. Do not conform to it outside this package.
+///
+/// Where a batch's state lives and how its waiters sleep: the seam between the algorithm
+/// (``_BatchEngine``, written once) and its homes.
+///
+/// Two homes implement it: `LocalHome` keeps the state in process memory behind a private
+/// pthread mutex and condition variables; `BatchIPC` keeps it in a POSIX shared-memory segment
+/// behind a robust process-shared mutex and futex conditions. The algorithm never sees the
+/// difference.
+///
+/// "Under the lock" below means: between `lock()` (or the return of `wait`) and `unlock()` (or
+/// the call of `wait`), on the calling thread.
+public protocol _BatchHome: AnyObject, Sendable {
+    /// What `commit()` returns to every worker of a batch.
+    associatedtype Result
+    /// What the commit function produced, as the home stores it (a value or an error).
+    associatedtype Outcome
+
+    /// The algorithm's global state. The address never changes while the home lives.
+    var core: UnsafeMutablePointer<cshm_core> { get }
+    /// `coachCount` coaches, contiguous. The address never changes while the home lives.
+    var coaches: UnsafeMutablePointer<cshm_coach> { get }
+    /// Number of coaches, at least 1.
+    var coachCount: Int { get }
+
+    /// A nonzero token that names the calling thread among the threads using this home.
+    func threadToken() -> UInt64
+
+    /// Takes the lock. A home that can observe dead participants repairs the state here, before
+    /// returning, so the algorithm always sees a consistent state.
+    func lock()
+    /// Releases the lock.
+    func unlock()
+    /// Under the lock: releases it, sleeps until ``wake(_:all:)`` on `channel` (or spuriously, or
+    /// after a liveness period), and takes it again. Callers re-check their condition.
+    ///
+    /// Channel 0 is "waiting to enter"; channel `1 + c` is "waiting in commit on coach c".
+    func wait(_ channel: Int)
+    /// Under the lock: wakes the sleepers on `channel` — all of them, or at least one when `all`
+    /// is false. Costs nothing when nobody sleeps there.
+    func wake(_ channel: Int, all: Bool)
+
+    /// Lock free: announce a worker. Returns the queue length after the change.
+    func queueIn() -> Int
+    /// Lock free: take back an announcement. Returns the queue length after the change.
+    func queueOut() -> Int
+    /// The number of announced workers; exact under the lock.
+    var queueLength: Int { get }
+    /// Under the lock: the calling worker, which announced itself, enters a coach or gives up and
+    /// stops counting as coming. Returns the queue length after the change.
+    func leaveQueue() -> Int
+
+    /// Not under the lock: runs the commit function of `coach` and captures what it produced.
+    func runCommit(coach: Int) -> Outcome
+    /// Under the lock, on a closed coach: stores the commit's outcome.
+    func publish(_ outcome: consuming Outcome, coach: Int)
+    /// Under the lock, on a closed coach: stores a cancellation (`nil` means ``BatchError/canceled``).
+    func publishCancel(_ error: (any Error)?, coach: Int)
+    /// Under the lock, on a ready coach: the published result, or its error thrown.
+    func result(coach: Int) throws -> Result
+    /// Under the lock: forgets the published outcome; the last worker left the coach.
+    func resetOutcome(coach: Int)
+
+    /// Under the lock (except `.queued`/`.unqueued`, which come without it): what the calling
+    /// worker is doing now. The shared-memory home records it so that a crash can be told apart;
+    /// the in-process home ignores it.
+    func note(_ phase: _WorkerPhase, coach: Int)
+}
+
+/// What a worker is doing, as far as crash recovery cares. See DESIGN.md §2, "Crash model".
+public enum _WorkerPhase: UInt32, Sendable {
+    /// Not taking part.
+    case idle = 0
+    /// Announced (queueIn), or waiting to enter: counts as coming.
+    case queued = 1
+    /// Inside a filling batch, holding the critical section, before commit.
+    case entered = 2
+    /// Inside a filling batch, asleep in commit or cancel: its data is in the batch.
+    case waiting = 3
+    /// Running the commit function of its batch, until the outcome is published.
+    case committing = 4
+    /// Has the outcome of its batch; only `exit()` remains.
+    case done = 5
+}
+
+extension _BatchHome {
+    @inlinable public func queueIn() -> Int {
+        Int(cshm_atomic_add_i64(&core.pointee.queue, 1))
+    }
+    @inlinable public func queueOut() -> Int {
+        Int(cshm_atomic_add_i64(&core.pointee.queue, -1))
+    }
+    @inlinable public var queueLength: Int {
+        Int(cshm_atomic_load_i64(&core.pointee.queue))
+    }
+    @inlinable public func leaveQueue() -> Int {
+        Int(cshm_atomic_add_i64(&core.pointee.queue, -1))
+    }
+    @inlinable public func note(_ phase: _WorkerPhase, coach: Int) {}
+}

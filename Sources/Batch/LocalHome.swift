@@ -1,0 +1,121 @@
+import CShmSync
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// The in-process home: the algorithm's state in ordinary memory, guarded by a private pthread
+/// mutex, with one pthread condition variable per channel.
+///
+/// Not API: public (underscored) only so that ``Coordinator`` and ``Multi`` can be inlined.
+public final class _LocalHome<Result>: _BatchHome, @unchecked Sendable {
+    public typealias Outcome = Swift.Result<Result, any Error>
+
+    public let core: UnsafeMutablePointer<cshm_core>
+    public let coaches: UnsafeMutablePointer<cshm_coach>
+    public let coachCount: Int
+    /// The lock. Its address never changes (pthread mutexes must not move).
+    @usableFromInline let mutex: UnsafeMutablePointer<pthread_mutex_t>
+    /// `1 + coachCount` conditions: channel 0 (waiting to enter), then one per coach.
+    @usableFromInline let conditions: UnsafeMutablePointer<pthread_cond_t>
+    /// Per channel, how many threads sleep on it. Under the lock. Lets `wake` skip the call
+    /// when nobody sleeps.
+    @usableFromInline let sleepers: UnsafeMutablePointer<Int>
+    /// Per coach, the published outcome; `nil` until published and after reset. Under the lock.
+    @usableFromInline let outcomes: UnsafeMutablePointer<Outcome?>
+    /// The user's commit function, called with the coach. Immutable.
+    @usableFromInline let commitFunction: @Sendable (_ coach: Int) throws -> Result
+
+    public init(coaches count: Int, commit: @escaping @Sendable (_ coach: Int) throws -> Result) {
+        precondition(count >= 1, "a coordinator needs at least one coach (got \(count))")
+        coachCount = count
+        commitFunction = commit
+        core = .allocate(capacity: 1)
+        core.initialize(to: cshm_core())
+        coaches = .allocate(capacity: count)
+        coaches.initialize(repeating: cshm_coach(), count: count)
+        mutex = .allocate(capacity: 1)
+        let rc = pthread_mutex_init(mutex, nil)
+        precondition(rc == 0, "pthread_mutex_init failed: \(rc)")
+        conditions = .allocate(capacity: 1 + count)
+        sleepers = .allocate(capacity: 1 + count)
+        sleepers.initialize(repeating: 0, count: 1 + count)
+        for ch in 0...count {
+            let rc = pthread_cond_init(conditions + ch, nil)
+            precondition(rc == 0, "pthread_cond_init failed: \(rc)")
+        }
+        outcomes = .allocate(capacity: count)
+        outcomes.initialize(repeating: nil, count: count)
+    }
+
+    deinit {
+        for ch in 0...coachCount { pthread_cond_destroy(conditions + ch) }
+        pthread_mutex_destroy(mutex)
+        outcomes.deinitialize(count: coachCount).deallocate()
+        sleepers.deallocate()
+        conditions.deallocate()
+        mutex.deallocate()
+        coaches.deallocate()
+        core.deallocate()
+    }
+
+    @inlinable
+    public func threadToken() -> UInt64 { UInt64(UInt(bitPattern: Int(bitPattern: pthread_self()))) }
+
+    @inlinable
+    public func lock() {
+        let rc = pthread_mutex_lock(mutex)
+        precondition(rc == 0, "pthread_mutex_lock failed: \(rc)")
+    }
+
+    @inlinable
+    public func unlock() {
+        let rc = pthread_mutex_unlock(mutex)
+        precondition(rc == 0, "pthread_mutex_unlock failed: \(rc)")
+    }
+
+    @inlinable
+    public func wait(_ channel: Int) {
+        sleepers[channel] += 1
+        let rc = pthread_cond_wait(conditions + channel, mutex)
+        precondition(rc == 0, "pthread_cond_wait failed: \(rc)")
+        sleepers[channel] -= 1
+    }
+
+    @inlinable
+    public func wake(_ channel: Int, all: Bool) {
+        guard sleepers[channel] > 0 else { return }
+        let rc = all ? pthread_cond_broadcast(conditions + channel) : pthread_cond_signal(conditions + channel)
+        precondition(rc == 0, "pthread_cond_broadcast failed: \(rc)")
+    }
+
+    @inlinable
+    public func runCommit(coach: Int) -> Outcome {
+        Outcome { try commitFunction(coach) }
+    }
+
+    @inlinable
+    public func publish(_ outcome: consuming Outcome, coach: Int) {
+        outcomes[coach] = outcome
+    }
+
+    @inlinable
+    public func publishCancel(_ error: (any Error)?, coach: Int) {
+        outcomes[coach] = .failure(error ?? BatchError.canceled)
+    }
+
+    @inlinable
+    public func result(coach: Int) throws -> Result {
+        guard let outcome = outcomes[coach] else {
+            preconditionFailure("result read before it was published")
+        }
+        return try outcome.get()
+    }
+
+    @inlinable
+    public func resetOutcome(coach: Int) {
+        outcomes[coach] = nil
+    }
+}

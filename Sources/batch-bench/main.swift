@@ -1,0 +1,2 @@
+import Batch
+print("batch-bench")
