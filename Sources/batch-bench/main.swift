@@ -1,2 +1,16 @@
+// batch-bench: measures the batching library. See docs/BENCHMARKS.md.
+//   swift run -c release batch-bench [inprocess|shared|async|all]
 import Batch
-print("batch-bench")
+
+let which = CommandLine.arguments.dropFirst().first ?? "all"
+switch which {
+case "inprocess": runInProcessBench()
+case "shared": runSharedBench()
+case "async": runAsyncBench()
+case "all":
+    runInProcessBench()
+    runSharedBench()
+    runAsyncBench()
+default:
+    print("usage: batch-bench [inprocess|shared|async|all]")
+}

@@ -1,0 +1,1 @@
+func runInProcessBench() { print("in-process: not yet") }
