@@ -1,5 +1,52 @@
-// The demo CLI: filled by issue 4.
-import BatchIPC
-print("batch-shm-demo: not implemented yet")
+// batch-shm-demo: group commit across processes through a shared-memory batch.
+// See `batch-shm-demo --help`, man/batch-shm-demo.1 and DESIGN.md §3.
+
+#if canImport(Glibc)
 import Glibc
-Glibc.exit(1)
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// Runs the command line and returns the exit status: 0 ok, 1 runtime failure, 64 usage.
+func runMain(_ args: [String]) -> Int32 {
+    var command: Subcommand?
+    do {
+        let parsed = try CommandLineParser.parse(args)
+        command = parsed.command
+        if parsed.help {
+            printOut(Help.text(parsed.command))
+            return 0
+        }
+        if parsed.version {
+            printOut("\(toolName) \(toolVersion)")
+            return 0
+        }
+        guard let sub = parsed.command else {
+            throw UsageError(message: "missing subcommand", command: nil)
+        }
+        switch sub {
+        case .spawn: return try SpawnCommand.run(parsed)
+        case .worker: return try WorkerCommand.run(parsed)
+        case .stat: return try InspectCommand.stat(parsed)
+        case .unlink: return try InspectCommand.unlink(parsed)
+        case .listOptions:
+            if !parsed.positionals.isEmpty {
+                throw UsageError(message: "list-options takes no argument", command: .listOptions)
+            }
+            for o in optionTable {
+                printOut("--\(o.long)" + (o.short.map { " -\($0)" } ?? ""))
+            }
+            return 0
+        }
+    } catch let e as UsageError {
+        printError("Error: \(e.message)")
+        printError(Help.usageLine(e.command ?? command))
+        printError("See '\(toolName) --help' for more information.")
+        return 64
+    } catch {
+        printError("Error: \(error)")
+        return 1
+    }
+}
+
+exit(runMain(Array(CommandLine.arguments.dropFirst())))

@@ -1,0 +1,238 @@
+// The log check and the summary of a run.
+//
+// The check, from the workers' reports and a scan of the log:
+// - every record a worker was told is committed (`ok`) is in the log exactly once;
+// - no record of a cancelled, poisoned or failed batch is in the log;
+// - records of an "outcome unknown" batch are counted apart (in the log or not, both are fine);
+// - a record in the log that its worker never reported is allowed only for a worker killed by
+//   crash injection, and only for the operation it was doing when it died;
+// - torn bytes in the log are allowed only when a committer was killed during its commit;
+// - every worker that was not meant to die exits 0 having reported every operation.
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+struct CheckResult {
+    var workers = 0
+    var coaches = 0
+    var ops = 0
+    var batches = 0
+    var recordsInBatches = 0
+    var histogram: [Int: Int] = [:]
+    var elapsed = 0.0
+    var acknowledged = 0
+    var inLog = 0
+    var lost = 0
+    var duplicated = 0
+    var failedInLog = 0
+    var unknownInLog = 0
+    var unknownNotInLog = 0
+    var unreportedInLog = 0
+    var unexpectedInLog = 0
+    var tornBytes = 0
+    var tornBatches = 0
+    var errors: [(String, Int)] = []
+    var crashesPlanned = 0
+    var crashesInjected = 0
+    var crashesByPhase: [(String, Int)] = []
+    var counters: SegmentCounters?
+    var problems: [String] = []
+    var ok: Bool { problems.isEmpty }
+
+    var meanBatchSize: Double { batches == 0 ? 0 : Double(recordsInBatches) / Double(batches) }
+    var opsPerSecond: Double { elapsed > 0 ? Double(ops) / elapsed : 0 }
+}
+
+enum Check {
+    static func run(
+        options o: SpawnOptions, workers: [WorkerProcess], logPath: String, elapsed: Double,
+        counters: SegmentCounters?, timedOut: Bool, setupFailure: String?, readyCount: Int
+    ) throws -> CheckResult {
+        var r = CheckResult()
+        r.workers = o.workers
+        r.coaches = o.baseline == nil ? o.coaches : 0
+        r.elapsed = elapsed
+        r.counters = counters
+        if let setupFailure { r.problems.append("could not start every worker: \(setupFailure)") }
+        if workers.count == o.workers && readyCount < workers.count && !workers.contains(where: { $0.crash != nil }) {
+            r.problems.append("only \(readyCount) of \(workers.count) workers got ready")
+        }
+        if timedOut { r.problems.append("timed out after \(o.timeout) s: workers killed (a hang?)") }
+
+        let scan = try LogScan.scan(path: logPath, recordSize: o.recordSize)
+        r.batches = scan.batchSizes.count + scan.tornBatches
+        r.recordsInBatches = scan.records
+        for s in scan.batchSizes { r.histogram[s, default: 0] += 1 }
+        r.inLog = scan.copies.count
+        r.tornBytes = scan.tornBytes
+        r.tornBatches = scan.tornBatches
+        r.duplicated = scan.copies.values.reduce(0) { $0 + max(0, $1 - 1) }
+
+        var errorCounts: [OutcomeKind: Int] = [:]
+        var reported = Set<UInt64>()
+        var committingCrashes = 0
+        var phaseCounts: [CrashPhase: Int] = [:]
+        var workerExitProblems = 0
+        var inFlight: [Int: Int] = [:]  // killed worker → the operation it was doing
+        for w in workers {
+            let lines = ReportLine.parse((try? Sys.readFile(w.reportPath)) ?? [])
+            r.ops += lines.count
+            var seen = Set<Int>()
+            for line in lines {
+                let id = LogFormat.id(worker: w.id, seq: line.seq)
+                if !seen.insert(line.seq).inserted {
+                    r.problems.append("worker \(w.id) reported operation \(line.seq) twice")
+                }
+                reported.insert(id)
+                let copies = scan.copies[id] ?? 0
+                switch line.kind {
+                case .ok:
+                    r.acknowledged += 1
+                    if copies == 0 { r.lost += 1 }
+                case .outcomeUnknown:
+                    errorCounts[.outcomeUnknown, default: 0] += 1
+                    if copies > 0 { r.unknownInLog += 1 } else { r.unknownNotInLog += 1 }
+                default:
+                    errorCounts[line.kind, default: 0] += 1
+                    if copies > 0 { r.failedInLog += 1 }
+                }
+            }
+            if w.crash != nil { r.crashesPlanned += 1 }
+            if w.killedBySIGKILL && w.crash != nil {
+                r.crashesInjected += 1
+                phaseCounts[w.crash!, default: 0] += 1
+                if w.crash == .committing { committingCrashes += 1 }
+                inFlight[w.id] = lines.count
+            } else if !w.exitedZero {
+                workerExitProblems += 1
+                if !timedOut { r.problems.append("worker \(w.id) (pid \(w.pid)) ended with \(w.statusText)") }
+            } else if lines.count != o.ops {
+                r.problems.append("worker \(w.id) reported \(lines.count) of \(o.ops) operations")
+            }
+        }
+        for (id, _) in scan.copies where !reported.contains(id) {
+            let worker = LogFormat.worker(of: id)
+            if let op = inFlight[worker], op == LogFormat.seq(of: id) {
+                r.unreportedInLog += 1
+            } else {
+                r.unexpectedInLog += 1
+            }
+        }
+
+        if r.lost > 0 { r.problems.append("\(r.lost) acknowledged records are missing from the log") }
+        if r.duplicated > 0 { r.problems.append("\(r.duplicated) records are in the log more than once") }
+        if r.failedInLog > 0 {
+            r.problems.append("\(r.failedInLog) records of cancelled, poisoned or failed batches are in the log")
+        }
+        if r.unexpectedInLog > 0 {
+            r.problems.append("\(r.unexpectedInLog) records in the log were never reported by a live worker")
+        }
+        if r.tornBytes > 0 && committingCrashes == 0 {
+            r.problems.append("\(r.tornBytes) torn bytes in the log, and no committer was killed")
+        }
+        if (errorCounts[.commitFailed] ?? 0) > 0 || (errorCounts[.other] ?? 0) > 0 {
+            r.problems.append("commits failed: see errors")
+        }
+        var errs: [(String, Int)] = OutcomeKind.allCases.filter { $0 != .ok }.map { ($0.rawValue, errorCounts[$0] ?? 0) }
+        errs.append(("worker_exit", workerExitProblems))
+        errs.append(("timeout", timedOut ? 1 : 0))
+        r.errors = errs
+        r.crashesByPhase = CrashPhase.allCases.map { ($0.rawValue, phaseCounts[$0] ?? 0) }
+        return r
+    }
+}
+
+extension CheckResult {
+    func json(options o: SpawnOptions, segmentName: String?) -> JSONValue {
+        var fields: [(String, JSONValue)] = [
+            ("workers", .int(workers)),
+            ("coaches", .int(coaches)),
+            ("mode", .string(o.baseline.map { "baseline-\($0)" } ?? "shared")),
+            ("commit", .string(o.mode.rawValue)),
+            ("record_size", .int(o.recordSize)),
+            ("ops_per_worker", .int(o.ops)),
+            ("ops", .int(ops)),
+            ("batches", .int(batches)),
+            ("mean_batch_size", .double(meanBatchSize)),
+            ("batch_size_histogram", .object(histogram.keys.sorted().map { (String($0), .int(histogram[$0]!)) })),
+            ("seconds", .double(elapsed)),
+            ("ops_per_second", .double(opsPerSecond)),
+            ("acknowledged", .int(acknowledged)),
+            ("in_log", .int(inLog)),
+            ("lost", .int(lost)),
+            ("duplicated", .int(duplicated)),
+            ("failed_in_log", .int(failedInLog)),
+            ("unknown_in_log", .int(unknownInLog)),
+            ("unknown_not_in_log", .int(unknownNotInLog)),
+            ("unreported_in_log", .int(unreportedInLog)),
+            ("unexpected_in_log", .int(unexpectedInLog)),
+            ("torn_bytes", .int(tornBytes)),
+            ("errors", .object(errors.map { ($0.0, .int($0.1)) })),
+            ("crashes_planned", .int(crashesPlanned)),
+            ("crashes_injected", .int(crashesInjected)),
+            ("crashes_by_phase", .object(crashesByPhase.map { ($0.0, .int($0.1)) })),
+            ("crashes_recovered", .int(counters?.crashesRecovered ?? 0)),
+        ]
+        if let counters {
+            fields.append(
+                ("segment", .object([
+                    ("name", segmentName.map(JSONValue.string) ?? .null),
+                    ("batches", .int(counters.batches)),
+                    ("workers_served", .int(counters.workersServed)),
+                    ("crashes_recovered", .int(counters.crashesRecovered)),
+                    ("cancels", .int(counters.cancels)),
+                ])))
+        }
+        fields.append(("problems", .array(problems.map(JSONValue.string))))
+        fields.append(("ok", .bool(ok)))
+        return .object(fields)
+    }
+
+    func human(options o: SpawnOptions, segmentName: String?) -> String {
+        func fmt(_ v: Double, _ digits: Int = 2) -> String {
+            let p = [1.0, 10, 100, 1000][min(digits, 3)]
+            let r = (v * p).rounded() / p
+            return String(r)
+        }
+        var l: [String] = []
+        let what = o.baseline == nil ? "shared batch, \(coaches) coach\(coaches == 1 ? "" : "es")" : "baseline: flock + append + fdatasync per op"
+        let commit = o.mode == .fdatasync ? "fdatasync" : "simulated \(o.cost) µs"
+        l.append("\(workers) workers × \(o.ops) ops, \(o.recordSize)-byte records, \(what), commit: \(commit)")
+        l.append("ops          \(ops) in \(fmt(elapsed, 3)) s: \(Int(opsPerSecond.rounded())) ops/s")
+        l.append("batches      \(batches), mean size \(fmt(meanBatchSize))")
+        if !histogram.isEmpty {
+            let top = histogram.values.max()!
+            for size in histogram.keys.sorted() {
+                let n = histogram[size]!
+                let bar = String(repeating: "#", count: max(1, n * 40 / top))
+                let label = String(repeating: " ", count: max(0, 4 - String(size).count)) + String(size)
+                let count = String(repeating: " ", count: max(0, 8 - String(n).count)) + String(n)
+                l.append("  size \(label) \(count) \(bar)")
+            }
+        }
+        let nonzero = errors.filter { $0.1 > 0 }
+        l.append("errors       " + (nonzero.isEmpty ? "none" : nonzero.map { "\($0.0) \($0.1)" }.joined(separator: ", ")))
+        if crashesPlanned > 0 || (counters?.crashesRecovered ?? 0) > 0 {
+            let phases = crashesByPhase.filter { $0.1 > 0 }.map { "\($0.0) \($0.1)" }.joined(separator: ", ")
+            l.append(
+                "crashes      injected \(crashesInjected) of \(crashesPlanned)"
+                    + (phases.isEmpty ? "" : " (\(phases))") + ", recovered by the library \(counters?.crashesRecovered ?? 0)")
+        }
+        l.append(
+            "log check    acknowledged \(acknowledged), in log \(inLog), lost \(lost), duplicated \(duplicated), failed in log \(failedInLog)")
+        if unknownInLog + unknownNotInLog + unreportedInLog + tornBytes > 0 {
+            l.append(
+                "             outcome unknown: \(unknownInLog) in log, \(unknownNotInLog) not; in flight when killed: \(unreportedInLog) in log; torn bytes \(tornBytes)")
+        }
+        if let counters {
+            l.append(
+                "segment      \(segmentName ?? "?"): batches \(counters.batches), workers served \(counters.workersServed), cancels \(counters.cancels)")
+        }
+        for p in problems { l.append("problem      \(p)") }
+        l.append(ok ? "ok" : "FAILED")
+        return l.joined(separator: "\n")
+    }
+}

@@ -1,0 +1,263 @@
+// `spawn`: creates a segment, starts N workers (this binary, re-executed as `worker`), shows
+// progress, waits, removes the segment, checks the log against what each worker was told, and
+// prints the summary. Exit 0 only when the check passes.
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// The counters of a segment that the summary shows.
+struct SegmentCounters {
+    var batches = 0
+    var workersServed = 0
+    var crashesRecovered = 0
+    var cancels = 0
+}
+
+/// What spawn needs from the segment it creates (implemented over BatchIPC in Shared.swift).
+protocol DemoSegment: AnyObject {
+    var name: String { get }
+    /// The live counters.
+    func counters() -> SegmentCounters
+    /// Removes the segment's name.
+    func remove()
+}
+
+struct SpawnOptions {
+    var workers = 4
+    var ops = 250
+    var coaches = 1
+    var recordSize = 64
+    var mode = CommitMode.fdatasync
+    var cost = 100
+    var dir: String?
+    var keep = false
+    var crash: String?
+    var crashCount = 1
+    var crashAfter: Int?
+    var seed: UInt64?
+    var liveness = 20
+    var baseline: String?
+    var timeout = 120
+    var name: String?
+    var json = false
+    var quiet = false
+
+    init(_ p: ParsedCommand) throws(UsageError) {
+        if p.positionals.count > 1 {
+            throw UsageError(message: "spawn takes one argument, N (got \(p.positionals.count))", command: .spawn)
+        }
+        if let n = p.positionals.first {
+            guard let v = Int(n), v >= 1, v <= 64 else {
+                throw UsageError(message: "N must be an integer in 1...64, got '\(n)'", command: .spawn)
+            }
+            workers = v
+        }
+        ops = try p.int("ops", ops, min: 1, max: 10_000_000)
+        coaches = try p.int("coaches", coaches, min: 1, max: 64)
+        recordSize = try p.int("record-size", recordSize, min: LogFormat.minRecordSize, max: LogFormat.maxRecordSize)
+        mode = CommitMode(rawValue: try p.choice("commit", ["fdatasync", "simulate"], "fdatasync")!)!
+        cost = try p.int("commit-cost", cost, max: 10_000_000)
+        dir = p.string("dir")
+        keep = p.flag("keep")
+        crash = try p.choice("crash", CrashPhase.allCases.map(\.rawValue) + ["random"], nil)
+        crashCount = try p.int("crash-count", crashCount, min: 1, max: 64)
+        if p.string("crash-after") != nil { crashAfter = try p.int("crash-after", 0, max: 10_000_000) }
+        if p.string("seed") != nil { seed = UInt64(try p.int("seed", 0)) }
+        liveness = try p.int("liveness", liveness, min: 1, max: 60_000)
+        baseline = try p.choice("baseline", ["flock"], nil)
+        timeout = try p.int("timeout", timeout, min: 1, max: 86_400)
+        name = p.string("name")
+        json = p.flag("json")
+        quiet = p.flag("quiet")
+        if crash != nil && crashCount > workers {
+            throw UsageError(message: "--crash-count \(crashCount) is more than the \(workers) workers", command: .spawn)
+        }
+        if p.string("crash-count") != nil && crash == nil {
+            throw UsageError(message: "--crash-count needs --crash PHASE", command: .spawn)
+        }
+        if baseline != nil && crash != nil {
+            throw UsageError(message: "--crash applies to the shared batch, not to --baseline", command: .spawn)
+        }
+        if baseline != nil && (p.string("coaches") != nil || p.string("liveness") != nil || p.string("name") != nil) {
+            throw UsageError(message: "--coaches, --liveness and --name apply to the shared batch, not to --baseline", command: .spawn)
+        }
+        if let name, !name.hasPrefix("/") || name.dropFirst().contains("/") || name.count < 2 || name.count > 250 {
+            throw UsageError(message: "--name must be one '/' followed by 1 to 249 characters without '/', got '\(name)'", command: .spawn)
+        }
+    }
+}
+
+/// One started worker.
+struct WorkerProcess {
+    let id: Int
+    let pid: pid_t
+    let crash: CrashPhase?
+    let reportPath: String
+    /// The wait status once reaped.
+    var status: Int32?
+
+    var killedBySIGKILL: Bool {
+        guard let s = status else { return false }
+        return (s & 0x7f) == SIGKILL
+    }
+    var exitedZero: Bool {
+        guard let s = status else { return false }
+        return (s & 0x7f) == 0 && ((s >> 8) & 0xff) == 0
+    }
+    var statusText: String {
+        guard let s = status else { return "not reaped" }
+        if (s & 0x7f) == 0 { return "exit \((s >> 8) & 0xff)" }
+        return "signal \(s & 0x7f)"
+    }
+}
+
+enum SpawnCommand {
+    static func run(_ p: ParsedCommand) throws -> Int32 {
+        let o = try SpawnOptions(p)
+        var rng = SplitMix64(seed: o.seed ?? UInt64(Sys.now() * 1e9) ^ UInt64(getpid()))
+
+        // Where the log and the reports go.
+        let dir = try o.dir ?? Sys.makeTempDirectory()
+        if o.dir != nil {
+            var st = stat()
+            guard stat(dir, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR else {
+                throw DemoFailure("--dir \(dir): not a directory (create it first)")
+            }
+        }
+        let logPath = "\(dir)/batch.log"
+        unlink(logPath)
+        let removeDir = o.dir == nil && !o.keep
+        defer { if removeDir { Sys.removeDirectory(dir) } }
+
+        // The segment.
+        var segment: (any DemoSegment)?
+        let segmentName = o.name ?? "/batch-shm-demo-\(getpid())-\(String(rng.next() & 0xFFFF_FFFF, radix: 16))"
+        if o.baseline == nil {
+            segment = try SharedSink.create(
+                name: segmentName, workers: o.workers, coaches: o.coaches, recordSize: o.recordSize,
+                liveness: o.liveness)
+        }
+        defer { segment?.remove() }
+
+        // The crash plan: workers 0..<crashCount die at their phase.
+        var phases: [CrashPhase?] = Array(repeating: nil, count: o.workers)
+        if let crash = o.crash {
+            for i in 0..<o.crashCount {
+                phases[i] =
+                    crash == "random"
+                    ? CrashPhase.allCases[Int(rng.next() % UInt64(CrashPhase.allCases.count))]
+                    : CrashPhase(rawValue: crash)!
+            }
+        }
+
+        // The start barrier: workers write a byte to `ready` once set up, then wait for EOF on `go`.
+        var goPipe: [Int32] = [0, 0]
+        var readyPipe: [Int32] = [0, 0]
+        guard pipe(&goPipe) == 0, pipe(&readyPipe) == 0 else { throw DemoFailure.errno("pipe") }
+        _ = fcntl(goPipe[1], F_SETFD, FD_CLOEXEC)
+        _ = fcntl(readyPipe[0], F_SETFD, FD_CLOEXEC)
+        setenv(syncEnvironmentVariable, "\(goPipe[0]),\(readyPipe[1])", 1)
+
+        let exe = Sys.selfPath()
+        var workers: [WorkerProcess] = []
+        var failure: String?
+        for i in 0..<o.workers {
+            let report = "\(dir)/worker-\(i).report"
+            var args = [
+                "worker", "--id", "\(i)", "--log", logPath, "--report", report,
+                "--ops", "\(o.ops)", "--record-size", "\(o.recordSize)", "--commit", o.mode.rawValue,
+                "--commit-cost", "\(o.cost)",
+            ]
+            if let b = o.baseline {
+                args += ["--baseline", b]
+            } else {
+                args += ["--segment", segmentName, "--coaches", "\(o.coaches)", "--liveness", "\(o.liveness)"]
+            }
+            if let phase = phases[i] {
+                args += ["--crash", phase.rawValue, "--crash-after", "\(o.crashAfter ?? o.ops / 2)"]
+            }
+            do {
+                workers.append(WorkerProcess(id: i, pid: try Sys.spawn(exe, args), crash: phases[i], reportPath: report))
+            } catch {
+                failure = "\(error)"
+                break
+            }
+        }
+        close(goPipe[0])
+        close(readyPipe[1])
+        unsetenv(syncEnvironmentVariable)
+
+        // Wait until every worker is ready (or gone), then start them all at once.
+        let setupDeadline = Sys.now() + 30
+        var ready = 0
+        while ready < workers.count && Sys.now() < setupDeadline {
+            var pfd = pollfd(fd: readyPipe[0], events: Int16(POLLIN), revents: 0)
+            if poll(&pfd, 1, 100) > 0 {
+                var buf = [UInt8](repeating: 0, count: 64)
+                let n = retrying { read(readyPipe[0], &buf, buf.count) }
+                if n <= 0 { break }  // every worker exited or closed its end
+                ready += n
+            }
+        }
+        close(readyPipe[0])
+        let start = Sys.now()
+        close(goPipe[1])
+
+        // Run: reap, show progress, enforce the timeout.
+        let progress = Sys.isTerminal(2) && !o.quiet && !o.json
+        let deadline = start + Double(o.timeout)
+        var timedOut = false
+        var lastProgress = 0.0
+        let totalOps = o.workers * o.ops
+        while workers.contains(where: { $0.status == nil }) {
+            for i in workers.indices where workers[i].status == nil {
+                var status: Int32 = 0
+                let r = waitpid(workers[i].pid, &status, WNOHANG)
+                if r == workers[i].pid { workers[i].status = status }
+            }
+            let now = Sys.now()
+            if now > deadline && !timedOut {
+                timedOut = true
+                for w in workers where w.status == nil { kill(w.pid, SIGKILL) }
+            }
+            if progress && now - lastProgress >= 0.2 {
+                lastProgress = now
+                let done = opsDone(workers)
+                let batches = segment?.counters().batches ?? done
+                let rate = Double(done) / max(now - start, 1e-9)
+                try? Sys.writeAll(
+                    2, "\r\u{1B}[K  ops \(done)/\(totalOps)  batches \(batches)  \(Int(rate)) ops/s", what: "stderr")
+            }
+            if workers.contains(where: { $0.status == nil }) { Sys.sleep(0.005) }
+        }
+        let elapsed = Sys.now() - start
+        if progress { try? Sys.writeAll(2, "\r\u{1B}[K", what: "stderr") }
+
+        let counters = segment?.counters()
+        let result = try Check.run(
+            options: o, workers: workers, logPath: logPath, elapsed: elapsed, counters: counters,
+            timedOut: timedOut, setupFailure: failure, readyCount: ready)
+        if !o.quiet {
+            if o.json {
+                printOut(result.json(options: o, segmentName: o.baseline == nil ? segmentName : nil).text)
+            } else {
+                printOut(result.human(options: o, segmentName: o.baseline == nil ? segmentName : nil))
+                if !removeDir { printOut("log: \(logPath)") }
+            }
+        }
+        return result.ok ? 0 : 1
+    }
+
+    /// Operations whose outcome the workers reported so far (report lines are fixed width).
+    static func opsDone(_ workers: [WorkerProcess]) -> Int {
+        var total = 0
+        for w in workers {
+            var st = stat()
+            if stat(w.reportPath, &st) == 0 { total += Int(st.st_size) / ReportLine.width }
+        }
+        return total
+    }
+}

@@ -1,0 +1,172 @@
+// Thin wrappers over the few system calls the demo makes, each retrying EINTR in one place
+// (`retrying`) and turning failures into a `DemoFailure` that names the call and the errno.
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// A runtime failure of the demo (exit status 1): what was being done, and why it failed.
+struct DemoFailure: Error, CustomStringConvertible {
+    let description: String
+
+    init(_ description: String) { self.description = description }
+
+    /// A failed system call: `operation` names it and its argument, `errno` says why.
+    static func errno(_ operation: String, _ code: Int32 = Glibc.errno) -> DemoFailure {
+        DemoFailure("\(operation) failed: \(String(cString: strerror(code))) (errno \(code))")
+    }
+}
+
+/// Runs `call` until it does not fail with EINTR; returns its result (-1 with `errno` set on failure).
+@inline(__always)
+func retrying<T: BinaryInteger>(_ call: () -> T) -> T {
+    while true {
+        let r = call()
+        if r == -1 && errno == EINTR { continue }
+        return r
+    }
+}
+
+enum Sys {
+    /// Writes all of `bytes` to `fd` (retrying short writes and EINTR).
+    static func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, what: String) throws {
+        var done = 0
+        while done < bytes.count {
+            let n = retrying { Glibc.write(fd, bytes.baseAddress! + done, bytes.count - done) }
+            if n < 0 { throw DemoFailure.errno("write(\(what))") }
+            done += n
+        }
+    }
+
+    static func writeAll(_ fd: Int32, _ bytes: [UInt8], what: String) throws {
+        try bytes.withUnsafeBytes { b in try writeAll(fd, b, what: what) }
+    }
+
+    static func writeAll(_ fd: Int32, _ text: String, what: String) throws {
+        try writeAll(fd, Array(text.utf8), what: what)
+    }
+
+    /// Opens `path`; throws naming the path.
+    static func open(_ path: String, _ flags: Int32, _ mode: mode_t = 0o600) throws -> Int32 {
+        let fd = retrying { Glibc.open(path, flags | O_CLOEXEC, mode) }
+        if fd < 0 { throw DemoFailure.errno("open(\(path))") }
+        return fd
+    }
+
+    /// The whole content of `path`.
+    static func readFile(_ path: String) throws -> [UInt8] {
+        let fd = try open(path, O_RDONLY)
+        defer { close(fd) }
+        var out: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 1 << 16)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { b in retrying { read(fd, b.baseAddress!, b.count) } }
+            if n < 0 { throw DemoFailure.errno("read(\(path))") }
+            if n == 0 { break }
+            out.append(contentsOf: chunk[0..<n])
+        }
+        return out
+    }
+
+    /// Monotonic time in seconds.
+    static func now() -> Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+    }
+
+    /// Sleeps `seconds` (monotonic, resumed after signals).
+    static func sleep(_ seconds: Double) {
+        var req = timespec(tv_sec: Int(seconds), tv_nsec: Int((seconds - Double(Int(seconds))) * 1e9))
+        var rem = timespec()
+        while nanosleep(&req, &rem) == -1 && errno == EINTR { req = rem }
+    }
+
+    /// Busy-waits `microseconds`: a simulated commit cost that does not depend on timer slack.
+    static func spin(microseconds: Int) {
+        let end = now() + Double(microseconds) / 1e6
+        while now() < end {}
+    }
+
+    /// The path of this executable, for re-executing it as a worker.
+    static func selfPath() -> String {
+        var buf = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        let n = readlink("/proc/self/exe", &buf, buf.count - 1)
+        if n > 0 {
+            return buf.withUnsafeBufferPointer { b in
+                String(decoding: UnsafeRawBufferPointer(start: b.baseAddress, count: n), as: UTF8.self)
+            }
+        }
+        return CommandLine.arguments[0]
+    }
+
+    /// Starts `path` with `arguments` (argv[0] excluded); stdin from /dev/null, stdout and
+    /// stderr inherited. Returns the child's pid.
+    static func spawn(_ path: String, _ arguments: [String]) throws -> pid_t {
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        let argv: [UnsafeMutablePointer<CChar>?] = ([path] + arguments).map { strdup($0) } + [nil]
+        defer { for p in argv { free(p) } }
+        var pid: pid_t = 0
+        let rc = posix_spawn(&pid, path, &actions, nil, argv, environ)
+        if rc != 0 { throw DemoFailure.errno("posix_spawn(\(path))", rc) }
+        return pid
+    }
+
+    /// A new private directory `/tmp/batch-shm-demo.XXXXXX` (or under `$TMPDIR`).
+    static func makeTempDirectory() throws -> String {
+        let base = getenv("TMPDIR").map { String(cString: $0) }.flatMap { $0.isEmpty ? nil : $0 } ?? "/tmp"
+        var template = Array("\(base)/batch-shm-demo.XXXXXX".utf8CString)
+        let made = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
+        if made == nil { throw DemoFailure.errno("mkdtemp(\(base)/batch-shm-demo.XXXXXX)") }
+        return String(cString: made!)
+    }
+
+    /// Removes `dir` and the plain files directly inside it.
+    static func removeDirectory(_ dir: String) {
+        guard let d = opendir(dir) else { return }
+        while let entry = readdir(d) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(cString: raw.bindMemory(to: CChar.self).baseAddress!)
+            }
+            if name == "." || name == ".." { continue }
+            unlink("\(dir)/\(name)")
+        }
+        closedir(d)
+        rmdir(dir)
+    }
+
+    static func isTerminal(_ fd: Int32) -> Bool { isatty(fd) == 1 }
+
+    /// Whether process `pid` exists (signal 0 probe; EPERM counts as alive).
+    static func isAlive(_ pid: pid_t) -> Bool {
+        kill(pid, 0) == 0 || errno == EPERM
+    }
+}
+
+/// Standard error, unbuffered.
+func printError(_ text: String) {
+    try? Sys.writeAll(2, text + "\n", what: "stderr")
+}
+
+/// Standard output, written at once (no stdio buffering surprises around re-exec).
+func printOut(_ text: String) {
+    try? Sys.writeAll(1, text + "\n", what: "stdout")
+}
+
+/// A small deterministic PRNG (SplitMix64) so that `--seed` reproduces a run's choices.
+struct SplitMix64: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
