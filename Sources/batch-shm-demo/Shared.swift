@@ -18,10 +18,18 @@ enum SharedSink {
 }
 
 enum InspectCommand {
+    static func name(_ p: ParsedCommand) throws -> String {
+        guard p.positionals.count == 1 else {
+            throw UsageError(message: "\(p.command!.rawValue) takes one segment NAME (got \(p.positionals.count))", command: p.command)
+        }
+        return p.positionals[0]
+    }
     static func stat(_ p: ParsedCommand) throws -> Int32 {
+        _ = try name(p)
         throw DemoFailure("stat: not available yet")
     }
     static func unlink(_ p: ParsedCommand) throws -> Int32 {
+        _ = try name(p)
         throw DemoFailure("unlink: not available yet")
     }
 }
