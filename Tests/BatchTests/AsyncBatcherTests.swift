@@ -1,0 +1,68 @@
+// AsyncBatcher: submit one item, get the batch's result.
+@testable import Batch
+import Synchronization
+import Testing
+
+@Suite struct AsyncBatcherTests {
+    @Test(.timeLimit(.minutes(1)))
+    func submitGetsItsBatch() async throws {
+        let ledger = AsyncLedger()
+        let batcher = AsyncBatcher<Int, [Int]> { items in
+            await Task.yield()
+            return ledger.record(items)
+        }
+        let tasks = 200, rounds = 10
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for t in 0..<tasks {
+                group.addTask {
+                    for r in 0..<rounds {
+                        let item = t * rounds + r
+                        let batch = try await batcher.submit(item)
+                        if !batch.contains(item) { Issue.record("item \(item) not in its batch") }
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        #expect(ledger.all.flatMap { $0 }.sorted() == Array(0..<(tasks * rounds)))
+    }
+
+    @Test(.timeLimit(.minutes(1)))
+    func maxBatchSizeIsRespected() async throws {
+        let ledger = AsyncLedger()
+        let gate = AsyncGate()
+        let batcher = AsyncBatcher<Int, [Int]>(maxBatchSize: 5) { items in
+            await gate.wait()
+            return ledger.record(items)
+        }
+        // Hold the first batch in its commit so that the others pile up, then release.
+        let first = Task { try await batcher.submit(-1) }
+        await awaitCondition("the first batch commits") { gate.waiting == 1 }
+        let tasks = 100
+        let results = Task {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for item in 0..<tasks {
+                    group.addTask {
+                        let batch = try await batcher.submit(item)
+                        if !batch.contains(item) { Issue.record("item \(item) not in its batch") }
+                    }
+                }
+                try await group.waitForAll()
+            }
+        }
+        await awaitCondition("the others wait to enter") { batcher.coordinator.waitingToEnter == tasks }
+        gate.open()
+        _ = try await first.value
+        try await results.value
+        let batches = ledger.all
+        #expect(batches.allSatisfy { $0.count <= 5 })
+        #expect(batches.contains { $0.count == 5 })
+        #expect(batches.flatMap { $0 }.sorted() == Array(-1..<tasks))
+    }
+
+    @Test(.timeLimit(.minutes(1)))
+    func errorsReachEverySubmitterOfTheBatch() async throws {
+        let batcher = AsyncBatcher<Int, Void> { _ in throw AsyncFailure(tag: "db") }
+        await #expect(throws: AsyncFailure(tag: "db")) { try await batcher.submit(1) }
+    }
+}

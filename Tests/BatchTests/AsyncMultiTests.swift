@@ -1,0 +1,68 @@
+// AsyncMulti: several coaches in flight, many tasks, exact totals; and the balancer.
+@testable import Batch
+import Synchronization
+import Testing
+
+@Suite struct AsyncMultiTests {
+    @Test(.timeLimit(.minutes(1)))
+    func manyTasksAcrossCoaches() async throws {
+        let coaches = 3, tasks = 200, rounds = 15
+        let states = (0..<coaches).map { _ in AsyncItems() }
+        let ledger = AsyncLedger()
+        let multi = AsyncMulti<[Int]>(coaches: coaches) { coach in
+            await Task.yield()
+            return ledger.record(states[coach].items)
+        }
+        let total = try await withThrowingTaskGroup(of: Int.self) { group in
+            for t in 0..<tasks {
+                group.addTask {
+                    for r in 0..<rounds {
+                        let item = t * rounds + r
+                        let ticket = multi.ticket()
+                        await Task.yield()
+                        let batch = try await ticket.enter { section in
+                            let state = states[section.coach]
+                            if section.isFirst { state.items.removeAll() }
+                            state.items.append(item)
+                            return try await section.commit()
+                        }
+                        if !batch.contains(item) { Issue.record("item \(item) not in its batch") }
+                    }
+                    return rounds
+                }
+            }
+            return try await group.reduce(0, +)
+        }
+        #expect(total == tasks * rounds)
+        #expect(ledger.all.flatMap { $0 }.sorted() == Array(0..<(tasks * rounds)))
+        #expect(multi.queueLength == 0)
+    }
+
+    /// A balancer that always picks the last free coach is obeyed.
+    @Test(.timeLimit(.minutes(1)))
+    func balancerPicksTheCoach() async throws {
+        let multi = AsyncMulti<Int>(coaches: 3) { coach in coach }
+        multi.balancer = { free in
+            var last = -1
+            for c in 0..<3 where free[0] & (1 << UInt64(c)) != 0 { last = c }
+            return last
+        }
+        let got = try await multi.batch { section in
+            let coach = section.coach
+            #expect(coach == 2)
+            return try await section.commit()
+        }
+        #expect(got == 2)
+    }
+
+    /// Low-level calls on a multi-coordinator.
+    @Test(.timeLimit(.minutes(1)))
+    func lowLevelCalls() async throws {
+        let multi = AsyncMulti<Int>(coaches: 2) { coach in 10 + coach }
+        multi.queueIn()
+        let (coach, index) = try await multi.enter()
+        #expect(coach == 0 && index == 0)
+        #expect(try await multi.commit(coach: coach) == 10)
+        #expect(multi.exit(coach: coach) == 0)
+    }
+}
