@@ -117,6 +117,10 @@ enum Check {
             let worker = LogFormat.worker(of: id)
             if let op = inFlight[worker], op == LogFormat.seq(of: id) {
                 r.unreportedInLog += 1
+                // Killed while queued (nothing appended) or inside the batch before commit (the
+                // batch is poisoned): that record must not be in the log.
+                let phase = workers.first { $0.id == worker }?.crash
+                if phase == .queued || phase == .entered { r.failedInLog += 1 }
             } else {
                 r.unexpectedInLog += 1
             }

@@ -128,21 +128,21 @@ struct LogScan {
             var whole = true
             var p = pos + LogFormat.headerSize
             for _ in 0..<count {
-                if p + recordSize > n {
+                guard p + recordSize <= n,
+                    let id = LogFormat.parseRecord(
+                        UnsafeRawBufferPointer(rebasing: data[p..<(p + recordSize)]), size: recordSize)
+                else {
+                    // A torn batch: what follows may be the next batch, appended after the torn
+                    // part. Resynchronise from here, byte by byte.
                     whole = false
                     break
                 }
-                if let id = LogFormat.parseRecord(UnsafeRawBufferPointer(rebasing: data[p..<(p + recordSize)]), size: recordSize) {
-                    s.copies[id, default: 0] += 1
-                    s.records += 1
-                } else {
-                    whole = false
-                    s.tornBytes += recordSize
-                }
+                s.copies[id, default: 0] += 1
+                s.records += 1
                 p += recordSize
             }
             if whole { s.batchSizes.append(count) } else { s.tornBatches += 1 }
-            pos = min(p, n)
+            pos = p
         }
         s.tornBytes += n - pos
         return s

@@ -1,35 +1,250 @@
-// The demo over BatchIPC: the segment spawn creates, and the sink a worker appends through.
-// PROVISIONAL: waiting for the BatchIPC API (docs/IPC.md).
+// The demo over BatchIPC: the segment `spawn` creates, the sink a worker appends through, and
+// crash injection at an exact phase.
 
-import BatchIPC
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+@_spi(Testing) import BatchIPC
 
-enum SharedSink {
+/// The phase (raw `_WorkerPhase` value) at which this process kills itself, 0 for none. Read by
+/// `crashHook`, which BatchIPC calls at every phase change of this process's worker. One
+/// worker thread per process, so a plain global is enough.
+nonisolated(unsafe) var armedCrashPhase: UInt32 = 0
+
+/// BatchIPC's phase hook: dies with SIGKILL when the worker reaches the armed phase.
+let crashHook: @convention(c) (UInt32) -> Void = { phase in
+    if armedCrashPhase != 0 && phase == armedCrashPhase { kill(getpid(), SIGKILL) }
+}
+
+/// The segment spawn created; removes it when asked.
+final class SpawnSegment: DemoSegment {
+    let segment: SharedSegment
+    var name: String { segment.name }
+
+    init(_ segment: SharedSegment) { self.segment = segment }
+
+    func counters() -> SegmentCounters {
+        let c = segment.counters
+        return SegmentCounters(
+            batches: c.batches, workersServed: c.workersServed, crashesRecovered: c.crashesRecovered, cancels: c.cancels)
+    }
+
+    func remove() {
+        try? SharedSegment.unlink(name: segment.name)
+        segment.close()
+    }
+}
+
+/// A worker's way into the shared batch: one record per operation, through `SharedMulti`.
+final class SharedSink: RecordSink {
+    let multi: SharedMulti<Receipt>
+    let writer: LogWriter
+
+    init(multi: SharedMulti<Receipt>, writer: LogWriter) {
+        self.multi = multi
+        self.writer = writer
+    }
+
+    /// The capacities spawn creates the segment with: one participant and one process per
+    /// worker (plus spawn itself and a spare), and an arena per coach that holds one record of
+    /// every worker twice over.
+    static func configuration(workers: Int, coaches: Int, recordSize: Int, liveness: Int) -> SharedBatchConfiguration {
+        let framed = 8 + (recordSize + 7) / 8 * 8
+        return SharedBatchConfiguration(
+            coaches: coaches, participants: workers + 2, processes: workers + 2, stateSize: 0,
+            arenaCapacity: 2 * workers * framed, resultCapacity: MemoryLayout<Receipt>.size,
+            livenessPeriod: .milliseconds(liveness))
+    }
+
     static func create(
         name: String, workers: Int, coaches: Int, recordSize: Int, liveness: Int
     ) throws -> any DemoSegment {
-        throw DemoFailure("the shared batch (BatchIPC) is not available yet; use --baseline flock")
+        let config = configuration(workers: workers, coaches: coaches, recordSize: recordSize, liveness: liveness)
+        return SpawnSegment(try SharedSegment.create(name: name, configuration: config))
     }
 
     static func open(
-        segment: String, coaches: Int, recordSize: Int, liveness: Int, writer: LogWriter
+        segment name: String, coaches: Int, recordSize: Int, liveness: Int, writer: LogWriter
     ) throws -> any RecordSink {
-        throw DemoFailure("the shared batch (BatchIPC) is not available yet; use --baseline flock")
+        let segment = try SharedSegment.open(name: name)
+        guard segment.configuration.coaches == coaches else {
+            throw DemoFailure("segment \(name) has \(segment.configuration.coaches) coaches, the worker was told \(coaches)")
+        }
+        // The commit function: the batch's records, back to back, as one frame with one write.
+        let multi = try SharedMulti<Receipt>(segment: segment) { [writer] contents in
+            let records = contents.records
+            var bytes = [UInt8]()
+            bytes.reserveCapacity(records.count * writer.recordSize)
+            for r in records { bytes.append(contentsOf: r) }
+            return try bytes.withUnsafeBytes { try writer.commit(records: $0) }
+        }
+        try multi.reserveSlot()
+        SharedSegment._phaseHook = crashHook
+        return SharedSink(multi: multi, writer: writer)
+    }
+
+    func submit(seq: Int, record: [UInt8], crash: CrashPhase?) throws -> Receipt {
+        switch crash {
+        case .queued?: armedCrashPhase = _WorkerPhase.queued.rawValue
+        case .waiting?: armedCrashPhase = _WorkerPhase.waiting.rawValue
+        default: armedCrashPhase = 0
+        }
+        defer { armedCrashPhase = 0 }
+        let multi = self.multi
+        let writer = self.writer
+        while true {
+            let receipt: Receipt? = try multi.batch { section in
+                do {
+                    try multi.append(bytes: record, in: section)
+                } catch SharedBatchError.arenaFull {
+                    // No room left in this batch: have it committed, and retry in the next.
+                    section.trigger()
+                    section.leave()
+                    return nil
+                }
+                switch crash {
+                case .entered?:
+                    // Inside the batch, its record appended, before commit: the batch is poisoned.
+                    kill(getpid(), SIGKILL)
+                case .committing?:
+                    // Become this batch's committer, and die inside the commit function.
+                    writer.crashArmed = true
+                    section.trigger()
+                default:
+                    break
+                }
+                return try section.commit()
+            }
+            if let receipt { return receipt }
+        }
     }
 }
+
+extension LogWriter: @unchecked Sendable {}
+// @unchecked Sendable: a worker process has one thread; the commit function runs on it.
+
+// MARK: - stat and unlink
 
 enum InspectCommand {
     static func name(_ p: ParsedCommand) throws -> String {
         guard p.positionals.count == 1 else {
-            throw UsageError(message: "\(p.command!.rawValue) takes one segment NAME (got \(p.positionals.count))", command: p.command)
+            throw UsageError(
+                message: "\(p.command!.rawValue) takes one segment NAME (got \(p.positionals.count))", command: p.command)
         }
-        return p.positionals[0]
+        let name = p.positionals[0]
+        do {
+            try SharedSegment.validate(name: name)
+        } catch {
+            throw UsageError(message: "\(error)", command: p.command)
+        }
+        return name
     }
+
+    static func alive(_ pid: Int32) -> Bool { pid > 0 && Sys.isAlive(pid) }
+
     static func stat(_ p: ParsedCommand) throws -> Int32 {
-        _ = try name(p)
-        throw DemoFailure("stat: not available yet")
+        let name = try name(p)
+        let segment = try SharedSegment.open(name: name)
+        defer { segment.close() }
+        let s = segment.status()
+        let me = getpid()
+        let processes = s.processes.filter { $0 != me }
+        let participants = s.participants.filter { $0.pid != me }
+        let live = participants.filter { alive($0.pid) }.count
+        let liveProcesses = processes.filter { alive($0) }.count
+        let c = s.configuration
+        if p.flag("json") {
+            let json: JSONValue = .object([
+                ("name", .string(s.name)),
+                ("size", .int(s.size)),
+                ("version", .int(s.version)),
+                ("creator_pid", .int(Int(s.creatorPID))),
+                ("creator_alive", .bool(alive(s.creatorPID))),
+                ("creator_uid", .int(Int(s.creatorUID))),
+                ("configuration", .object([
+                    ("coaches", .int(c.coaches)), ("participants", .int(c.participants)),
+                    ("processes", .int(c.processes)), ("state_size", .int(c.stateSize)),
+                    ("arena_capacity", .int(c.arenaCapacity)), ("result_capacity", .int(c.resultCapacity)),
+                    ("liveness_ms", .double(Double(c.livenessPeriod.components.seconds) * 1000
+                        + Double(c.livenessPeriod.components.attoseconds) / 1e15)),
+                ])),
+                ("counters", .object([
+                    ("batches", .int(s.counters.batches)), ("workers_served", .int(s.counters.workersServed)),
+                    ("crashes_recovered", .int(s.counters.crashesRecovered)), ("cancels", .int(s.counters.cancels)),
+                ])),
+                ("queue", .int(s.queueLength)),
+                ("coaches", .array(s.coaches.map { co in
+                    .object([
+                        ("index", .int(co.index)), ("count", .int(co.count)), ("generation", .int(co.generation)),
+                        ("triggered", .bool(co.triggered)), ("ready", .bool(co.ready)), ("arena_used", .int(co.arenaUsed)),
+                    ])
+                })),
+                ("participants", .array(participants.map { pa in
+                    .object([
+                        ("slot", .int(pa.slot)), ("pid", .int(Int(pa.pid))), ("alive", .bool(alive(pa.pid))),
+                        ("phase", .string(pa.phase.description)), ("coach", .int(pa.coach)),
+                        ("queued", .int(pa.queued)), ("sleeping_on", .int(pa.sleepingOn)),
+                    ])
+                })),
+                ("processes", .array(processes.map { pid in
+                    .object([("pid", .int(Int(pid))), ("alive", .bool(alive(pid)))])
+                })),
+                ("live_participants", .int(live)),
+                ("live_processes", .int(liveProcesses)),
+                ("stale", .bool(live == 0 && liveProcesses == 0)),
+            ])
+            printOut(json.text)
+            return 0
+        }
+        var l: [String] = []
+        l.append("segment      \(s.name) (/dev/shm\(s.name)), \(s.size) bytes, layout version \(s.version)")
+        l.append("creator      pid \(s.creatorPID) (\(alive(s.creatorPID) ? "alive" : "gone")), uid \(s.creatorUID)")
+        l.append(
+            "capacities   coaches \(c.coaches), participants \(c.participants), processes \(c.processes), state \(c.stateSize) B, arena \(c.arenaCapacity) B, result \(c.resultCapacity) B, liveness \(c.livenessPeriod)")
+        l.append("counters     \(s.counters)")
+        l.append("queue        \(s.queueLength)")
+        for co in s.coaches {
+            let state =
+                co.count >= 0 ? "filling, \(co.count) inside" : co.ready ? "done, \(-co.count) to exit" : "committing, \(-co.count) inside"
+            l.append(
+                "coach \(co.index)      \(state), generation \(co.generation), triggered \(co.triggered), arena \(co.arenaUsed) B")
+        }
+        if participants.isEmpty { l.append("participants none") }
+        for pa in participants {
+            l.append(
+                "participant  slot \(pa.slot): pid \(pa.pid) (\(alive(pa.pid) ? "alive" : "dead")), \(pa.phase)"
+                    + (pa.coach >= 0 ? " on coach \(pa.coach)" : "") + (pa.queued > 0 ? ", queued \(pa.queued)" : "")
+                    + (pa.sleepingOn >= 0 ? ", sleeping on channel \(pa.sleepingOn)" : ""))
+        }
+        l.append(
+            "processes    " + (processes.isEmpty ? "none" : processes.map { "\($0) (\(alive($0) ? "alive" : "dead"))" }.joined(separator: ", ")))
+        l.append(live == 0 && liveProcesses == 0 ? "stale: no live participant" : "live: \(live) participants, \(liveProcesses) processes")
+        printOut(l.joined(separator: "\n"))
+        return 0
     }
+
     static func unlink(_ p: ParsedCommand) throws -> Int32 {
-        _ = try name(p)
-        throw DemoFailure("unlink: not available yet")
+        let name = try name(p)
+        let force = p.flag("force")
+        do {
+            let segment = try SharedSegment.open(name: name)
+            let s = segment.status()
+            segment.close()
+            let me = getpid()
+            let live = Set(s.participants.map(\.pid).filter { $0 != me && alive($0) } + s.processes.filter { $0 != me && alive($0) })
+            if !live.isEmpty && !force {
+                throw DemoFailure(
+                    "segment \(name) has live participants (pids \(live.sorted().map(String.init).joined(separator: ", "))): stop them first, or use --force")
+            }
+        } catch SharedBatchError.notFound {
+            throw DemoFailure("no segment named \(name) (nothing to remove)")
+        } catch let e as SharedBatchError {
+            // Not a segment we can read (wrong magic, version, owner…): nobody can use it either.
+            if case .foreignOwner = e, !force { throw DemoFailure("\(e)") }
+        }
+        try SharedSegment.unlink(name: name)
+        return 0
     }
 }

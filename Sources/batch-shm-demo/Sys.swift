@@ -142,9 +142,16 @@ enum Sys {
 
     static func isTerminal(_ fd: Int32) -> Bool { isatty(fd) == 1 }
 
-    /// Whether process `pid` exists (signal 0 probe; EPERM counts as alive).
+    /// Whether process `pid` is alive: it exists (signal 0 probe; EPERM counts as existing) and
+    /// is not a zombie (state Z or X in /proc/PID/stat) — a killed worker whose parent died
+    /// may stay a zombie for a while, and is dead for our purposes.
     static func isAlive(_ pid: pid_t) -> Bool {
-        kill(pid, 0) == 0 || errno == EPERM
+        guard kill(pid, 0) == 0 || errno == EPERM else { return false }
+        guard let text = try? readFile("/proc/\(pid)/stat") else { return true }
+        // "PID (comm) S ...": the state follows the last ')'.
+        guard let close = text.lastIndex(of: UInt8(ascii: ")")), close + 2 < text.count else { return true }
+        let state = text[close + 2]
+        return state != UInt8(ascii: "Z") && state != UInt8(ascii: "X")
     }
 }
 

@@ -48,7 +48,9 @@ enum Demo {
 
     /// Starts the binary with `args`, stdout and stderr into temporary files. Returns the pid and
     /// the two paths.
-    static func start(_ args: [String]) -> (pid: pid_t, out: String, err: String) {
+    /// With `newGroup`, the child leads a new process group (its workers join it), so that a
+    /// test can kill it and all its workers with `killpg`.
+    static func start(_ args: [String], newGroup: Bool = false) -> (pid: pid_t, out: String, err: String) {
         let out = tempFile("out"), err = tempFile("err")
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
@@ -58,8 +60,15 @@ enum Demo {
         posix_spawn_file_actions_addopen(&actions, 2, err, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
         let argv: [UnsafeMutablePointer<CChar>?] = ([binary] + args).map { strdup($0) } + [nil]
         defer { for p in argv { free(p) } }
+        var attr = posix_spawnattr_t()
+        posix_spawnattr_init(&attr)
+        defer { posix_spawnattr_destroy(&attr) }
+        if newGroup {
+            posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETPGROUP))
+            posix_spawnattr_setpgroup(&attr, 0)
+        }
         var pid: pid_t = 0
-        let rc = posix_spawn(&pid, binary, &actions, nil, argv, environ)
+        let rc = posix_spawn(&pid, binary, &actions, &attr, argv, environ)
         precondition(rc == 0, "posix_spawn(\(binary)) failed: \(rc)")
         return (pid, out, err)
     }

@@ -1,0 +1,127 @@
+// `batch-shm-demo spawn`, run as a user runs it: defaults, each option, crash injection at every
+// phase. Serialized: each test starts several processes, and the machine is small.
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+import Testing
+
+@Suite("batch-shm-demo spawn", .serialized)
+struct SpawnTests {
+    /// Runs spawn with `--json` and returns the parsed object, expecting exit 0 and `ok`.
+    func spawnJSON(_ args: [String], expectOK: Bool = true) -> FlatJSON {
+        let r = Demo.run(["spawn"] + args + ["--json", "--timeout", "40"])
+        let json = FlatJSON(text: r.stdout)
+        if expectOK {
+            #expect(r.status == 0, "\(args): \(r.description)")
+            #expect(json.bool("ok") == true, "\(args): \(r.stdout)")
+        }
+        #expect(!r.stdout.contains("\r"), "no progress line when piped")
+        return json
+    }
+
+    @Test(.timeLimit(.minutes(1)))
+    func defaultsFinishAndPrintOK() {
+        let r = Demo.run(["spawn"])
+        #expect(r.status == 0, "\(r.description)")
+        #expect(r.stdout.hasSuffix("ok\n"), "\(r.stdout)")
+        #expect(r.stdout.contains("4 workers × 250 ops"))
+        #expect(r.stdout.contains("lost 0, duplicated 0"))
+        #expect(r.stderr.isEmpty, "nothing on stderr when it is not a terminal: \(r.stderr)")
+    }
+
+    @Test(.timeLimit(.minutes(1)))
+    func jsonHasEveryKey() {
+        let j = spawnJSON(["3", "--ops", "40"])
+        for key in [
+            "workers", "coaches", "ops", "batches", "mean_batch_size", "ops_per_second", "acknowledged", "in_log",
+            "lost", "duplicated", "errors", "crashes_injected", "crashes_recovered", "ok",
+        ] {
+            #expect(j.raw(key) != nil, "missing \(key) in \(j.text)")
+        }
+        #expect(j.int("workers") == 3)
+        #expect(j.int("coaches") == 1)
+        #expect(j.int("ops") == 120)
+        #expect(j.int("acknowledged") == 120)
+        #expect(j.int("in_log") == 120)
+        #expect(j.int("lost") == 0)
+        #expect(j.int("duplicated") == 0)
+        #expect(j.int("crashes_injected") == 0)
+        #expect((j.int("batches") ?? 0) >= 1 && (j.int("batches") ?? 0) <= 120)
+        #expect(j.int("errors", "worker_crashed") == 0)
+    }
+
+    @Test(.timeLimit(.minutes(1)))
+    func baselineFlock() {
+        let j = spawnJSON(["3", "--ops", "30", "--baseline", "flock"])
+        #expect(j.int("ops") == 90)
+        #expect(j.int("batches") == 90)
+        #expect(j.double("mean_batch_size") == 1.0)
+        #expect(j.int("acknowledged") == 90)
+    }
+
+    @Test(.timeLimit(.minutes(1)))
+    func everySizingOption() {
+        let name = Demo.segmentName("opts")
+        let j = spawnJSON([
+            "3", "-n", "20", "-c", "2", "-s", "100", "--commit", "simulate", "--commit-cost", "50",
+            "--liveness", "10", "-t", "30", "--seed", "7", "--name", name,
+        ])
+        #expect(j.int("workers") == 3)
+        #expect(j.int("coaches") == 2)
+        #expect(j.int("ops") == 60)
+        #expect(j.int("record_size") == 100)
+        #expect(j.text.contains("\"commit\":\"simulate\""))
+        #expect(j.text.contains("\"name\":\"\(name)\""))
+        #expect(!Demo.exists("/dev/shm" + name), "spawn removes its segment")
+    }
+
+    @Test(.timeLimit(.minutes(1)))
+    func dirKeepsTheLog() throws {
+        let dir = Demo.tempFile("dir")
+        unlink(dir)
+        #expect(mkdir(dir, 0o700) == 0)
+        defer {
+            for f in ["batch.log", "worker-0.report", "worker-1.report"] { unlink("\(dir)/\(f)") }
+            rmdir(dir)
+        }
+        let j = spawnJSON(["2", "--ops", "25", "-s", "48", "--dir", dir])
+        var st = stat()
+        #expect(stat("\(dir)/batch.log", &st) == 0)
+        let batches = j.int("batches") ?? -1
+        #expect(Int(st.st_size) == batches * 32 + 50 * 48, "log size: \(st.st_size), batches \(batches)")
+        #expect(Demo.exists("\(dir)/worker-0.report"))
+    }
+
+    @Test(.timeLimit(.minutes(1)))
+    func keepPrintsTheLogPath() throws {
+        let r = Demo.run(["spawn", "2", "--ops", "10", "--keep"])
+        #expect(r.status == 0, "\(r.description)")
+        let line = r.stdout.split(separator: "\n").first { $0.hasPrefix("log: ") }
+        #expect(line != nil, "\(r.stdout)")
+        if let line {
+            let path = String(line.dropFirst(5))
+            #expect(Demo.exists(path))
+            let dir = String(path[..<path.lastIndex(of: "/")!])
+            for f in ["batch.log", "worker-0.report", "worker-1.report"] { unlink("\(dir)/\(f)") }
+            rmdir(dir)
+        }
+    }
+
+    @Test(.timeLimit(.minutes(1)))
+    func quietPrintsNothing() {
+        let r = Demo.run(["spawn", "2", "--ops", "10", "--quiet"])
+        #expect(r.status == 0, "\(r.description)")
+        #expect(r.stdout.isEmpty)
+        #expect(r.stderr.isEmpty)
+    }
+
+    @Test(.timeLimit(.minutes(1)))
+    func badDirIsARuntimeFailure() {
+        let r = Demo.run(["spawn", "2", "--ops", "10", "--dir", "/nonexistent/batch-shm-demo"])
+        #expect(r.status == 1, "\(r.description)")
+        #expect(r.stderr.hasPrefix("Error: "))
+    }
+}
