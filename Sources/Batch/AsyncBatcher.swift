@@ -50,7 +50,7 @@ public final class AsyncBatcher<Item: Sendable, Result: Sendable>: Sendable {
     ///   added, cancellation is ignored: the caller gets the batch's outcome, so it always learns
     ///   whether its item was saved.
     @inlinable
-    public func submit(_ item: Item) async throws -> Result {
+    nonisolated(nonsending) public func submit(_ item: Item) async throws -> Result {
         try await coordinator.batch { section in
             if section.isFirst { pending.items.removeAll(keepingCapacity: true) }
             pending.items.append(item)

@@ -69,7 +69,7 @@ extension AsyncBatchCoordinator {
     /// - Throws: `CancellationError` when the task is cancelled before it entered: it left the
     ///   queue, the other workers are not affected, and it must not call `exit()`.
     @inlinable
-    public func enter(blocking: Bool = true) async throws -> Int {
+    nonisolated(nonsending) public func enter(blocking: Bool = true) async throws -> Int {
         try await _engine.asyncEnter(blocking: blocking, balancer: nil)?.index ?? -1
     }
 
@@ -93,7 +93,7 @@ extension AsyncBatchCoordinator {
     /// - Throws: the commit function's error, the error of a ``cancel(_:)``, or
     ///   ``BatchError/workerFailed(_:)``.
     @inlinable
-    public func commit() async throws -> Result { try await _engine.asyncCommit(coach: 0) }
+    nonisolated(nonsending) public func commit() async throws -> Result { try await _engine.asyncCommit(coach: 0) }
 
     /// Cancels the batch without committing it: every worker of the batch gets `error`
     /// (``BatchError/canceled`` when `nil`). Never suspends.
@@ -120,7 +120,7 @@ extension AsyncMultiBatchCoordinator {
     /// - Throws: `CancellationError` when the task is cancelled before it entered; see
     ///   ``AsyncBatchCoordinator/enter(blocking:)``.
     @inlinable
-    public func enter(blocking: Bool = true) async throws -> (coach: Int, index: Int) {
+    nonisolated(nonsending) public func enter(blocking: Bool = true) async throws -> (coach: Int, index: Int) {
         try await _engine.asyncEnter(blocking: blocking, balancer: _balancer) ?? (-1, -1)
     }
 
@@ -137,7 +137,7 @@ extension AsyncMultiBatchCoordinator {
     /// Commits the batch of `coach`, or suspends until its committer published the outcome; see
     /// ``AsyncBatchCoordinator/commit()``.
     @inlinable
-    public func commit(coach: Int) async throws -> Result { try await _engine.asyncCommit(coach: coach) }
+    nonisolated(nonsending) public func commit(coach: Int) async throws -> Result { try await _engine.asyncCommit(coach: coach) }
 
     /// Cancels the batch of `coach`; see ``AsyncBatchCoordinator/cancel(_:)``.
     @inlinable @discardableResult

@@ -32,8 +32,16 @@ extension _BatchEngine where Home: _AsyncBatchHome {
     /// - Throws: `CancellationError` if the task is cancelled before it enters; it then no
     ///   longer counts as coming and the committers were told.
     @inlinable
-    public func asyncEnter(blocking: Bool, balancer: _Balancer?) async throws -> (coach: Int, index: Int)? {
-        let me = home.threadToken()
+    nonisolated(nonsending) public func asyncEnter(blocking: Bool, balancer: _Balancer?) async throws -> (coach: Int, index: Int)? {
+        try await asyncEnter(blocking: blocking, balancer: balancer, me: home.threadToken())
+    }
+
+    /// ``asyncEnter(blocking:balancer:)`` for the task `me` (its ``_BatchHome/threadToken()``,
+    /// computed once by the caller: reading the current task is not free).
+    @inlinable
+    nonisolated(nonsending) public func asyncEnter(
+        blocking: Bool, balancer: _Balancer?, me: UInt64
+    ) async throws -> (coach: Int, index: Int)? {
         precondition(me != 0, "the async API must be called from a task")
         precondition(
             cshm_atomic_load_u64(&core.pointee.holder) != me,
@@ -77,8 +85,13 @@ extension _BatchEngine where Home: _AsyncBatchHome {
     /// Commits the caller's batch, or suspends until its committer published the outcome; every
     /// worker of the batch gets the same outcome. Not cancellable (see the type's notes).
     @inlinable
-    public func asyncCommit(coach c: Int) async throws -> Home.Result {
-        let me = home.threadToken()
+    nonisolated(nonsending) public func asyncCommit(coach c: Int) async throws -> Home.Result {
+        try await asyncCommit(coach: c, me: home.threadToken())
+    }
+
+    /// ``asyncCommit(coach:)`` for the task `me`, the token it entered with.
+    @inlinable
+    nonisolated(nonsending) public func asyncCommit(coach c: Int, me: UInt64) async throws -> Home.Result {
         checkHolder(me, coach: c, "commit() outside the batch: the order is queueIn(), enter(), commit(), exit()")
         precondition(
             core.pointee.holder_state == 1,
@@ -145,7 +158,12 @@ extension _BatchEngine where Home: _AsyncBatchHome {
     /// `defer`.
     @inlinable
     public func asyncExit(coach c: Int) -> Int {
-        let me = home.threadToken()
+        asyncExit(coach: c, me: home.threadToken())
+    }
+
+    /// ``asyncExit(coach:)`` for the task `me`, the token it entered with.
+    @inlinable
+    public func asyncExit(coach c: Int, me: UInt64) -> Int {
         home.lock()
         checkHolder(me, coach: c, "exit() without enter(): call enter() first, and exit() once")
         let left = exitStep(coach: c)

@@ -26,14 +26,14 @@ public protocol _AsyncBatchHome: _BatchHome where Result: Sendable, Outcome == S
     ///   channel). A cancelled wait returns `nil`: the caller does not own the section.
     /// - Returns: the value of the step that ended the drive (`.keep`: the caller owns the
     ///   section; `.release`: it does not), or `nil` when a cancellable wait was cancelled.
-    func drive<T>(owned: Bool, cancellable: Bool, _ step: () -> _SectionStep<T>) async -> T?
+    nonisolated(nonsending) func drive<T>(owned: Bool, cancellable: Bool, _ step: () -> _SectionStep<T>) async -> T?
 
     /// Under the mutex, by the owner of the logical section: gives it up, to the first task
     /// waiting for it (resumed when the mutex is released) or to nobody.
     func giveUpSection()
 
     /// Not under the mutex nor the section: runs the async commit function of `coach`.
-    func runCommit(coach: Int) async -> Outcome
+    nonisolated(nonsending) func runCommit(coach: Int) async -> Outcome
 }
 
 /// Not API: what an engine step run by ``_AsyncBatchHome/drive(owned:cancellable:_:)`` asks for.
@@ -59,19 +59,9 @@ public final class _AsyncHome<Result: Sendable>: _AsyncBatchHome {
     public let coachCount: Int
     /// The real lock. Its address never changes (pthread mutexes must not move).
     @usableFromInline let mutex: UnsafeMutablePointer<pthread_mutex_t>
-    /// True iff a task owns the logical critical section — including a task that was handed it
-    /// and whose continuation is about to be resumed. Invariant: `sectionWaiters` is empty
-    /// whenever `owned` is false (a release hands the section to the first waiter).
-    @usableFromInline var owned = false
-    /// Tasks waiting to own the section, first come first served: tasks that want to enter, and
-    /// tasks woken from a channel. Each is resumed with `true` when it is handed the section.
-    @usableFromInline var sectionWaiters: [_SectionWaiter] = []
-    /// Per channel (0: waiting to enter; 1 + c: waiting in commit on coach c), the tasks parked
-    /// there; they do not own the section. `wake` moves them to `sectionWaiters`.
-    @usableFromInline var channels: [[_SectionWaiter]]
-    /// Continuations handed the section under the mutex, resumed (with `true`) by `unlock()`
-    /// once the mutex is released, so that no continuation is resumed under the mutex.
-    @usableFromInline var pending: [UnsafeContinuation<Bool, Never>] = []
+    /// The logical section and its waiters, in memory the class does not own, so that accesses
+    /// carry no dynamic exclusivity check. Read and written only with `mutex` held.
+    @usableFromInline let state: UnsafeMutablePointer<_AsyncSectionState>
     /// Per coach, the published outcome; `nil` until published and after reset.
     @usableFromInline let outcomes: UnsafeMutablePointer<Outcome?>
     /// Names waits, so that a cancellation handler can find its waiter. Any thread, atomic.
@@ -90,15 +80,17 @@ public final class _AsyncHome<Result: Sendable>: _AsyncBatchHome {
         mutex = .allocate(capacity: 1)
         let rc = pthread_mutex_init(mutex, nil)
         precondition(rc == 0, "pthread_mutex_init failed: \(rc)")
-        channels = Array(repeating: [], count: 1 + count)
+        state = .allocate(capacity: 1)
+        state.initialize(to: _AsyncSectionState(channels: 1 + count))
         outcomes = .allocate(capacity: count)
         outcomes.initialize(repeating: nil, count: count)
     }
 
     deinit {
         precondition(
-            sectionWaiters.isEmpty && channels.allSatisfy(\.isEmpty),
+            state.pointee.sectionWaiters.isEmpty && state.pointee.channels.allSatisfy(\.isEmpty),
             "an async coordinator was released while tasks were suspended in it")
+        state.deinitialize(count: 1).deallocate()
         pthread_mutex_destroy(mutex)
         outcomes.deinitialize(count: coachCount).deallocate()
         mutex.deallocate()
@@ -110,10 +102,10 @@ public final class _AsyncHome<Result: Sendable>: _AsyncBatchHome {
     /// on any thread. 0 outside a task (never a holder, so misuse from there traps).
     @inlinable
     public func threadToken() -> UInt64 {
+        // The task's address: unique among live tasks, and never 0.
         withUnsafeCurrentTask { task in
             guard let task else { return 0 }
-            let token = UInt64(UInt(bitPattern: task.hashValue))
-            return token == 0 ? 1 : token
+            return UInt64(UInt(bitPattern: unsafeBitCast(task, to: Int.self)))
         }
     }
 
@@ -126,13 +118,13 @@ public final class _AsyncHome<Result: Sendable>: _AsyncBatchHome {
     /// Releases the mutex, then resumes the tasks that were handed the section meanwhile.
     @inlinable
     public func unlock() {
-        if pending.isEmpty {
+        if state.pointee.pending.isEmpty {
             let rc = pthread_mutex_unlock(mutex)
             precondition(rc == 0, "pthread_mutex_unlock failed: \(rc)")
             return
         }
         var resumed: [UnsafeContinuation<Bool, Never>] = []
-        swap(&resumed, &pending)
+        swap(&resumed, &state.pointee.pending)
         let rc = pthread_mutex_unlock(mutex)
         precondition(rc == 0, "pthread_mutex_unlock failed: \(rc)")
         for continuation in resumed { continuation.resume(returning: true) }
@@ -149,38 +141,38 @@ public final class _AsyncHome<Result: Sendable>: _AsyncBatchHome {
     /// waiters; if nobody owns the section, hands it to the first of them.
     @inlinable
     public func wake(_ channel: Int, all: Bool) {
-        if channels[channel].isEmpty { return }
+        if state.pointee.channels[channel].isEmpty { return }
         if all {
-            sectionWaiters.append(contentsOf: channels[channel])
-            channels[channel].removeAll(keepingCapacity: true)
+            state.pointee.sectionWaiters.append(contentsOf: state.pointee.channels[channel])
+            state.pointee.channels[channel].removeAll(keepingCapacity: true)
         } else {
-            sectionWaiters.append(channels[channel].removeFirst())
+            state.pointee.sectionWaiters.append(state.pointee.channels[channel].removeFirst())
         }
-        if !owned { handOff() }
+        if !state.pointee.owned { handOff() }
     }
 
     /// Under the mutex, section not owned: hands it to the first waiter, if any.
     @inlinable
     func handOff() {
-        if sectionWaiters.isEmpty {
-            owned = false
+        if state.pointee.sectionWaiters.isEmpty {
+            state.pointee.owned = false
         } else {
-            owned = true
-            pending.append(sectionWaiters.removeFirst().continuation)
+            state.pointee.owned = true
+            state.pointee.pending.append(state.pointee.sectionWaiters.removeFirst().continuation)
         }
     }
 
     @inlinable
     public func giveUpSection() {
-        precondition(owned, "the async critical section was released without being owned")
+        precondition(state.pointee.owned, "the async critical section was released without being owned")
         handOff()
     }
 
     /// Under the mutex: takes the section if nobody owns it.
     @inlinable
     func tryAcquire() -> Bool {
-        if owned { return false }
-        owned = true
+        if state.pointee.owned { return false }
+        state.pointee.owned = true
         return true
     }
 
@@ -188,9 +180,9 @@ public final class _AsyncHome<Result: Sendable>: _AsyncBatchHome {
     @inlinable
     func park(_ waiter: _SectionWaiter, channel: Int?) {
         if let channel {
-            channels[channel].append(waiter)
+            state.pointee.channels[channel].append(waiter)
         } else {
-            sectionWaiters.append(waiter)
+            state.pointee.sectionWaiters.append(waiter)
         }
     }
 
@@ -199,8 +191,8 @@ public final class _AsyncHome<Result: Sendable>: _AsyncBatchHome {
     func parkedCount(channel: Int?) -> Int {
         lock()
         defer { unlock() }
-        if let channel { return channels[channel].count }
-        return sectionWaiters.count
+        if let channel { return state.pointee.channels[channel].count }
+        return state.pointee.sectionWaiters.count
     }
 
     /// Any thread, not under the mutex: the task of waiter `id` was cancelled. If it is still
@@ -211,12 +203,12 @@ public final class _AsyncHome<Result: Sendable>: _AsyncBatchHome {
     func cancelWaiter(_ id: UInt64) {
         lock()
         var found: UnsafeContinuation<Bool, Never>?
-        if let i = sectionWaiters.firstIndex(where: { $0.id == id }) {
-            found = sectionWaiters.remove(at: i).continuation
+        if let i = state.pointee.sectionWaiters.firstIndex(where: { $0.id == id }) {
+            found = state.pointee.sectionWaiters.remove(at: i).continuation
         } else {
-            for ch in channels.indices {
-                if let i = channels[ch].firstIndex(where: { $0.id == id }) {
-                    found = channels[ch].remove(at: i).continuation
+            for ch in state.pointee.channels.indices {
+                if let i = state.pointee.channels[ch].firstIndex(where: { $0.id == id }) {
+                    found = state.pointee.channels[ch].remove(at: i).continuation
                     break
                 }
             }
@@ -226,7 +218,7 @@ public final class _AsyncHome<Result: Sendable>: _AsyncBatchHome {
     }
 
     @inlinable
-    public func drive<T>(owned alreadyOwned: Bool, cancellable: Bool, _ step: () -> _SectionStep<T>) async -> T? {
+    nonisolated(nonsending) public func drive<T>(owned alreadyOwned: Bool, cancellable: Bool, _ step: () -> _SectionStep<T>) async -> T? {
         var mine = alreadyOwned
         // Fast path, no continuation: the section is free (or ours) and the step does not wait.
         lock()
@@ -305,7 +297,7 @@ public final class _AsyncHome<Result: Sendable>: _AsyncBatchHome {
 
     /// Runs the user's async commit function of `coach` and captures what it produced.
     @inlinable
-    public func runCommit(coach: Int) async -> Outcome {
+    nonisolated(nonsending) public func runCommit(coach: Int) async -> Outcome {
         do {
             return .success(try await commitFunction(coach))
         } catch {
@@ -342,9 +334,31 @@ public final class _AsyncHome<Result: Sendable>: _AsyncBatchHome {
     }
 }
 
-/// Sound because every mutable field is touched only with `mutex` held, and `core`, `coaches` and
-/// `outcomes` only by the owner of the logical section with the mutex held (see each field).
+/// Sound because `state` is touched only with `mutex` held, and `core`, `coaches` and `outcomes`
+/// only by the owner of the logical section with the mutex held (see each field).
 extension _AsyncHome: @unchecked Sendable {}
+
+/// Not API: the logical critical section of an async home and its waiters. Every field is read
+/// and written only with the home's mutex held.
+@usableFromInline
+struct _AsyncSectionState {
+    /// True iff a task owns the logical critical section — including a task that was handed it
+    /// and whose continuation is about to be resumed. Invariant: `sectionWaiters` is empty
+    /// whenever `owned` is false (a release hands the section to the first waiter).
+    @usableFromInline var owned = false
+    /// Tasks waiting to own the section, first come first served: tasks that want to enter, and
+    /// tasks woken from a channel. Each is resumed with `true` when it is handed the section.
+    @usableFromInline var sectionWaiters: [_SectionWaiter] = []
+    /// Per channel (0: waiting to enter; 1 + c: waiting in commit on coach c), the tasks parked
+    /// there; they do not own the section. `wake` moves them to `sectionWaiters`.
+    @usableFromInline var channels: [[_SectionWaiter]]
+    /// Continuations handed the section under the mutex, resumed (with `true`) by `unlock()`
+    /// once the mutex is released, so that no continuation is resumed under the mutex.
+    @usableFromInline var pending: [UnsafeContinuation<Bool, Never>] = []
+
+    @inlinable
+    init(channels: Int) { self.channels = Array(repeating: [], count: channels) }
+}
 
 /// Not API: a task suspended in an async home. Its continuation is resumed exactly once: by
 /// whoever takes it out of the home's lists under the mutex (a hand-off resumes it with `true`,

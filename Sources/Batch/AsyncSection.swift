@@ -29,7 +29,7 @@ extension _AsyncBatchCoordinating {
     ///   batch commits.
     /// - Returns: what `body` returns.
     @inlinable
-    public func batch<T>(
+    nonisolated(nonsending) public func batch<T>(
         blocking: Bool = true, _ body: (_ section: consuming AsyncBatchSection<Self>) async throws -> T
     ) async throws -> T {
         try await ticket().enter(blocking: blocking, body)
@@ -58,18 +58,20 @@ public struct AsyncBatchTicket<Owner: _AsyncBatchCoordinating>: ~Copyable {
     ///   ``BatchError/busy`` when non-blocking and the batch is committing; otherwise what `body`
     ///   throws.
     @inlinable
-    public consuming func enter<T>(
+    nonisolated(nonsending) public consuming func enter<T>(
         blocking: Bool = true, _ body: (_ section: consuming AsyncBatchSection<Owner>) async throws -> T
     ) async throws -> T {
         open = false
         let engine = owner._engine
-        guard let (coach, index) = try await engine.asyncEnter(blocking: blocking, balancer: owner._balancer) else {
+        let me = engine.home.threadToken()
+        guard let (coach, index) = try await engine.asyncEnter(blocking: blocking, balancer: owner._balancer, me: me)
+        else {
             throw BatchError.busy
         }
         let fate = _AsyncSectionFate()
-        defer { _ = engine.asyncExit(coach: coach) }
+        defer { _ = engine.asyncExit(coach: coach, me: me) }
         do {
-            return try await body(AsyncBatchSection(owner: owner, coach: coach, index: index, fate: fate))
+            return try await body(AsyncBatchSection(owner: owner, coach: coach, index: index, me: me, fate: fate))
         } catch {
             if fate.fate == .inside {
                 _ = try? engine.asyncCancel(coach: coach, error: BatchError.workerFailed(error))
@@ -105,13 +107,16 @@ public struct AsyncBatchSection<Owner: _AsyncBatchCoordinating>: ~Copyable {
     public let coach: Int
     /// The worker's position in the batch; 0 means "first: reset the shared state".
     public let index: Int
+    /// The owning task's token, computed once at enter.
+    @usableFromInline let me: UInt64
     @usableFromInline let fate: _AsyncSectionFate
 
     @inlinable
-    init(owner: Owner, coach: Int, index: Int, fate: _AsyncSectionFate) {
+    init(owner: Owner, coach: Int, index: Int, me: UInt64, fate: _AsyncSectionFate) {
         self.owner = owner
         self.coach = coach
         self.index = index
+        self.me = me
         self.fate = fate
     }
 
@@ -127,9 +132,9 @@ public struct AsyncBatchSection<Owner: _AsyncBatchCoordinating>: ~Copyable {
     /// the batch gets the same result or error. Not cancellable: a cancelled task still gets the
     /// batch's outcome. See ``AsyncBatchCoordinator/commit()``.
     @inlinable
-    public consuming func commit() async throws -> Owner.Result {
+    nonisolated(nonsending) public consuming func commit() async throws -> Owner.Result {
         fate.fate = .decided
-        return try await owner._engine.asyncCommit(coach: coach)
+        return try await owner._engine.asyncCommit(coach: coach, me: me)
     }
 
     /// Cancels the batch; every worker of it gets `error` (``BatchError/canceled`` when `nil`).

@@ -112,6 +112,19 @@ struct AsyncFailure: Error, Equatable, CustomStringConvertible {
         #expect(coordinator.queueLength == 0)
     }
 
+    /// The async entry points run on the caller's executor (`nonisolated(nonsending)`), so a
+    /// main-actor caller can pass a body that touches main-actor state. Compiling is the test.
+    @Test(.timeLimit(.minutes(1))) @MainActor
+    func usableFromTheMainActor() async throws {
+        let coordinator = AsyncCoordinator<Int> { 5 }
+        var touched = 0  // main-actor isolated, mutated inside the non-Sendable body
+        let got = try await coordinator.batch { section in
+            touched += 1
+            return try await section.commit()
+        }
+        #expect(got == 5 && touched == 1)
+    }
+
     @Test(.timeLimit(.minutes(1)))
     func lowLevelCallsInOrder() async throws {
         let coordinator = AsyncCoordinator<String> { "done" }
