@@ -114,9 +114,20 @@ struct WorkerProcess {
     }
 }
 
+/// Set by SIGINT/SIGTERM during spawn: stop the workers, clean up, exit 130.
+nonisolated(unsafe) var spawnInterrupted: sig_atomic_t = 0
+
 enum SpawnCommand {
     static func run(_ p: ParsedCommand) throws -> Int32 {
         let o = try SpawnOptions(p)
+        // Ctrl-C reaches the workers too (same process group); spawn stays to clean up.
+        signal(SIGINT) { _ in spawnInterrupted = 1 }
+        signal(SIGTERM) { _ in spawnInterrupted = 1 }
+        var unblock = sigset_t()
+        sigemptyset(&unblock)
+        sigaddset(&unblock, SIGINT)
+        sigaddset(&unblock, SIGTERM)
+        sigprocmask(SIG_UNBLOCK, &unblock, nil)
         var rng = SplitMix64(seed: o.seed ?? UInt64(Sys.now() * 1e9) ^ UInt64(getpid()))
 
         // Where the log and the reports go.
@@ -193,7 +204,7 @@ enum SpawnCommand {
         // Wait until every worker is ready (or gone), then start them all at once.
         let setupDeadline = Sys.now() + 30
         var ready = 0
-        while ready < workers.count && Sys.now() < setupDeadline {
+        while ready < workers.count && Sys.now() < setupDeadline && spawnInterrupted == 0 {
             var pfd = pollfd(fd: readyPipe[0], events: Int16(POLLIN), revents: 0)
             if poll(&pfd, 1, 100) > 0 {
                 var buf = [UInt8](repeating: 0, count: 64)
@@ -219,6 +230,9 @@ enum SpawnCommand {
                 if r == workers[i].pid { workers[i].status = status }
             }
             let now = Sys.now()
+            if spawnInterrupted != 0 {
+                for w in workers where w.status == nil { kill(w.pid, SIGKILL) }
+            }
             if now > deadline && !timedOut {
                 timedOut = true
                 for w in workers where w.status == nil { kill(w.pid, SIGKILL) }
@@ -236,6 +250,10 @@ enum SpawnCommand {
         let elapsed = Sys.now() - start
         if progress { try? Sys.writeAll(2, "\r\u{1B}[K", what: "stderr") }
 
+        if spawnInterrupted != 0 {
+            printError("\(toolName): interrupted; workers stopped, segment and temporary files removed")
+            return 130
+        }
         let counters = segment?.counters()
         let result = try Check.run(
             options: o, workers: workers, logPath: logPath, elapsed: elapsed, counters: counters,

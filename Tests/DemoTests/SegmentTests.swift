@@ -12,11 +12,12 @@ import Testing
 struct SegmentTests {
     /// Starts a long spawn on segment `name` in its own process group and waits until its
     /// workers take part. Returns the spawn's pid.
-    func startLongSpawn(_ name: String) -> (pid: pid_t, out: String, err: String) {
+    /// Its log and reports go to `dir` (the spawn is killed, so it cannot clean up itself).
+    func startLongSpawn(_ name: String, dir: String) -> (pid: pid_t, out: String, err: String) {
         let started = Demo.start(
             [
                 "spawn", "2", "--ops", "1000000", "--commit", "simulate", "--commit-cost", "2000",
-                "--name", name, "--timeout", "50", "--quiet",
+                "--name", name, "--timeout", "50", "--quiet", "--dir", dir,
             ], newGroup: true)
         let deadline = Demo.now() + 20
         while Demo.now() < deadline {
@@ -36,7 +37,9 @@ struct SegmentTests {
     @Test(.timeLimit(.minutes(1)))
     func liveThenStale() {
         let name = Demo.segmentName("stat")
-        let spawn = startLongSpawn(name)
+        let dir = Demo.tempDirectory()
+        defer { Demo.removeDirectory(dir) }
+        let spawn = startLongSpawn(name, dir: dir)
         defer {
             killpg(spawn.pid, SIGKILL)
             _ = Demo.run(["unlink", name, "--force"])
@@ -91,7 +94,9 @@ struct SegmentTests {
     @Test(.timeLimit(.minutes(1)))
     func forceRemovesALiveSegment() {
         let name = Demo.segmentName("force")
-        let spawn = startLongSpawn(name)
+        let dir = Demo.tempDirectory()
+        defer { Demo.removeDirectory(dir) }
+        let spawn = startLongSpawn(name, dir: dir)
         defer { killGroup(spawn) }
         #expect(Demo.exists("/dev/shm" + name))
         let r = Demo.run(["unlink", "-f", name])

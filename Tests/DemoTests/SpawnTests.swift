@@ -80,13 +80,8 @@ struct SpawnTests {
 
     @Test(.timeLimit(.minutes(1)))
     func dirKeepsTheLog() throws {
-        let dir = Demo.tempFile("dir")
-        unlink(dir)
-        #expect(mkdir(dir, 0o700) == 0)
-        defer {
-            for f in ["batch.log", "worker-0.report", "worker-1.report"] { unlink("\(dir)/\(f)") }
-            rmdir(dir)
-        }
+        let dir = Demo.tempDirectory()
+        defer { Demo.removeDirectory(dir) }
         let j = spawnJSON(["2", "--ops", "25", "-s", "48", "--dir", dir])
         var st = stat()
         #expect(stat("\(dir)/batch.log", &st) == 0)
@@ -116,6 +111,24 @@ struct SpawnTests {
         #expect(r.status == 0, "\(r.description)")
         #expect(r.stdout.isEmpty)
         #expect(r.stderr.isEmpty)
+    }
+
+    @Test(.timeLimit(.minutes(1)))
+    func interruptStopsWorkersAndCleansUp() {
+        let name = Demo.segmentName("int")
+        let started = Demo.start([
+            "spawn", "2", "--ops", "1000000", "--commit", "simulate", "--commit-cost", "1000", "--name", name,
+        ])
+        let deadline = Demo.now() + 20
+        while !Demo.exists("/dev/shm" + name) && Demo.now() < deadline {
+            var ts = timespec(tv_sec: 0, tv_nsec: 5_000_000)
+            nanosleep(&ts, nil)
+        }
+        kill(started.pid, SIGINT)
+        let r = Demo.finish(started, seconds: 20)
+        #expect(r.status == 130, "\(r.description)")
+        #expect(r.stderr.contains("interrupted"))
+        #expect(!Demo.exists("/dev/shm" + name))
     }
 
     @Test(.timeLimit(.minutes(1)))

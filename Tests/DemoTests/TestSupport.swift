@@ -63,10 +63,21 @@ enum Demo {
         var attr = posix_spawnattr_t()
         posix_spawnattr_init(&attr)
         defer { posix_spawnattr_destroy(&attr) }
+        // As from a shell: no signal blocked, SIGINT and SIGTERM at their defaults.
+        var empty = sigset_t()
+        sigemptyset(&empty)
+        var defaults = sigset_t()
+        sigemptyset(&defaults)
+        sigaddset(&defaults, SIGINT)
+        sigaddset(&defaults, SIGTERM)
+        posix_spawnattr_setsigmask(&attr, &empty)
+        posix_spawnattr_setsigdefault(&attr, &defaults)
+        var flags = POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF
         if newGroup {
-            posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETPGROUP))
+            flags |= POSIX_SPAWN_SETPGROUP
             posix_spawnattr_setpgroup(&attr, 0)
         }
+        posix_spawnattr_setflags(&attr, Int16(flags))
         var pid: pid_t = 0
         let rc = posix_spawn(&pid, binary, &actions, &attr, argv, environ)
         precondition(rc == 0, "posix_spawn(\(binary)) failed: \(rc)")
@@ -114,6 +125,21 @@ enum Demo {
         precondition(fd >= 0, "mkstemp failed")
         close(fd)
         return String(decoding: template.dropLast().map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    /// A new empty directory for a spawn's log and reports.
+    static func tempDirectory() -> String {
+        let path = tempFile("dir")
+        unlink(path)
+        precondition(mkdir(path, 0o700) == 0, "mkdir(\(path)) failed")
+        return path
+    }
+
+    /// Removes a directory made by ``tempDirectory()`` with the files a spawn leaves in it.
+    static func removeDirectory(_ dir: String) {
+        unlink(dir + "/batch.log")
+        for i in 0..<64 { unlink(dir + "/worker-\(i).report") }
+        rmdir(dir)
     }
 
     static func readText(_ path: String) -> String {
