@@ -31,28 +31,28 @@ func runAsyncBench() {
     print("| API | ns/op |")
     print("|---|---:|")
     let rows: [(String, () -> Double)] = [
-        ("pthread mutex lock+unlock (reference)", { mutexPairNanos(iterations) }),
-        ("one awaited async call that does not suspend (reference)", { blockOn { await asyncCallNanos(iterations) } }),
-        ("blocking `Coordinator`, low-level calls", { blockingLowLevelNanos(iterations) }),
-        ("async `AsyncCoordinator`, low-level calls", { blockOn { await asyncLowLevelNanos(iterations) } }),
-        ("blocking `Coordinator.batch { }`", { blockingSafeNanos(iterations) }),
-        ("async `AsyncCoordinator.batch { }`", { blockOn { await asyncSafeNanos(iterations) } }),
-        ("async `AsyncBatcher.submit`", { blockOn { await asyncBatcherNanos(iterations) } }),
+        ("pthread mutex lock+unlock (reference)", { asyncBenchMutexPairNanos(iterations) }),
+        ("one awaited async call that does not suspend (reference)", { asyncBenchBlockOn { await asyncBenchCallNanos(iterations) } }),
+        ("blocking `Coordinator`, low-level calls", { asyncBenchBlockingLowLevelNanos(iterations) }),
+        ("async `AsyncCoordinator`, low-level calls", { asyncBenchBlockOn { await asyncBenchLowLevelNanos(iterations) } }),
+        ("blocking `Coordinator.batch { }`", { asyncBenchBlockingSafeNanos(iterations) }),
+        ("async `AsyncCoordinator.batch { }`", { asyncBenchBlockOn { await asyncBenchSafeNanos(iterations) } }),
+        ("async `AsyncBatcher.submit`", { asyncBenchBlockOn { await asyncBenchBatcherNanos(iterations) } }),
     ]
     for (name, measure) in rows {
-        let value = median((0..<runs).map { _ in measure() })
-        print("| \(name) | \(format(value, 1)) |")
+        let value = asyncBenchMedian((0..<runs).map { _ in measure() })
+        print("| \(name) | \(asyncBenchFormat(value, 1)) |")
     }
     print()
     if getenv("BATCH_BENCH_OPS_ONLY") != nil { return }
 
     // 2. Contended throughput, closed loop.
-    let sleepCost = blockOn { await measuredTaskSleepMicros() }
-    let nanosleepCost = measuredNanosleepMicros()
+    let sleepCost = asyncBenchBlockOn { await asyncBenchTaskSleepMicros() }
+    let nanosleepCost = asyncBenchNanosleepMicros()
     print("### Contended throughput: N workers in a closed loop through one coordinator")
     print()
-    print("Blocking: N threads, commit = `nanosleep` (measured \(format(nanosleepCost, 0)) µs for 100 µs).")
-    print("Async: N tasks on the cooperative pool, commit = `Task.sleep` (measured \(format(sleepCost, 0)) µs for 100 µs).")
+    print("Blocking: N threads, commit = `nanosleep` (measured \(asyncBenchFormat(nanosleepCost, 0)) µs for 100 µs).")
+    print("Async: N tasks on the cooperative pool, commit = `Task.sleep` (measured \(asyncBenchFormat(sleepCost, 0)) µs for 100 µs).")
     print()
     print("| N | commit | blocking ops/s | blocking mean batch | async ops/s | async mean batch |")
     print("|---:|---:|---:|---:|---:|---:|")
@@ -61,13 +61,13 @@ func runAsyncBench() {
             var blocking: [(Double, Double)] = []
             var async: [(Double, Double)] = []
             for _ in 0..<runs {
-                blocking.append(blockingThroughput(workers: workers, commitMicros: commitMicros, seconds: seconds))
-                async.append(blockOn { await asyncThroughput(workers: workers, commitMicros: commitMicros, seconds: seconds) })
+                blocking.append(asyncBenchBlockingThroughput(workers: workers, commitMicros: commitMicros, seconds: seconds))
+                async.append(asyncBenchBlockOn { await asyncBenchThroughput(workers: workers, commitMicros: commitMicros, seconds: seconds) })
             }
             print(
-                "| \(workers) | \(commitMicros) µs | \(format(median(blocking.map(\.0)), 0)) | "
-                    + "\(format(median(blocking.map(\.1)), 2)) | \(format(median(async.map(\.0)), 0)) | "
-                    + "\(format(median(async.map(\.1)), 2)) |")
+                "| \(workers) | \(commitMicros) µs | \(asyncBenchFormat(asyncBenchMedian(blocking.map(\.0)), 0)) | "
+                    + "\(asyncBenchFormat(asyncBenchMedian(blocking.map(\.1)), 2)) | \(asyncBenchFormat(asyncBenchMedian(async.map(\.0)), 0)) | "
+                    + "\(asyncBenchFormat(asyncBenchMedian(async.map(\.1)), 2)) |")
         }
     }
     print()
@@ -76,7 +76,7 @@ func runAsyncBench() {
 // MARK: - Helpers
 
 /// Runs `body` in a task and waits for it on the calling (main, non-pool) thread.
-private func blockOn<T: Sendable>(_ body: @escaping @Sendable () async -> T) -> T {
+private func asyncBenchBlockOn<T: Sendable>(_ body: @escaping @Sendable () async -> T) -> T {
     let box = Mutex<T?>(nil)
     let done = DispatchSemaphore(value: 0)
     Task {
@@ -88,18 +88,18 @@ private func blockOn<T: Sendable>(_ body: @escaping @Sendable () async -> T) -> 
     return box.withLock { $0! }
 }
 
-private func nowNanos() -> UInt64 {
+private func asyncBenchNanos() -> UInt64 {
     var t = timespec()
     clock_gettime(CLOCK_MONOTONIC, &t)
     return UInt64(t.tv_sec) * 1_000_000_000 + UInt64(t.tv_nsec)
 }
 
-private func median(_ values: [Double]) -> Double {
+private func asyncBenchMedian(_ values: [Double]) -> Double {
     let sorted = values.sorted()
     return sorted[sorted.count / 2]
 }
 
-private func format(_ value: Double, _ decimals: Int) -> String {
+private func asyncBenchFormat(_ value: Double, _ decimals: Int) -> String {
     var scale = 1.0
     for _ in 0..<decimals { scale *= 10 }
     let rounded = (value * scale).rounded() / scale
@@ -109,12 +109,12 @@ private func format(_ value: Double, _ decimals: Int) -> String {
 
 /// The shared state of a bench batch. Touched only inside the critical section and by the commit
 /// function of a closed batch.
-private final class Sum: @unchecked Sendable {
+private final class AsyncBenchSum: @unchecked Sendable {
     var value = 0
 }
 
-/// Counters of a throughput run, shared by its workers.
-private final class Counters: Sendable {
+/// AsyncBenchCounters of a throughput run, shared by its workers.
+private final class AsyncBenchCounters: Sendable {
     let commits = Atomic<Int>(0)
     let stop = Atomic<Bool>(false)
     let ops = Atomic<Int>(0)
@@ -123,37 +123,37 @@ private final class Counters: Sendable {
 }
 
 @inline(never)
-private func mutexPairNanos(_ n: Int) -> Double {
+private func asyncBenchMutexPairNanos(_ n: Int) -> Double {
     var mutex = pthread_mutex_t()
     pthread_mutex_init(&mutex, nil)
     defer { pthread_mutex_destroy(&mutex) }
-    let start = nowNanos()
+    let start = asyncBenchNanos()
     for _ in 0..<n {
         pthread_mutex_lock(&mutex)
         pthread_mutex_unlock(&mutex)
     }
-    return Double(nowNanos() - start) / Double(n)
+    return Double(asyncBenchNanos() - start) / Double(n)
 }
 
 @inline(never)
-private func trivialAsync(_ x: Int) async -> Int { x &+ 1 }
+private func asyncBenchTrivial(_ x: Int) async -> Int { x &+ 1 }
 
 @inline(never)
-private func asyncCallNanos(_ n: Int) async -> Double {
+private func asyncBenchCallNanos(_ n: Int) async -> Double {
     var x = 0
-    let start = nowNanos()
-    for _ in 0..<n { x = await trivialAsync(x) }
-    let ns = Double(nowNanos() - start) / Double(n)
+    let start = asyncBenchNanos()
+    for _ in 0..<n { x = await asyncBenchTrivial(x) }
+    let ns = Double(asyncBenchNanos() - start) / Double(n)
     precondition(x == n)
     return ns
 }
 
 @inline(never)
-private func blockingLowLevelNanos(_ n: Int) -> Double {
-    let sum = Sum()
+private func asyncBenchBlockingLowLevelNanos(_ n: Int) -> Double {
+    let sum = AsyncBenchSum()
     let coordinator = Coordinator<Int> { sum.value }
     var check = 0
-    let start = nowNanos()
+    let start = asyncBenchNanos()
     for _ in 0..<n {
         coordinator.queueIn()
         if coordinator.enter() == 0 { sum.value = 0 }
@@ -161,17 +161,17 @@ private func blockingLowLevelNanos(_ n: Int) -> Double {
         check &+= (try? coordinator.commit()) ?? 0
         coordinator.exit()
     }
-    let ns = Double(nowNanos() - start) / Double(n)
+    let ns = Double(asyncBenchNanos() - start) / Double(n)
     precondition(check == n)
     return ns
 }
 
 @inline(never)
-private func asyncLowLevelNanos(_ n: Int) async -> Double {
-    let sum = Sum()
+private func asyncBenchLowLevelNanos(_ n: Int) async -> Double {
+    let sum = AsyncBenchSum()
     let coordinator = AsyncCoordinator<Int> { sum.value }
     var check = 0
-    let start = nowNanos()
+    let start = asyncBenchNanos()
     for _ in 0..<n {
         coordinator.queueIn()
         if (try? await coordinator.enter()) == 0 { sum.value = 0 }
@@ -179,17 +179,17 @@ private func asyncLowLevelNanos(_ n: Int) async -> Double {
         check &+= (try? await coordinator.commit()) ?? 0
         coordinator.exit()
     }
-    let ns = Double(nowNanos() - start) / Double(n)
+    let ns = Double(asyncBenchNanos() - start) / Double(n)
     precondition(check == n)
     return ns
 }
 
 @inline(never)
-private func blockingSafeNanos(_ n: Int) -> Double {
-    let sum = Sum()
+private func asyncBenchBlockingSafeNanos(_ n: Int) -> Double {
+    let sum = AsyncBenchSum()
     let coordinator = Coordinator<Int> { sum.value }
     var check = 0
-    let start = nowNanos()
+    let start = asyncBenchNanos()
     for _ in 0..<n {
         check &+= (try? coordinator.batch { section in
             if section.isFirst { sum.value = 0 }
@@ -197,17 +197,17 @@ private func blockingSafeNanos(_ n: Int) -> Double {
             return try section.commit()
         }) ?? 0
     }
-    let ns = Double(nowNanos() - start) / Double(n)
+    let ns = Double(asyncBenchNanos() - start) / Double(n)
     precondition(check == n)
     return ns
 }
 
 @inline(never)
-private func asyncSafeNanos(_ n: Int) async -> Double {
-    let sum = Sum()
+private func asyncBenchSafeNanos(_ n: Int) async -> Double {
+    let sum = AsyncBenchSum()
     let coordinator = AsyncCoordinator<Int> { sum.value }
     var check = 0
-    let start = nowNanos()
+    let start = asyncBenchNanos()
     for _ in 0..<n {
         check &+= (try? await coordinator.batch { section in
             if section.isFirst { sum.value = 0 }
@@ -215,50 +215,50 @@ private func asyncSafeNanos(_ n: Int) async -> Double {
             return try await section.commit()
         }) ?? 0
     }
-    let ns = Double(nowNanos() - start) / Double(n)
+    let ns = Double(asyncBenchNanos() - start) / Double(n)
     precondition(check == n)
     return ns
 }
 
 @inline(never)
-private func asyncBatcherNanos(_ n: Int) async -> Double {
+private func asyncBenchBatcherNanos(_ n: Int) async -> Double {
     let batcher = AsyncBatcher<Int, Int> { items in items.count }
     var check = 0
-    let start = nowNanos()
+    let start = asyncBenchNanos()
     for i in 0..<n {
         check &+= (try? await batcher.submit(i)) ?? 0
     }
-    let ns = Double(nowNanos() - start) / Double(n)
+    let ns = Double(asyncBenchNanos() - start) / Double(n)
     precondition(check == n)
     return ns
 }
 
 /// What `Task.sleep` for 100 µs really costs here, in µs (mean of 200).
-private func measuredTaskSleepMicros() async -> Double {
-    let start = nowNanos()
+private func asyncBenchTaskSleepMicros() async -> Double {
+    let start = asyncBenchNanos()
     for _ in 0..<200 { try? await Task.sleep(nanoseconds: 100_000) }
-    return Double(nowNanos() - start) / 200 / 1000
+    return Double(asyncBenchNanos() - start) / 200 / 1000
 }
 
 /// What `nanosleep` for 100 µs really costs here, in µs (mean of 200).
-private func measuredNanosleepMicros() -> Double {
-    let start = nowNanos()
-    for _ in 0..<200 { sleepMicros(100) }
-    return Double(nowNanos() - start) / 200 / 1000
+private func asyncBenchNanosleepMicros() -> Double {
+    let start = asyncBenchNanos()
+    for _ in 0..<200 { asyncBenchSleep(100) }
+    return Double(asyncBenchNanos() - start) / 200 / 1000
 }
 
-private func sleepMicros(_ us: Int) {
+private func asyncBenchSleep(_ us: Int) {
     var request = timespec(tv_sec: us / 1_000_000, tv_nsec: (us % 1_000_000) * 1000)
     var remaining = timespec()
     while nanosleep(&request, &remaining) != 0 && errno == EINTR { request = remaining }
 }
 
 /// Closed loop, N threads, blocking API: (ops/s, mean batch size).
-private func blockingThroughput(workers: Int, commitMicros: Int, seconds: Double) -> (Double, Double) {
-    let sum = Sum()
-    let counters = Counters()
+private func asyncBenchBlockingThroughput(workers: Int, commitMicros: Int, seconds: Double) -> (Double, Double) {
+    let sum = AsyncBenchSum()
+    let counters = AsyncBenchCounters()
     let coordinator = Coordinator<Int> {
-        if commitMicros > 0 { sleepMicros(commitMicros) }
+        if commitMicros > 0 { asyncBenchSleep(commitMicros) }
         counters.commits.add(1, ordering: .relaxed)
         return sum.value
     }
@@ -295,12 +295,12 @@ private func blockingThroughput(workers: Int, commitMicros: Int, seconds: Double
         threads.append(thread)
     }
     while counters.started.load(ordering: .relaxed) < workers { sched_yield() }
-    let start = nowNanos()
+    let start = asyncBenchNanos()
     counters.go.store(true, ordering: .releasing)
-    sleepMicros(Int(seconds * 1e6))
+    asyncBenchSleep(Int(seconds * 1e6))
     counters.stop.store(true, ordering: .relaxed)
     group.wait()
-    let elapsed = Double(nowNanos() - start) / 1e9
+    let elapsed = Double(asyncBenchNanos() - start) / 1e9
     for thread in threads { pthread_join(thread, nil) }
     let n = counters.ops.load(ordering: .relaxed)
     let c = counters.commits.load(ordering: .relaxed)
@@ -308,15 +308,15 @@ private func blockingThroughput(workers: Int, commitMicros: Int, seconds: Double
 }
 
 /// Closed loop, N tasks on the cooperative pool, async API: (ops/s, mean batch size).
-private func asyncThroughput(workers: Int, commitMicros: Int, seconds: Double) async -> (Double, Double) {
-    let sum = Sum()
-    let counters = Counters()
+private func asyncBenchThroughput(workers: Int, commitMicros: Int, seconds: Double) async -> (Double, Double) {
+    let sum = AsyncBenchSum()
+    let counters = AsyncBenchCounters()
     let coordinator = AsyncCoordinator<Int> {
         if commitMicros > 0 { try? await Task.sleep(nanoseconds: UInt64(commitMicros) * 1000) }
         counters.commits.add(1, ordering: .relaxed)
         return sum.value
     }
-    let start = nowNanos()
+    let start = asyncBenchNanos()
     let n = await withTaskGroup(of: Int.self) { group in
         for _ in 0..<workers {
             group.addTask {
@@ -341,7 +341,7 @@ private func asyncThroughput(workers: Int, commitMicros: Int, seconds: Double) a
         for await mine in group { total += mine }
         return total
     }
-    let elapsed = Double(nowNanos() - start) / 1e9
+    let elapsed = Double(asyncBenchNanos() - start) / 1e9
     let c = counters.commits.load(ordering: .relaxed)
     return (Double(n) / elapsed, Double(n) / Double(max(c, 1)))
 }
