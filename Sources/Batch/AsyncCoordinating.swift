@@ -137,7 +137,9 @@ extension AsyncMultiBatchCoordinator {
     /// Commits the batch of `coach`, or suspends until its committer published the outcome; see
     /// ``AsyncBatchCoordinator/commit()``.
     @inlinable
-    nonisolated(nonsending) public func commit(coach: Int) async throws -> Result { try await _engine.asyncCommit(coach: coach) }
+    nonisolated(nonsending) public func commit(coach: Int) async throws -> Result {
+        try await _engine.asyncCommit(coach: coach)
+    }
 
     /// Cancels the batch of `coach`; see ``AsyncBatchCoordinator/cancel(_:)``.
     @inlinable @discardableResult

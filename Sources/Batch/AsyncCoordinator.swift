@@ -21,6 +21,7 @@
 ///
 /// For the common "submit one item, get the batch's result" case, use ``AsyncBatcher``.
 public final class AsyncCoordinator<Result: Sendable>: AsyncBatchCoordinator {
+    /// Not API: the algorithm over this coordinator's async home.
     public let _engine: _BatchEngine<_AsyncHome<Result>>
 
     /// A coordinator whose batches are committed by `commit`.

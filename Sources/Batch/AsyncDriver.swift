@@ -32,7 +32,9 @@ extension _BatchEngine where Home: _AsyncBatchHome {
     /// - Throws: `CancellationError` if the task is cancelled before it enters; it then no
     ///   longer counts as coming and the committers were told.
     @inlinable
-    nonisolated(nonsending) public func asyncEnter(blocking: Bool, balancer: _Balancer?) async throws -> (coach: Int, index: Int)? {
+    nonisolated(nonsending) public func asyncEnter(blocking: Bool, balancer: _Balancer?) async throws -> (
+        coach: Int, index: Int
+    )? {
         try await asyncEnter(blocking: blocking, balancer: balancer, me: home.threadToken())
     }
 

@@ -52,10 +52,14 @@ public enum _SectionStep<T> {
 ///
 /// Every mutable field below is read and written only with `mutex` held.
 public final class _AsyncHome<Result: Sendable>: _AsyncBatchHome {
+    /// What the commit function produced: its result or its error.
     public typealias Outcome = Swift.Result<Result, any Error>
 
+    /// The algorithm's global state (queue, holder). Allocated once; never moves.
     public let core: UnsafeMutablePointer<cshm_core>
+    /// `coachCount` coaches. Allocated once; never move.
     public let coaches: UnsafeMutablePointer<cshm_coach>
+    /// Number of coaches, at least 1. Immutable.
     public let coachCount: Int
     /// The real lock. Its address never changes (pthread mutexes must not move).
     @usableFromInline let mutex: UnsafeMutablePointer<pthread_mutex_t>
@@ -69,6 +73,7 @@ public final class _AsyncHome<Result: Sendable>: _AsyncBatchHome {
     /// The user's commit function, called with the coach. Immutable.
     @usableFromInline let commitFunction: @Sendable (_ coach: Int) async throws -> Result
 
+    /// A home with `count` coaches whose batches are committed by `commit` (called with the coach).
     public init(coaches count: Int, commit: @escaping @Sendable (_ coach: Int) async throws -> Result) {
         precondition(count >= 1, "an async coordinator needs at least one coach (got \(count))")
         coachCount = count
@@ -109,6 +114,7 @@ public final class _AsyncHome<Result: Sendable>: _AsyncBatchHome {
         }
     }
 
+    /// Takes the real mutex (not the logical section).
     @inlinable
     public func lock() {
         let rc = pthread_mutex_lock(mutex)
@@ -162,6 +168,7 @@ public final class _AsyncHome<Result: Sendable>: _AsyncBatchHome {
         }
     }
 
+    /// Under the mutex, by the section's owner: hands the section to the first waiter, or frees it.
     @inlinable
     public func giveUpSection() {
         precondition(state.pointee.owned, "the async critical section was released without being owned")
@@ -218,7 +225,9 @@ public final class _AsyncHome<Result: Sendable>: _AsyncBatchHome {
     }
 
     @inlinable
-    nonisolated(nonsending) public func drive<T>(owned alreadyOwned: Bool, cancellable: Bool, _ step: () -> _SectionStep<T>) async -> T? {
+    nonisolated(nonsending) public func drive<T>(
+        owned alreadyOwned: Bool, cancellable: Bool, _ step: () -> _SectionStep<T>
+    ) async -> T? {
         var mine = alreadyOwned
         // Fast path, no continuation: the section is free (or ours) and the step does not wait.
         lock()
@@ -310,16 +319,19 @@ public final class _AsyncHome<Result: Sendable>: _AsyncBatchHome {
         preconditionFailure("the async home's commit function is async: use the async API")
     }
 
+    /// Under the mutex, by the section's owner: stores the commit's outcome.
     @inlinable
     public func publish(_ outcome: consuming Outcome, coach: Int) {
         outcomes[coach] = outcome
     }
 
+    /// Under the mutex, by the section's owner: stores a cancellation (`nil`: ``BatchError/canceled``).
     @inlinable
     public func publishCancel(_ error: (any Error)?, coach: Int) {
         outcomes[coach] = .failure(error ?? BatchError.canceled)
     }
 
+    /// Under the mutex: the published result, or its error thrown.
     @inlinable
     public func result(coach: Int) throws -> Result {
         guard let outcome = outcomes[coach] else {
@@ -328,6 +340,7 @@ public final class _AsyncHome<Result: Sendable>: _AsyncBatchHome {
         return try outcome.get()
     }
 
+    /// Under the mutex: forgets the published outcome; the last worker left the coach.
     @inlinable
     public func resetOutcome(coach: Int) {
         outcomes[coach] = nil

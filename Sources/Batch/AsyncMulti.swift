@@ -4,7 +4,9 @@
 /// committing), or the one the ``AsyncMultiBatchCoordinator/balancer`` picks, and suspends
 /// instead of blocking whenever it must wait.
 public final class AsyncMulti<Result: Sendable>: AsyncMultiBatchCoordinator {
+    /// Not API: the algorithm over this multi-coordinator's async home.
     public let _engine: _BatchEngine<_AsyncHome<Result>>
+    /// Not API: the balancer's choice function and its reusable bitset.
     public let _balancer: _Balancer?
 
     /// A multi-coordinator with `coaches` coaches whose batches are committed by `commit`.

@@ -32,9 +32,15 @@ func runAsyncBench() {
     print("|---|---:|")
     let rows: [(String, () -> Double)] = [
         ("pthread mutex lock+unlock (reference)", { asyncBenchMutexPairNanos(iterations) }),
-        ("one awaited async call that does not suspend (reference)", { asyncBenchBlockOn { await asyncBenchCallNanos(iterations) } }),
+        (
+            "one awaited async call that does not suspend (reference)",
+            { asyncBenchBlockOn { await asyncBenchCallNanos(iterations) } }
+        ),
         ("blocking `Coordinator`, low-level calls", { asyncBenchBlockingLowLevelNanos(iterations) }),
-        ("async `AsyncCoordinator`, low-level calls", { asyncBenchBlockOn { await asyncBenchLowLevelNanos(iterations) } }),
+        (
+            "async `AsyncCoordinator`, low-level calls",
+            { asyncBenchBlockOn { await asyncBenchLowLevelNanos(iterations) } }
+        ),
         ("blocking `Coordinator.batch { }`", { asyncBenchBlockingSafeNanos(iterations) }),
         ("async `AsyncCoordinator.batch { }`", { asyncBenchBlockOn { await asyncBenchSafeNanos(iterations) } }),
         ("async `AsyncBatcher.submit`", { asyncBenchBlockOn { await asyncBenchBatcherNanos(iterations) } }),
@@ -52,7 +58,9 @@ func runAsyncBench() {
     print("### Contended throughput: N workers in a closed loop through one coordinator")
     print()
     print("Blocking: N threads, commit = `nanosleep` (measured \(asyncBenchFormat(nanosleepCost, 0)) µs for 100 µs).")
-    print("Async: N tasks on the cooperative pool, commit = `Task.sleep` (measured \(asyncBenchFormat(sleepCost, 0)) µs for 100 µs).")
+    print(
+        "Async: N tasks on the cooperative pool, commit = `Task.sleep` (measured \(asyncBenchFormat(sleepCost, 0)) µs for 100 µs)."
+    )
     print()
     print("| N | commit | blocking ops/s | blocking mean batch | async ops/s | async mean batch |")
     print("|---:|---:|---:|---:|---:|---:|")
@@ -61,8 +69,12 @@ func runAsyncBench() {
             var blocking: [(Double, Double)] = []
             var async: [(Double, Double)] = []
             for _ in 0..<runs {
-                blocking.append(asyncBenchBlockingThroughput(workers: workers, commitMicros: commitMicros, seconds: seconds))
-                async.append(asyncBenchBlockOn { await asyncBenchThroughput(workers: workers, commitMicros: commitMicros, seconds: seconds) })
+                blocking.append(
+                    asyncBenchBlockingThroughput(workers: workers, commitMicros: commitMicros, seconds: seconds))
+                async.append(
+                    asyncBenchBlockOn {
+                        await asyncBenchThroughput(workers: workers, commitMicros: commitMicros, seconds: seconds)
+                    })
             }
             print(
                 "| \(workers) | \(commitMicros) µs | \(asyncBenchFormat(asyncBenchMedian(blocking.map(\.0)), 0)) | "
@@ -191,11 +203,12 @@ private func asyncBenchBlockingSafeNanos(_ n: Int) -> Double {
     var check = 0
     let start = asyncBenchNanos()
     for _ in 0..<n {
-        check &+= (try? coordinator.batch { section in
-            if section.isFirst { sum.value = 0 }
-            sum.value += 1
-            return try section.commit()
-        }) ?? 0
+        check &+=
+            (try? coordinator.batch { section in
+                if section.isFirst { sum.value = 0 }
+                sum.value += 1
+                return try section.commit()
+            }) ?? 0
     }
     let ns = Double(asyncBenchNanos() - start) / Double(n)
     precondition(check == n)
@@ -209,11 +222,12 @@ private func asyncBenchSafeNanos(_ n: Int) async -> Double {
     var check = 0
     let start = asyncBenchNanos()
     for _ in 0..<n {
-        check &+= (try? await coordinator.batch { section in
-            if section.isFirst { sum.value = 0 }
-            sum.value += 1
-            return try await section.commit()
-        }) ?? 0
+        check &+=
+            (try? await coordinator.batch { section in
+                if section.isFirst { sum.value = 0 }
+                sum.value += 1
+                return try await section.commit()
+            }) ?? 0
     }
     let ns = Double(asyncBenchNanos() - start) / Double(n)
     precondition(check == n)
@@ -286,11 +300,13 @@ private func asyncBenchBlockingThroughput(workers: Int, commitMicros: Int, secon
             group.leave()
         }
         var thread = pthread_t()
-        let rc = pthread_create(&thread, nil, { raw in
-            let context = Unmanaged<Context>.fromOpaque(raw!).takeRetainedValue()
-            context.body()
-            return nil
-        }, Unmanaged.passRetained(context).toOpaque())
+        let rc = pthread_create(
+            &thread, nil,
+            { raw in
+                let context = Unmanaged<Context>.fromOpaque(raw!).takeRetainedValue()
+                context.body()
+                return nil
+            }, Unmanaged.passRetained(context).toOpaque())
         precondition(rc == 0, "pthread_create failed: \(rc)")
         threads.append(thread)
     }

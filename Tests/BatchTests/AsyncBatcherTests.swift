@@ -1,7 +1,8 @@
-// AsyncBatcher: submit one item, get the batch's result.
-@testable import Batch
 import Synchronization
 import Testing
+
+// AsyncBatcher: submit one item, get the batch's result.
+@testable import Batch
 
 @Suite struct AsyncBatcherTests {
     @Test(.timeLimit(.minutes(1)))
@@ -11,7 +12,8 @@ import Testing
             await Task.yield()
             return ledger.record(items)
         }
-        let tasks = 200, rounds = 10
+        let tasks = 200
+        let rounds = 10
         try await withThrowingTaskGroup(of: Void.self) { group in
             for t in 0..<tasks {
                 group.addTask {

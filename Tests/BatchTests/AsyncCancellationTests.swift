@@ -1,9 +1,10 @@
+import Synchronization
+import Testing
+
 // Task cancellation in each phase (docs/ASYNC.md): queued, waiting for the section, waiting to
 // enter, inside, waiting for the commit, and the committer itself. Every step is driven by a
 // condition the test observes (a gate's waiters, a channel's parked tasks), never by a sleep.
 @testable import Batch
-import Synchronization
-import Testing
 
 @Suite struct AsyncCancellationTests {
     /// Makes a coordinator whose commit function records and returns the batch's items, after
@@ -34,7 +35,8 @@ import Testing
     /// waiting in commit for it is released and commits without it.
     @Test(.timeLimit(.minutes(1)))
     func cancelledWhileQueued() async throws {
-        let state = AsyncItems(), ledger = AsyncLedger()
+        let state = AsyncItems()
+        let ledger = AsyncLedger()
         let coordinator = makeCoordinator(state, ledger)
         let prepare = AsyncGate()
         let late = Task { () async throws -> [Int] in
@@ -65,7 +67,8 @@ import Testing
     /// then commits alone.
     @Test(.timeLimit(.minutes(1)))
     func cancelledWhileWaitingForTheSection() async throws {
-        let state = AsyncItems(), ledger = AsyncLedger()
+        let state = AsyncItems()
+        let ledger = AsyncLedger()
         let coordinator = makeCoordinator(state, ledger)
         let inside = AsyncGate()
         let holder = Task {
@@ -93,7 +96,8 @@ import Testing
     /// corrected, the committing batch is untouched and the next batch works.
     @Test(.timeLimit(.minutes(1)))
     func cancelledWhileWaitingToEnter() async throws {
-        let state = AsyncItems(), ledger = AsyncLedger()
+        let state = AsyncItems()
+        let ledger = AsyncLedger()
         let commitGate = AsyncGate()
         let coordinator = makeCoordinator(state, ledger, commitGate: commitGate)
         let committer = Task { try await add(1, state, coordinator) }
@@ -115,7 +119,8 @@ import Testing
     /// anyone; the cancelled worker commits as usual and gets the batch's result.
     @Test(.timeLimit(.minutes(1)))
     func cancelledInside() async throws {
-        let state = AsyncItems(), ledger = AsyncLedger()
+        let state = AsyncItems()
+        let ledger = AsyncLedger()
         let coordinator = makeCoordinator(state, ledger)
         let inside = AsyncGate()
         let worker = Task { () async throws -> ([Int], Bool) in
@@ -144,7 +149,8 @@ import Testing
     /// shielded (it does not see the committer's cancellation) and both get the batch's result.
     @Test(.timeLimit(.minutes(1)))
     func cancelledWhileWaitingForTheCommitAndWhileCommitting() async throws {
-        let state = AsyncItems(), ledger = AsyncLedger()
+        let state = AsyncItems()
+        let ledger = AsyncLedger()
         let commitGate = AsyncGate()
         let saw = AsyncFlags()
         let coordinator = makeCoordinator(state, ledger, commitGate: commitGate, sawCancellation: saw)
@@ -176,7 +182,8 @@ import Testing
     /// outcome: the worker learns that its item was not saved). Nobody else is affected.
     @Test(.timeLimit(.minutes(1)))
     func cancelledCommitterOfABatchOfOne() async throws {
-        let state = AsyncItems(), ledger = AsyncLedger()
+        let state = AsyncItems()
+        let ledger = AsyncLedger()
         let commitGate = AsyncGate()
         let coordinator = makeCoordinator(state, ledger, commitGate: commitGate)
         let alone = Task { try await add(1, state, coordinator) }
@@ -193,7 +200,8 @@ import Testing
     /// every committed item belongs to exactly one batch; the queue ends empty.
     @Test(.timeLimit(.minutes(1)))
     func cancellationStorm() async throws {
-        let state = AsyncItems(), ledger = AsyncLedger()
+        let state = AsyncItems()
+        let ledger = AsyncLedger()
         let coordinator = AsyncCoordinator<[Int]> {
             await Task.yield()
             return ledger.record(state.items)
@@ -211,7 +219,8 @@ import Testing
             }
         }
         for (i, handle) in handles.enumerated() where i % 3 == 0 { handle.cancel() }
-        var served = Set<Int>(), cancelled = 0
+        var served = Set<Int>()
+        var cancelled = 0
         for (item, handle) in handles.enumerated() {
             do {
                 let batch = try await handle.value

@@ -1,9 +1,10 @@
-// AsyncCoordinator: batching through one coordinator from many tasks on the cooperative pool,
-// the safe and low-level APIs, poisoning, non-blocking enter, misuse.
-@testable import Batch
 import Foundation
 import Synchronization
 import Testing
+
+// AsyncCoordinator: batching through one coordinator from many tasks on the cooperative pool,
+// the safe and low-level APIs, poisoning, non-blocking enter, misuse.
+@testable import Batch
 
 struct AsyncFailure: Error, Equatable, CustomStringConvertible {
     let tag: String
@@ -23,7 +24,8 @@ struct AsyncFailure: Error, Equatable, CustomStringConvertible {
     /// the watchdog always fires; this async run takes well under a second).
     @Test(.timeLimit(.minutes(1)))
     func hundredsOfTasksOnTheCooperativePool() async throws {
-        let tasks = 300, rounds = 20
+        let tasks = 300
+        let rounds = 20
         let state = AsyncItems()
         let ledger = AsyncLedger()
         let coordinator = AsyncCoordinator<[Int]> {
@@ -61,7 +63,9 @@ struct AsyncFailure: Error, Equatable, CustomStringConvertible {
         #expect(batches.count < tasks * rounds)  // batches formed
         #expect(coordinator.queueLength == 0)
         #expect(elapsed < 30)
-        print("async pool test: \(tasks) tasks × \(rounds) in \(elapsed) s, \(batches.count) batches, mean size \(Double(tasks * rounds) / Double(batches.count))")
+        print(
+            "async pool test: \(tasks) tasks × \(rounds) in \(elapsed) s, \(batches.count) batches, mean size \(Double(tasks * rounds) / Double(batches.count))"
+        )
     }
 
     /// The bounded experiment behind the test above: the same closed loop with the *blocking*
@@ -100,7 +104,12 @@ struct AsyncFailure: Error, Equatable, CustomStringConvertible {
     @Test(.timeLimit(.minutes(1)))
     func oneTaskCommitsAlone() async throws {
         let commits = Mutex(0)
-        let coordinator = AsyncCoordinator<Int> { commits.withLock { $0 += 1; return $0 } }
+        let coordinator = AsyncCoordinator<Int> {
+            commits.withLock {
+                $0 += 1
+                return $0
+            }
+        }
         for round in 1...3 {
             let got = try await coordinator.batch { section in
                 let first = section.isFirst

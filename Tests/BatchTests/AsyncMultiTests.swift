@@ -1,12 +1,15 @@
-// AsyncMulti: several coaches in flight, many tasks, exact totals; and the balancer.
-@testable import Batch
 import Synchronization
 import Testing
+
+// AsyncMulti: several coaches in flight, many tasks, exact totals; and the balancer.
+@testable import Batch
 
 @Suite struct AsyncMultiTests {
     @Test(.timeLimit(.minutes(1)))
     func manyTasksAcrossCoaches() async throws {
-        let coaches = 3, tasks = 200, rounds = 15
+        let coaches = 3
+        let tasks = 200
+        let rounds = 15
         let states = (0..<coaches).map { _ in AsyncItems() }
         let ledger = AsyncLedger()
         let multi = AsyncMulti<[Int]>(coaches: coaches) { coach in

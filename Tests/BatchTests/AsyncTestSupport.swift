@@ -1,7 +1,8 @@
-// Helpers for the async tests: gates the test opens, and bounded waits for an observable state.
-@testable import Batch
 import Synchronization
 import Testing
+
+// Helpers for the async tests: gates the test opens, and bounded waits for an observable state.
+@testable import Batch
 
 #if canImport(Glibc)
 import Glibc
