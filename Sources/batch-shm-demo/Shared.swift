@@ -156,45 +156,58 @@ enum InspectCommand {
         let liveProcesses = processes.filter { alive($0) }.count
         let c = s.configuration
         if p.flag("json") {
-            let json: JSONValue = .object([
-                ("name", .string(s.name)),
-                ("size", .int(s.size)),
-                ("version", .int(s.version)),
-                ("creator_pid", .int(Int(s.creatorPID))),
-                ("creator_alive", .bool(alive(s.creatorPID))),
-                ("creator_uid", .int(Int(s.creatorUID))),
-                ("configuration", .object([
-                    ("coaches", .int(c.coaches)), ("participants", .int(c.participants)),
-                    ("processes", .int(c.processes)), ("state_size", .int(c.stateSize)),
-                    ("arena_capacity", .int(c.arenaCapacity)), ("result_capacity", .int(c.resultCapacity)),
-                    ("liveness_ms", .double(Double(c.livenessPeriod.components.seconds) * 1000
-                        + Double(c.livenessPeriod.components.attoseconds) / 1e15)),
-                ])),
-                ("counters", .object([
-                    ("batches", .int(s.counters.batches)), ("workers_served", .int(s.counters.workersServed)),
-                    ("crashes_recovered", .int(s.counters.crashesRecovered)), ("cancels", .int(s.counters.cancels)),
-                ])),
-                ("queue", .int(s.queueLength)),
-                ("coaches", .array(s.coaches.map { co in
-                    .object([
-                        ("index", .int(co.index)), ("count", .int(co.count)), ("generation", .int(co.generation)),
-                        ("triggered", .bool(co.triggered)), ("ready", .bool(co.ready)), ("arena_used", .int(co.arenaUsed)),
-                    ])
-                })),
-                ("participants", .array(participants.map { pa in
-                    .object([
-                        ("slot", .int(pa.slot)), ("pid", .int(Int(pa.pid))), ("alive", .bool(alive(pa.pid))),
-                        ("phase", .string(pa.phase.description)), ("coach", .int(pa.coach)),
-                        ("queued", .int(pa.queued)), ("sleeping_on", .int(pa.sleepingOn)),
-                    ])
-                })),
-                ("processes", .array(processes.map { pid in
-                    .object([("pid", .int(Int(pid))), ("alive", .bool(alive(pid)))])
-                })),
-                ("live_participants", .int(live)),
-                ("live_processes", .int(liveProcesses)),
-                ("stale", .bool(live == 0 && liveProcesses == 0)),
-            ])
+            let livenessMS =
+                Double(c.livenessPeriod.components.seconds) * 1000
+                + Double(c.livenessPeriod.components.attoseconds) / 1e15
+            let configuration: [(String, JSONValue)] = [
+                ("coaches", .int(c.coaches)), ("participants", .int(c.participants)),
+                ("processes", .int(c.processes)), ("state_size", .int(c.stateSize)),
+                ("arena_capacity", .int(c.arenaCapacity)), ("result_capacity", .int(c.resultCapacity)),
+                ("liveness_ms", .double(livenessMS)),
+            ]
+            let counters: [(String, JSONValue)] = [
+                ("batches", .int(s.counters.batches)), ("workers_served", .int(s.counters.workersServed)),
+                ("crashes_recovered", .int(s.counters.crashesRecovered)), ("cancels", .int(s.counters.cancels)),
+            ]
+            var coaches: [JSONValue] = []
+            for co in s.coaches {
+                let fields: [(String, JSONValue)] = [
+                    ("index", .int(co.index)), ("count", .int(co.count)), ("generation", .int(co.generation)),
+                    ("triggered", .bool(co.triggered)), ("ready", .bool(co.ready)), ("arena_used", .int(co.arenaUsed)),
+                ]
+                coaches.append(.object(fields))
+            }
+            var slots: [JSONValue] = []
+            for pa in participants {
+                let fields: [(String, JSONValue)] = [
+                    ("slot", .int(pa.slot)), ("pid", .int(Int(pa.pid))), ("alive", .bool(alive(pa.pid))),
+                    ("phase", .string(pa.phase.description)), ("coach", .int(pa.coach)),
+                    ("sleeping_on", .int(pa.sleepingOn)),
+                ]
+                slots.append(.object(fields))
+            }
+            var procs: [JSONValue] = []
+            for pid in processes {
+                let fields: [(String, JSONValue)] = [("pid", .int(Int(pid))), ("alive", .bool(alive(pid)))]
+                procs.append(.object(fields))
+            }
+            var fields: [(String, JSONValue)] = []
+            fields.append(("name", .string(s.name)))
+            fields.append(("size", .int(s.size)))
+            fields.append(("version", .int(s.version)))
+            fields.append(("creator_pid", .int(Int(s.creatorPID))))
+            fields.append(("creator_alive", .bool(alive(s.creatorPID))))
+            fields.append(("creator_uid", .int(Int(s.creatorUID))))
+            fields.append(("configuration", .object(configuration)))
+            fields.append(("counters", .object(counters)))
+            fields.append(("queue", .int(s.queueLength)))
+            fields.append(("coaches", .array(coaches)))
+            fields.append(("participants", .array(slots)))
+            fields.append(("processes", .array(procs)))
+            fields.append(("live_participants", .int(live)))
+            fields.append(("live_processes", .int(liveProcesses)))
+            fields.append(("stale", .bool(live == 0 && liveProcesses == 0)))
+            let json = JSONValue.object(fields)
             printOut(json.text)
             return 0
         }
@@ -206,20 +219,31 @@ enum InspectCommand {
         l.append("counters     \(s.counters)")
         l.append("queue        \(s.queueLength)")
         for co in s.coaches {
-            let state =
-                co.count >= 0 ? "filling, \(co.count) inside" : co.ready ? "done, \(-co.count) to exit" : "committing, \(-co.count) inside"
+            let state: String
+            if co.count >= 0 {
+                state = "filling, \(co.count) inside"
+            } else if co.ready {
+                state = "done, \(-co.count) to exit"
+            } else {
+                state = "committing, \(-co.count) inside"
+            }
             l.append(
                 "coach \(co.index)      \(state), generation \(co.generation), triggered \(co.triggered), arena \(co.arenaUsed) B")
         }
         if participants.isEmpty { l.append("participants none") }
         for pa in participants {
-            l.append(
-                "participant  slot \(pa.slot): pid \(pa.pid) (\(alive(pa.pid) ? "alive" : "dead")), \(pa.phase)"
-                    + (pa.coach >= 0 ? " on coach \(pa.coach)" : "") + (pa.queued > 0 ? ", queued \(pa.queued)" : "")
-                    + (pa.sleepingOn >= 0 ? ", sleeping on channel \(pa.sleepingOn)" : ""))
+            let state: String = alive(pa.pid) ? "alive" : "dead"
+            var line = "participant  slot \(pa.slot): pid \(pa.pid) (\(state)), \(pa.phase)"
+            if pa.coach >= 0 { line += " on coach \(pa.coach)" }
+            if pa.sleepingOn >= 0 { line += ", sleeping on channel \(pa.sleepingOn)" }
+            l.append(line)
         }
-        l.append(
-            "processes    " + (processes.isEmpty ? "none" : processes.map { "\($0) (\(alive($0) ? "alive" : "dead"))" }.joined(separator: ", ")))
+        var procs: [String] = []
+        for pid in processes {
+            let state: String = alive(pid) ? "alive" : "dead"
+            procs.append("\(pid) (\(state))")
+        }
+        l.append("processes    " + (procs.isEmpty ? "none" : procs.joined(separator: ", ")))
         l.append(live == 0 && liveProcesses == 0 ? "stale: no live participant" : "live: \(live) participants, \(liveProcesses) processes")
         printOut(l.joined(separator: "\n"))
         return 0
@@ -233,7 +257,8 @@ enum InspectCommand {
             let s = segment.status()
             segment.close()
             let me = getpid()
-            let live = Set(s.participants.map(\.pid).filter { $0 != me && alive($0) } + s.processes.filter { $0 != me && alive($0) })
+            var live = Set<Int32>()
+            for pid in s.participants.map(\.pid) + s.processes where pid != me && alive(pid) { live.insert(pid) }
             if !live.isEmpty && !force {
                 throw DemoFailure(
                     "segment \(name) has live participants (pids \(live.sorted().map(String.init).joined(separator: ", "))): stop them first, or use --force")
