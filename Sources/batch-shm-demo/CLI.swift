@@ -3,9 +3,9 @@
 // page is checked against the same table by Tests/DemoTests.
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #endif
 
 let toolName = "batch-shm-demo"
@@ -55,50 +55,72 @@ struct OptionSpec {
 /// Every option the command line accepts (besides `-h/--help` and `--version`, accepted
 /// everywhere). The single source of truth for the parser, `--help` and `list-options`.
 let optionTable: [OptionSpec] = [
-    OptionSpec(long: "ops", short: "n", value: "COUNT", commands: [.spawn, .worker],
-               help: "operations (records) per worker (default 250)"),
-    OptionSpec(long: "coaches", short: "c", value: "COUNT", commands: [.spawn, .worker],
-               help: "batches in flight at once (default 1)"),
-    OptionSpec(long: "record-size", short: "s", value: "BYTES", commands: [.spawn, .worker],
-               help: "size of one record, \(LogFormat.minRecordSize)...\(LogFormat.maxRecordSize) (default 64)"),
-    OptionSpec(long: "commit", short: nil, value: "MODE", commands: [.spawn, .worker],
-               help: "fdatasync: write + fdatasync each batch to the log (default); simulate: write, then spin --commit-cost"),
-    OptionSpec(long: "commit-cost", short: nil, value: "USEC", commands: [.spawn, .worker],
-               help: "simulated cost of one commit in microseconds, with --commit simulate (default 100)"),
-    OptionSpec(long: "dir", short: "d", value: "DIR", commands: [.spawn],
-               help: "write the log and the worker reports into DIR and keep them (default: a temporary directory)"),
-    OptionSpec(long: "keep", short: nil, value: nil, commands: [.spawn],
-               help: "keep the temporary directory with the log and print its path"),
-    OptionSpec(long: "crash", short: nil, value: "PHASE", commands: [.spawn, .worker],
-               help: "kill workers at PHASE: queued, entered, waiting, committing or random"),
-    OptionSpec(long: "crash-count", short: nil, value: "K", commands: [.spawn],
-               help: "how many workers --crash kills, workers 0..K-1 (default 1)"),
-    OptionSpec(long: "crash-after", short: nil, value: "OPS", commands: [.spawn, .worker],
-               help: "operations a doomed worker completes before it arms its crash (default: half of --ops)"),
-    OptionSpec(long: "seed", short: nil, value: "N", commands: [.spawn],
-               help: "seed for the phases chosen by --crash random (default: from the clock)"),
-    OptionSpec(long: "liveness", short: nil, value: "MS", commands: [.spawn, .worker],
-               help: "liveness period: how often a waiter looks for dead participants (default 20)"),
-    OptionSpec(long: "baseline", short: nil, value: "MODE", commands: [.spawn, .worker],
-               help: "flock: no shared batch; each worker appends + fdatasyncs under flock(2) (for comparison)"),
-    OptionSpec(long: "timeout", short: "t", value: "SECONDS", commands: [.spawn],
-               help: "kill the workers and fail if the run takes longer (default 120)"),
-    OptionSpec(long: "name", short: nil, value: "NAME", commands: [.spawn],
-               help: "segment name (default: /batch-shm-demo-PID-RANDOM)"),
-    OptionSpec(long: "json", short: nil, value: nil, commands: [.spawn, .stat],
-               help: "print one JSON object instead of the human summary"),
-    OptionSpec(long: "quiet", short: "q", value: nil, commands: [.spawn],
-               help: "no progress line and no summary; only the exit status (and errors)"),
-    OptionSpec(long: "force", short: "f", value: nil, commands: [.unlink],
-               help: "remove the segment even if it has live participants"),
-    OptionSpec(long: "segment", short: nil, value: "NAME", commands: [.worker],
-               help: "internal: the segment to join"),
-    OptionSpec(long: "id", short: nil, value: "I", commands: [.worker],
-               help: "internal: this worker's number, 0..N-1"),
-    OptionSpec(long: "log", short: nil, value: "PATH", commands: [.worker],
-               help: "internal: the log file"),
-    OptionSpec(long: "report", short: nil, value: "PATH", commands: [.worker],
-               help: "internal: where the worker writes the outcome of each operation"),
+    OptionSpec(
+        long: "ops", short: "n", value: "COUNT", commands: [.spawn, .worker],
+        help: "operations (records) per worker (default 250)"),
+    OptionSpec(
+        long: "coaches", short: "c", value: "COUNT", commands: [.spawn, .worker],
+        help: "batches in flight at once (default 1)"),
+    OptionSpec(
+        long: "record-size", short: "s", value: "BYTES", commands: [.spawn, .worker],
+        help: "size of one record, \(LogFormat.minRecordSize)...\(LogFormat.maxRecordSize) (default 64)"),
+    OptionSpec(
+        long: "commit", short: nil, value: "MODE", commands: [.spawn, .worker],
+        help: "fdatasync: write + fdatasync each batch to the log (default); simulate: write, then spin --commit-cost"),
+    OptionSpec(
+        long: "commit-cost", short: nil, value: "USEC", commands: [.spawn, .worker],
+        help: "simulated cost of one commit in microseconds, with --commit simulate (default 100)"),
+    OptionSpec(
+        long: "dir", short: "d", value: "DIR", commands: [.spawn],
+        help: "write the log and the worker reports into DIR and keep them (default: a temporary directory)"),
+    OptionSpec(
+        long: "keep", short: nil, value: nil, commands: [.spawn],
+        help: "keep the temporary directory with the log and print its path"),
+    OptionSpec(
+        long: "crash", short: nil, value: "PHASE", commands: [.spawn, .worker],
+        help: "kill workers at PHASE: queued, entered, waiting, committing or random"),
+    OptionSpec(
+        long: "crash-count", short: nil, value: "K", commands: [.spawn],
+        help: "how many workers --crash kills, workers 0..K-1 (default 1)"),
+    OptionSpec(
+        long: "crash-after", short: nil, value: "OPS", commands: [.spawn, .worker],
+        help: "operations a doomed worker completes before it arms its crash (default: half of --ops)"),
+    OptionSpec(
+        long: "seed", short: nil, value: "N", commands: [.spawn],
+        help: "seed for the phases chosen by --crash random (default: from the clock)"),
+    OptionSpec(
+        long: "liveness", short: nil, value: "MS", commands: [.spawn, .worker],
+        help: "liveness period: how often a waiter looks for dead participants (default 20)"),
+    OptionSpec(
+        long: "baseline", short: nil, value: "MODE", commands: [.spawn, .worker],
+        help: "flock: no shared batch; each worker appends + fdatasyncs under flock(2) (for comparison)"),
+    OptionSpec(
+        long: "timeout", short: "t", value: "SECONDS", commands: [.spawn],
+        help: "kill the workers and fail if the run takes longer (default 120)"),
+    OptionSpec(
+        long: "name", short: nil, value: "NAME", commands: [.spawn],
+        help: "segment name (default: /batch-shm-demo-PID-RANDOM)"),
+    OptionSpec(
+        long: "json", short: nil, value: nil, commands: [.spawn, .stat],
+        help: "print one JSON object instead of the human summary"),
+    OptionSpec(
+        long: "quiet", short: "q", value: nil, commands: [.spawn],
+        help: "no progress line and no summary; only the exit status (and errors)"),
+    OptionSpec(
+        long: "force", short: "f", value: nil, commands: [.unlink],
+        help: "remove the segment even if it has live participants"),
+    OptionSpec(
+        long: "segment", short: nil, value: "NAME", commands: [.worker],
+        help: "internal: the segment to join"),
+    OptionSpec(
+        long: "id", short: nil, value: "I", commands: [.worker],
+        help: "internal: this worker's number, 0..N-1"),
+    OptionSpec(
+        long: "log", short: nil, value: "PATH", commands: [.worker],
+        help: "internal: the log file"),
+    OptionSpec(
+        long: "report", short: nil, value: "PATH", commands: [.worker],
+        help: "internal: where the worker writes the outcome of each operation"),
 ]
 
 /// A usage error: exit 64 with the message, a usage line and a hint.
@@ -123,7 +145,8 @@ struct ParsedCommand {
     func int(_ name: String, _ fallback: Int, min: Int = 0, max: Int = Int.max) throws(UsageError) -> Int {
         guard let text = values[name] else { return fallback }
         guard let v = Int(text), v >= min, v <= max else {
-            throw UsageError(message: "--\(name) expects an integer in \(min)...\(max), got '\(text)'", command: command)
+            throw UsageError(
+                message: "--\(name) expects an integer in \(min)...\(max), got '\(text)'", command: command)
         }
         return v
     }
@@ -201,7 +224,8 @@ enum CommandLineParser {
                 throw UsageError(message: "option '\(arg)' before the subcommand", command: nil)
             }
             guard option.commands.contains(command) else {
-                throw UsageError(message: "option '--\(option.long)' does not apply to '\(command.rawValue)'", command: command)
+                throw UsageError(
+                    message: "option '--\(option.long)' does not apply to '\(command.rawValue)'", command: command)
             }
             if option.value == nil {
                 if inline != nil {
@@ -212,7 +236,8 @@ enum CommandLineParser {
                 parsed.values[option.long] = inline
             } else {
                 guard i < args.count else {
-                    throw UsageError(message: "option '--\(option.long)' needs a value (\(option.value!))", command: command)
+                    throw UsageError(
+                        message: "option '--\(option.long)' needs a value (\(option.value!))", command: command)
                 }
                 parsed.values[option.long] = args[i]
                 i += 1

@@ -10,9 +10,9 @@
 // - every worker that was not meant to die exits 0 having reported every operation.
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #endif
 
 struct CheckResult {
@@ -140,7 +140,9 @@ enum Check {
         if (errorCounts[.commitFailed] ?? 0) > 0 || (errorCounts[.other] ?? 0) > 0 {
             r.problems.append("commits failed: see errors")
         }
-        var errs: [(String, Int)] = OutcomeKind.allCases.filter { $0 != .ok }.map { ($0.rawValue, errorCounts[$0] ?? 0) }
+        var errs: [(String, Int)] = OutcomeKind.allCases.filter { $0 != .ok }.map {
+            ($0.rawValue, errorCounts[$0] ?? 0)
+        }
         errs.append(("worker_exit", workerExitProblems))
         errs.append(("timeout", timedOut ? 1 : 0))
         r.errors = errs
@@ -182,13 +184,16 @@ extension CheckResult {
         ]
         if let counters {
             fields.append(
-                ("segment", .object([
-                    ("name", segmentName.map(JSONValue.string) ?? .null),
-                    ("batches", .int(counters.batches)),
-                    ("workers_served", .int(counters.workersServed)),
-                    ("crashes_recovered", .int(counters.crashesRecovered)),
-                    ("cancels", .int(counters.cancels)),
-                ])))
+                (
+                    "segment",
+                    .object([
+                        ("name", segmentName.map(JSONValue.string) ?? .null),
+                        ("batches", .int(counters.batches)),
+                        ("workers_served", .int(counters.workersServed)),
+                        ("crashes_recovered", .int(counters.crashesRecovered)),
+                        ("cancels", .int(counters.cancels)),
+                    ])
+                ))
         }
         fields.append(("problems", .array(problems.map(JSONValue.string))))
         fields.append(("ok", .bool(ok)))
@@ -202,7 +207,10 @@ extension CheckResult {
             return String(r)
         }
         var l: [String] = []
-        let what = o.baseline == nil ? "shared batch, \(coaches) coach\(coaches == 1 ? "" : "es")" : "baseline: flock + append + fdatasync per op"
+        let what =
+            o.baseline == nil
+            ? "shared batch, \(coaches) coach\(coaches == 1 ? "" : "es")"
+            : "baseline: flock + append + fdatasync per op"
         let commit = o.mode == .fdatasync ? "fdatasync" : "simulated \(o.cost) µs"
         l.append("\(workers) workers × \(o.ops) ops, \(o.recordSize)-byte records, \(what), commit: \(commit)")
         l.append("ops          \(ops) in \(fmt(elapsed, 3)) s: \(Int(opsPerSecond.rounded())) ops/s")
@@ -218,22 +226,27 @@ extension CheckResult {
             }
         }
         let nonzero = errors.filter { $0.1 > 0 }
-        l.append("errors       " + (nonzero.isEmpty ? "none" : nonzero.map { "\($0.0) \($0.1)" }.joined(separator: ", ")))
+        l.append(
+            "errors       " + (nonzero.isEmpty ? "none" : nonzero.map { "\($0.0) \($0.1)" }.joined(separator: ", ")))
         if crashesPlanned > 0 || (counters?.crashesRecovered ?? 0) > 0 {
             let phases = crashesByPhase.filter { $0.1 > 0 }.map { "\($0.0) \($0.1)" }.joined(separator: ", ")
             l.append(
                 "crashes      injected \(crashesInjected) of \(crashesPlanned)"
-                    + (phases.isEmpty ? "" : " (\(phases))") + ", recovered by the library \(counters?.crashesRecovered ?? 0)")
+                    + (phases.isEmpty ? "" : " (\(phases))")
+                    + ", recovered by the library \(counters?.crashesRecovered ?? 0)")
         }
         l.append(
-            "log check    acknowledged \(acknowledged), in log \(inLog), lost \(lost), duplicated \(duplicated), failed in log \(failedInLog)")
+            "log check    acknowledged \(acknowledged), in log \(inLog), lost \(lost), duplicated \(duplicated), failed in log \(failedInLog)"
+        )
         if unknownInLog + unknownNotInLog + unreportedInLog + tornBytes > 0 {
             l.append(
-                "             outcome unknown: \(unknownInLog) in log, \(unknownNotInLog) not; in flight when killed: \(unreportedInLog) in log; torn bytes \(tornBytes)")
+                "             outcome unknown: \(unknownInLog) in log, \(unknownNotInLog) not; in flight when killed: \(unreportedInLog) in log; torn bytes \(tornBytes)"
+            )
         }
         if let counters {
             l.append(
-                "segment      \(segmentName ?? "?"): batches \(counters.batches), workers served \(counters.workersServed), cancels \(counters.cancels)")
+                "segment      \(segmentName ?? "?"): batches \(counters.batches), workers served \(counters.workersServed), cancels \(counters.cancels)"
+            )
         }
         for p in problems { l.append("problem      \(p)") }
         l.append(ok ? "ok" : "FAILED")

@@ -9,9 +9,9 @@
 // both, so a record copied to the wrong place still fails its checksum.
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #endif
 
 /// FNV-1a, 64 bits: cheap, and enough to catch torn and misplaced bytes (not an adversary).

@@ -1,12 +1,13 @@
 // The demo over BatchIPC: the segment `spawn` creates, the sink a worker appends through, and
 // crash injection at an exact phase.
 
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
 @_spi(Testing) import BatchIPC
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Musl)
+    import Musl
+#endif
 
 /// The phase (raw `_WorkerPhase` value) at which this process kills itself, 0 for none. Read by
 /// `crashHook`, which BatchIPC calls at every phase change of this process's worker. One
@@ -28,7 +29,8 @@ final class SpawnSegment: DemoSegment {
     func counters() -> SegmentCounters {
         let c = segment.counters
         return SegmentCounters(
-            batches: c.batches, workersServed: c.workersServed, crashesRecovered: c.crashesRecovered, cancels: c.cancels)
+            batches: c.batches, workersServed: c.workersServed, crashesRecovered: c.crashesRecovered, cancels: c.cancels
+        )
     }
 
     func remove() {
@@ -70,7 +72,8 @@ final class SharedSink: RecordSink {
     ) throws -> any RecordSink {
         let segment = try SharedSegment.open(name: name)
         guard segment.configuration.coaches == coaches else {
-            throw DemoFailure("segment \(name) has \(segment.configuration.coaches) coaches, the worker was told \(coaches)")
+            throw DemoFailure(
+                "segment \(name) has \(segment.configuration.coaches) coaches, the worker was told \(coaches)")
         }
         // The commit function: the batch's records, back to back, as one frame with one write.
         let multi = try SharedMulti<Receipt>(segment: segment) { [writer] contents in
@@ -131,7 +134,8 @@ enum InspectCommand {
     static func name(_ p: ParsedCommand) throws -> String {
         guard p.positionals.count == 1 else {
             throw UsageError(
-                message: "\(p.command!.rawValue) takes one segment NAME (got \(p.positionals.count))", command: p.command)
+                message: "\(p.command!.rawValue) takes one segment NAME (got \(p.positionals.count))",
+                command: p.command)
         }
         let name = p.positionals[0]
         do {
@@ -215,7 +219,8 @@ enum InspectCommand {
         l.append("segment      \(s.name) (/dev/shm\(s.name)), \(s.size) bytes, layout version \(s.version)")
         l.append("creator      pid \(s.creatorPID) (\(alive(s.creatorPID) ? "alive" : "gone")), uid \(s.creatorUID)")
         l.append(
-            "capacities   coaches \(c.coaches), participants \(c.participants), processes \(c.processes), state \(c.stateSize) B, arena \(c.arenaCapacity) B, result \(c.resultCapacity) B, liveness \(c.livenessPeriod)")
+            "capacities   coaches \(c.coaches), participants \(c.participants), processes \(c.processes), state \(c.stateSize) B, arena \(c.arenaCapacity) B, result \(c.resultCapacity) B, liveness \(c.livenessPeriod)"
+        )
         l.append("counters     \(s.counters)")
         l.append("queue        \(s.queueLength)")
         for co in s.coaches {
@@ -228,7 +233,8 @@ enum InspectCommand {
                 state = "committing, \(-co.count) inside"
             }
             l.append(
-                "coach \(co.index)      \(state), generation \(co.generation), triggered \(co.triggered), arena \(co.arenaUsed) B")
+                "coach \(co.index)      \(state), generation \(co.generation), triggered \(co.triggered), arena \(co.arenaUsed) B"
+            )
         }
         if participants.isEmpty { l.append("participants none") }
         for pa in participants {
@@ -244,7 +250,9 @@ enum InspectCommand {
             procs.append("\(pid) (\(state))")
         }
         l.append("processes    " + (procs.isEmpty ? "none" : procs.joined(separator: ", ")))
-        l.append(live == 0 && liveProcesses == 0 ? "stale: no live participant" : "live: \(live) participants, \(liveProcesses) processes")
+        l.append(
+            live == 0 && liveProcesses == 0
+                ? "stale: no live participant" : "live: \(live) participants, \(liveProcesses) processes")
         printOut(l.joined(separator: "\n"))
         return 0
     }
@@ -261,7 +269,8 @@ enum InspectCommand {
             for pid in s.participants.map(\.pid) + s.processes where pid != me && alive(pid) { live.insert(pid) }
             if !live.isEmpty && !force {
                 throw DemoFailure(
-                    "segment \(name) has live participants (pids \(live.sorted().map(String.init).joined(separator: ", "))): stop them first, or use --force")
+                    "segment \(name) has live participants (pids \(live.sorted().map(String.init).joined(separator: ", "))): stop them first, or use --force"
+                )
             }
         } catch SharedBatchError.notFound {
             throw DemoFailure("no segment named \(name) (nothing to remove)")

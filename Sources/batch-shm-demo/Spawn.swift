@@ -3,9 +3,9 @@
 // prints the summary. Exit 0 only when the check passes.
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #endif
 
 /// The counters of a segment that the summary shows.
@@ -73,7 +73,8 @@ struct SpawnOptions {
         json = p.flag("json")
         quiet = p.flag("quiet")
         if crash != nil && crashCount > workers {
-            throw UsageError(message: "--crash-count \(crashCount) is more than the \(workers) workers", command: .spawn)
+            throw UsageError(
+                message: "--crash-count \(crashCount) is more than the \(workers) workers", command: .spawn)
         }
         if p.string("crash-count") != nil && crash == nil {
             throw UsageError(message: "--crash-count needs --crash PHASE", command: .spawn)
@@ -82,10 +83,14 @@ struct SpawnOptions {
             throw UsageError(message: "--crash applies to the shared batch, not to --baseline", command: .spawn)
         }
         if baseline != nil && (p.string("coaches") != nil || p.string("liveness") != nil || p.string("name") != nil) {
-            throw UsageError(message: "--coaches, --liveness and --name apply to the shared batch, not to --baseline", command: .spawn)
+            throw UsageError(
+                message: "--coaches, --liveness and --name apply to the shared batch, not to --baseline",
+                command: .spawn)
         }
         if let name, !name.hasPrefix("/") || name.dropFirst().contains("/") || name.count < 2 || name.count > 250 {
-            throw UsageError(message: "--name must be one '/' followed by 1 to 249 characters without '/', got '\(name)'", command: .spawn)
+            throw UsageError(
+                message: "--name must be one '/' followed by 1 to 249 characters without '/', got '\(name)'",
+                command: .spawn)
         }
     }
 }
@@ -191,7 +196,8 @@ enum SpawnCommand {
                 args += ["--crash", phase.rawValue, "--crash-after", "\(o.crashAfter ?? o.ops / 2)"]
             }
             do {
-                workers.append(WorkerProcess(id: i, pid: try Sys.spawn(exe, args), crash: phases[i], reportPath: report))
+                workers.append(
+                    WorkerProcess(id: i, pid: try Sys.spawn(exe, args), crash: phases[i], reportPath: report))
             } catch {
                 failure = "\(error)"
                 break

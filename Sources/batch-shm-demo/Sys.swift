@@ -2,9 +2,9 @@
 // (`retrying`) and turning failures into a `DemoFailure` that names the call and the errno.
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #endif
 
 /// A runtime failure of the demo (exit status 1): what was being done, and why it failed.

@@ -4,12 +4,13 @@
 // line per operation, written with one write(2) as soon as the outcome is known, so that the
 // report of a killed worker holds every outcome it was told.
 
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
 import Batch
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Musl)
+    import Musl
+#endif
 
 /// Where a worker is killed by crash injection (DESIGN.md §2, "Crash model").
 enum CrashPhase: String, CaseIterable {
@@ -178,7 +179,8 @@ enum WorkerCommand {
         guard let segment = p.string("segment") ?? (p.string("baseline") != nil ? "" : nil),
             let logPath = p.string("log"), let reportPath = p.string("report"), p.string("id") != nil
         else {
-            throw UsageError(message: "worker needs --segment, --id, --log and --report (it is started by spawn)", command: .worker)
+            throw UsageError(
+                message: "worker needs --segment, --id, --log and --report (it is started by spawn)", command: .worker)
         }
         let id = try p.int("id", 0, max: 1 << 20)
         let ops = try p.int("ops", 250, max: 1 << 30)

@@ -2,9 +2,9 @@
 // See `batch-shm-demo --help`, man/batch-shm-demo.1 and DESIGN.md §3.
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #endif
 
 /// Runs the command line and returns the exit status: 0 ok, 1 runtime failure, 64 usage.

@@ -1,12 +1,13 @@
 // The command line of batch-shm-demo: help, version, usage errors, and the option table
 // against the man page and --help.
 
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
 import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Musl)
+    import Musl
+#endif
 
 @Suite("batch-shm-demo command line")
 struct CLITests {
@@ -22,7 +23,9 @@ struct CLITests {
 
     @Test(.timeLimit(.minutes(1)))
     func helpGoesToStdoutAndExitsZero() {
-        for args in [["--help"], ["-h"], ["spawn", "--help"], ["stat", "-h"], ["unlink", "--help"], ["worker", "--help"]] {
+        for args in [
+            ["--help"], ["-h"], ["spawn", "--help"], ["stat", "-h"], ["unlink", "--help"], ["worker", "--help"],
+        ] {
             let r = Demo.run(args)
             #expect(r.status == 0, "\(args): \(r.description)")
             #expect(r.stdout.contains("Usage: batch-shm-demo"), "\(args)")

@@ -1,12 +1,13 @@
 // Crash injection at every phase: the check passes and the errors are the ones the crash model
 // of DESIGN.md §2 gives for that phase.
 
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
 import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Musl)
+    import Musl
+#endif
 
 @Suite("batch-shm-demo crash injection", .serialized)
 struct CrashTests {
@@ -14,10 +15,11 @@ struct CrashTests {
     static let ops = 60
 
     func crashRun(_ phase: String, extra: [String] = []) -> FlatJSON {
-        let args = [
-            "spawn", "\(Self.workers)", "--ops", "\(Self.ops)", "--commit", "simulate", "--commit-cost", "300",
-            "--crash", phase, "--json", "--timeout", "40",
-        ] + extra
+        let args =
+            [
+                "spawn", "\(Self.workers)", "--ops", "\(Self.ops)", "--commit", "simulate", "--commit-cost", "300",
+                "--crash", phase, "--json", "--timeout", "40",
+            ] + extra
         let r = Demo.run(args)
         let j = FlatJSON(text: r.stdout)
         #expect(r.status == 0, "\(phase): \(r.description)")

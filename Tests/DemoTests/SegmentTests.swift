@@ -1,12 +1,13 @@
 // `stat` and `unlink` on a live segment (a spawn running) and on a stale one (spawn and its
 // workers killed).
 
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
 import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Musl)
+    import Musl
+#endif
 
 @Suite("batch-shm-demo stat and unlink", .serialized)
 struct SegmentTests {

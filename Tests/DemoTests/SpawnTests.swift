@@ -1,12 +1,13 @@
 // `batch-shm-demo spawn`, run as a user runs it: defaults, each option, crash injection at every
 // phase. Serialized: each test starts several processes, and the machine is small.
 
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
 import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Musl)
+    import Musl
+#endif
 
 @Suite("batch-shm-demo spawn", .serialized)
 struct SpawnTests {

@@ -1,11 +1,12 @@
 // Runs the built batch-shm-demo binary (found next to the test bundle) and captures its output.
 
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
 import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Musl)
+    import Musl
+#endif
 
 /// What one run of the binary produced.
 struct RunResult {
@@ -51,7 +52,8 @@ enum Demo {
     /// With `newGroup`, the child leads a new process group (its workers join it), so that a
     /// test can kill it and all its workers with `killpg`.
     static func start(_ args: [String], newGroup: Bool = false) -> (pid: pid_t, out: String, err: String) {
-        let out = tempFile("out"), err = tempFile("err")
+        let out = tempFile("out")
+        let err = tempFile("err")
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
