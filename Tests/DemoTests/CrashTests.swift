@@ -114,6 +114,13 @@ struct CrashTests {
     }
 
     @Test(.timeLimit(.minutes(1)))
+    func crashAfterChoosesTheOperation() {
+        let j = crashRun("entered", extra: ["--crash-after", "5", "--crash-count", "2"])
+        #expect(j.int("crashes_injected") == 2)
+        #expect(j.int("ops") == (Self.workers - 2) * Self.ops + 2 * 5, "\(j.text)")
+    }
+
+    @Test(.timeLimit(.minutes(1)))
     func randomPhasesWithASeed() {
         let j = crashRun("random", extra: ["--crash-count", "2", "--seed", "42"])
         #expect((j.int("crashes_injected") ?? 0) >= 1)

@@ -133,6 +133,33 @@ struct SpawnTests {
     }
 
     @Test(.timeLimit(.minutes(1)))
+    func timeoutKillsTheWorkersAndFails() {
+        let r = Demo.run([
+            "spawn", "2", "--ops", "1000000", "--commit", "simulate", "--commit-cost", "1000", "--timeout", "1",
+            "--json",
+        ])
+        let j = FlatJSON(text: r.stdout)
+        #expect(r.status == 1, "\(r.description)")
+        #expect(j.bool("ok") == false)
+        #expect(j.int("errors", "timeout") == 1)
+        #expect(j.int("lost") == 0, "what was acknowledged before the timeout is still in the log")
+        #expect(r.stdout.contains("timed out"))
+    }
+
+    @Test(.timeLimit(.minutes(1)))
+    func existingSegmentNameIsARuntimeFailure() {
+        let name = Demo.segmentName("taken")
+        let fd = open("/dev/shm" + name, O_CREAT | O_RDWR, 0o600)
+        #expect(fd >= 0)
+        close(fd)
+        defer { unlink("/dev/shm" + name) }
+        let r = Demo.run(["spawn", "2", "--ops", "10", "--name", name])
+        #expect(r.status == 1, "\(r.description)")
+        #expect(r.stderr.hasPrefix("Error: "), "\(r.stderr)")
+        #expect(r.stderr.contains(name))
+    }
+
+    @Test(.timeLimit(.minutes(1)))
     func badDirIsARuntimeFailure() {
         let r = Demo.run(["spawn", "2", "--ops", "10", "--dir", "/nonexistent/batch-shm-demo"])
         #expect(r.status == 1, "\(r.description)")
