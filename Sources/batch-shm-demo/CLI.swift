@@ -298,7 +298,7 @@ enum Help {
             lines.append("      --version               show the version")
         }
         lines.append("")
-        lines.append("Exit status: 0 ok; 1 runtime failure or a failed log check; 64 usage error.")
+        lines.append("Exit status: 0 ok; 1 runtime failure or a failed log check; 64 usage error; 130 interrupted.")
         lines.append("See batch-shm-demo(1).")
         return lines.joined(separator: "\n")
     }
