@@ -210,13 +210,21 @@ enum SpawnCommand {
         // Wait until every worker is ready (or gone), then start them all at once.
         let setupDeadline = Sys.now() + 30
         var ready = 0
-        while ready < workers.count && Sys.now() < setupDeadline && spawnInterrupted == 0 {
+        var gone = 0  // workers that exited before getting ready (setup failed)
+        while ready + gone < workers.count && Sys.now() < setupDeadline && spawnInterrupted == 0 {
             var pfd = pollfd(fd: readyPipe[0], events: Int16(POLLIN), revents: 0)
-            if poll(&pfd, 1, 100) > 0 {
+            if poll(&pfd, 1, 50) > 0 {
                 var buf = [UInt8](repeating: 0, count: 64)
                 let n = retrying { read(readyPipe[0], &buf, buf.count) }
                 if n <= 0 { break }  // every worker exited or closed its end
                 ready += n
+            }
+            for i in workers.indices where workers[i].status == nil {
+                var status: Int32 = 0
+                if waitpid(workers[i].pid, &status, WNOHANG) == workers[i].pid {
+                    workers[i].status = status
+                    gone += 1
+                }
             }
         }
         close(readyPipe[0])
