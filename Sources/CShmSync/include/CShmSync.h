@@ -9,5 +9,6 @@
 #define CSHMSYNC_H
 
 #include "cshm_core.h"
+#include "cshm_shm.h"
 
 #endif /* CSHMSYNC_H */

@@ -1,0 +1,56 @@
+/// The capacities of a shared-memory segment, fixed when it is created.
+///
+/// Every process that opens the segment uses the capacities stored in it; `openOrCreate` refuses
+/// a segment whose capacities differ from the ones asked for.
+public struct SharedBatchConfiguration: Sendable, Equatable {
+    /// Batches that may be in flight at once (1 for ``SharedCoordinator``). 1...1024.
+    public var coaches: Int
+    /// Participant slots: worker threads (of all processes together) taking part at once. 1...1024.
+    public var participants: Int
+    /// Process entries: processes attached at once. 1...1024. Defaults to `participants`.
+    public var processes: Int
+    /// Bytes of the fixed-size user state of each coach (a `BitwiseCopyable` value). 0...4 GiB.
+    public var stateSize: Int
+    /// Bytes of the record arena of each coach (variable-size records of one batch). 0...4 GiB.
+    public var arenaCapacity: Int
+    /// Bytes of the result of a batch (the size of `Result`, at most). 0...4 GiB.
+    public var resultCapacity: Int
+    /// How long a waiter sleeps at most before it looks for dead participants.
+    public var livenessPeriod: Duration
+
+    /// A configuration; every argument has a default suited to tests and small demos.
+    public init(
+        coaches: Int = 1, participants: Int = 64, processes: Int? = nil, stateSize: Int = 64,
+        arenaCapacity: Int = 0, resultCapacity: Int = 64, livenessPeriod: Duration = .milliseconds(20)
+    ) {
+        self.coaches = coaches
+        self.participants = participants
+        self.processes = processes ?? participants
+        self.stateSize = stateSize
+        self.arenaCapacity = arenaCapacity
+        self.resultCapacity = resultCapacity
+        self.livenessPeriod = livenessPeriod
+    }
+
+    var livenessNanoseconds: Int64 {
+        let (s, atto) = livenessPeriod.components
+        return s * 1_000_000_000 + atto / 1_000_000_000
+    }
+
+    func validate() throws(SharedBatchError) {
+        func check(_ ok: Bool, _ what: String) throws(SharedBatchError) {
+            if !ok { throw .invalidConfiguration(what) }
+        }
+        try check((1...1024).contains(coaches), "coaches must be 1...1024 (got \(coaches))")
+        try check((1...1024).contains(participants), "participants must be 1...1024 (got \(participants))")
+        try check((1...1024).contains(processes), "processes must be 1...1024 (got \(processes))")
+        let limit = 1 << 32
+        try check((0...limit).contains(stateSize), "stateSize must be 0...4 GiB (got \(stateSize))")
+        try check((0...limit).contains(arenaCapacity), "arenaCapacity must be 0...4 GiB (got \(arenaCapacity))")
+        try check((0...limit).contains(resultCapacity), "resultCapacity must be 0...4 GiB (got \(resultCapacity))")
+        let ns = livenessNanoseconds
+        try check(
+            ns >= 1_000_000 && ns <= 10_000_000_000,
+            "livenessPeriod must be 1 ms...10 s (got \(livenessPeriod))")
+    }
+}

@@ -1,0 +1,172 @@
+import Batch
+import CShmSync
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Not API: the shared-memory home of the batching algorithm. Its `core` and `coaches` point into
+/// the segment; `lock` is the segment's robust mutex (with crash repair), `wait` the futex
+/// condition, and `note` records each worker's phase in its participant slot.
+public final class _SharedHome<Result: BitwiseCopyable & Sendable>: _BatchHome, @unchecked Sendable {
+    // @unchecked Sendable: every field is immutable; what they point to is guarded by the
+    // segment's mutex or accessed atomically, as `cshm_shm.h` says field by field.
+    public typealias Outcome = Swift.Result<Result, any Error>
+
+    public let core: UnsafeMutablePointer<cshm_core>
+    public let coaches: UnsafeMutablePointer<cshm_coach>
+    public let coachCount: Int
+    /// The segment; kept alive by the home.
+    let segment: SharedSegment
+    /// The user's commit function.
+    let commitFunction: @Sendable (SharedBatchContents) throws -> Result
+
+    init(segment: SharedSegment, commit: @escaping @Sendable (SharedBatchContents) throws -> Result) {
+        self.segment = segment
+        self.core = segment.coreP
+        self.coaches = segment.coachesP
+        self.coachCount = segment.coachCount
+        self.commitFunction = commit
+    }
+
+    public func threadToken() -> UInt64 { segment.slotsP[segment.mySlot()].token }
+    public func lock() { segment.lock(slot: segment.mySlot()) }
+    public func unlock() { segment.unlock(slot: segment.mySlot()) }
+    public func wait(_ channel: Int) { segment.wait(channel, slot: segment.mySlot()) }
+    public func wake(_ channel: Int, all: Bool) { segment.wake(channel, all: all) }
+
+    public func queueIn() -> Int { segment.queueIn() }
+    public func queueOut() -> Int { segment.queueOut() }
+    public var queueLength: Int { segment.queueLength }
+    public func leaveQueue() -> Int { segment.queueOut() }
+    public func note(_ phase: _WorkerPhase, coach: Int) { segment.note(phase, coach: coach, slot: segment.mySlot()) }
+
+    public func runCommit(coach: Int) -> Outcome {
+        if let hook = SharedSegment._phaseHook { hook(_WorkerPhase.committing.rawValue) }
+        let contents = SharedBatchContents(segment: segment, coach: coach)
+        return Outcome { try commitFunction(contents) }
+    }
+    public func publish(_ outcome: consuming Outcome, coach: Int) { segment.store(outcome, coach: coach) }
+    public func publishCancel(_ error: (any Error)?, coach: Int) { segment.storeCancel(error, coach: coach) }
+    public func result(coach: Int) throws -> Result { try segment.load(coach: coach) }
+    public func resetOutcome(coach: Int) {}
+}
+
+/// Not API: the home crash repair runs the engine's steps with (close, publish, exit). It never
+/// commits and never reads a result.
+public final class _RepairHome: _BatchHome, @unchecked Sendable {
+    public typealias Result = UInt8
+    public typealias Outcome = Swift.Result<UInt8, any Error>
+    unowned(unsafe) let segment: SharedSegment
+    public let core: UnsafeMutablePointer<cshm_core>
+    public let coaches: UnsafeMutablePointer<cshm_coach>
+    public let coachCount: Int
+
+    init(segment: SharedSegment) {
+        self.segment = segment
+        self.core = segment.coreP
+        self.coaches = segment.coachesP
+        self.coachCount = segment.coachCount
+    }
+
+    public func threadToken() -> UInt64 { preconditionFailure("crash repair has no thread token") }
+    public func lock() { preconditionFailure("crash repair runs under the lock") }
+    public func unlock() { preconditionFailure("crash repair runs under the lock") }
+    public func wait(_ channel: Int) { preconditionFailure("crash repair never waits") }
+    public func wake(_ channel: Int, all: Bool) { segment.wake(channel, all: all) }
+    public var queueLength: Int { segment.queueLength }
+    public func leaveQueue() -> Int { preconditionFailure("crash repair never enters") }
+    public func runCommit(coach: Int) -> Outcome { preconditionFailure("crash repair never commits") }
+    public func publish(_ outcome: consuming Outcome, coach: Int) { segment.store(outcome, coach: coach) }
+    public func publishCancel(_ error: (any Error)?, coach: Int) { segment.storeCancel(error, coach: coach) }
+    public func result(coach: Int) throws -> UInt8 { preconditionFailure("crash repair reads no result") }
+    public func resetOutcome(coach: Int) {}
+}
+
+// MARK: - Outcomes in the segment
+
+extension SharedSegment {
+    /// Under the lock, on a closed coach: stores what the commit function produced.
+    func store<R: BitwiseCopyable>(_ outcome: consuming Swift.Result<R, any Error>, coach c: Int) {
+        let r = resultP(c)
+        r.pointee.generation = coachesP[c].generation
+        r.pointee.pid = getpid()
+        switch outcome {
+        case .success(let value):
+            let size = MemoryLayout<R>.size
+            precondition(size <= configuration.resultCapacity, "result larger than the segment's result capacity")
+            withUnsafeBytes(of: value) { bytes in
+                if size > 0 { resultBytes(c).copyMemory(from: bytes.baseAddress!, byteCount: size) }
+            }
+            r.pointee.status = UInt32(CSHM_OUTCOME_VALUE)
+            r.pointee.length = UInt32(size)
+            _ = cshm_atomic_add_u64(&header.pointee.batches, 1)
+        case .failure(let error):
+            if case BatchError.outcomeUnknown(let pid) = error {
+                r.pointee.status = UInt32(CSHM_OUTCOME_UNKNOWN)
+                r.pointee.pid = pid
+                return
+            }
+            _ = cshm_atomic_add_u64(&header.pointee.batches, 1)
+            storeError(error, coach: c)
+        }
+    }
+
+    /// Under the lock, on a closed coach: stores a cancellation or a poisoning error.
+    func storeCancel(_ error: (any Error)?, coach c: Int) {
+        let r = resultP(c)
+        r.pointee.generation = coachesP[c].generation
+        r.pointee.pid = getpid()
+        _ = cshm_atomic_add_u64(&header.pointee.cancels, 1)
+        switch error {
+        case nil, BatchError.canceled?:
+            r.pointee.status = UInt32(CSHM_OUTCOME_CANCELED)
+        case BatchError.workerCrashed(let pid)?:
+            r.pointee.status = UInt32(CSHM_OUTCOME_CRASHED)
+            r.pointee.pid = pid
+        case let error?:
+            storeError(error, coach: c)
+        }
+    }
+
+    /// An error crosses processes as its description (truncated on a character boundary); the
+    /// committer's own process keeps the original.
+    func storeError(_ error: any Error, coach c: Int) {
+        let r = resultP(c)
+        var text = String(describing: error)
+        while text.utf8.count > Int(CSHM_ERROR_TEXT) { text.removeLast() }
+        let bytes = Array(text.utf8)
+        bytes.withUnsafeBytes { errorText(c).copyMemory(from: $0.baseAddress!, byteCount: bytes.count) }
+        r.pointee.status = UInt32(CSHM_OUTCOME_ERROR)
+        r.pointee.length = UInt32(bytes.count)
+        localErrors[c] = (r.pointee.generation, error)
+    }
+
+    /// Under the lock, on a ready coach: the result, or its error thrown.
+    func load<R: BitwiseCopyable>(coach c: Int) throws -> R {
+        let r = resultP(c)
+        _ = cshm_atomic_add_u64(&header.pointee.served, 1)
+        switch Int(r.pointee.status) {
+        case Int(CSHM_OUTCOME_VALUE):
+            precondition(
+                Int(r.pointee.length) == MemoryLayout<R>.size,
+                "the processes of segment \(name) disagree on the result type (\(r.pointee.length) bytes published, \(MemoryLayout<R>.size) expected)")
+            return resultBytes(c).loadUnaligned(as: R.self)
+        case Int(CSHM_OUTCOME_CANCELED):
+            throw BatchError.canceled
+        case Int(CSHM_OUTCOME_CRASHED):
+            throw BatchError.workerCrashed(pid: r.pointee.pid)
+        case Int(CSHM_OUTCOME_UNKNOWN):
+            throw BatchError.outcomeUnknown(committerPID: r.pointee.pid)
+        case Int(CSHM_OUTCOME_ERROR):
+            if r.pointee.pid == getpid(), let local = localErrors[c], local.generation == r.pointee.generation {
+                throw local.error
+            }
+            let length = min(Int(r.pointee.length), Int(CSHM_ERROR_TEXT))
+            let text = String(decoding: UnsafeRawBufferPointer(start: errorText(c), count: length), as: UTF8.self)
+            throw BatchError.remote(text)
+        default:
+            preconditionFailure("result of segment \(name) read before it was published")
+        }
+    }
+}

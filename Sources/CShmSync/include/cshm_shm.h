@@ -1,0 +1,288 @@
+/*
+ * cshm_shm.h — the shared-memory segment of BatchIPC: its fixed layout, the robust process-shared
+ * mutex, the robust condition (a futex sequence word per channel) and the crash snapshot.
+ *
+ * Why C: several processes must agree on every byte of the segment (Swift promises no struct
+ * layout), and Swift cannot call `futex(2)` or do atomics over memory it does not own.
+ *
+ * Layout (offsets are computed once by `cshm_layout` from the capacities and stored in the
+ * header; an opener recomputes them and refuses a segment whose stored layout differs):
+ *
+ *   cshm_header (incl. the robust mutex, the algorithm's cshm_core, the counters)
+ *   cshm_channel[1 + coaches]          futex sequence word + sleeper count per wait channel
+ *   cshm_coach[coaches]                the algorithm's coaches (contiguous, as the engine wants)
+ *   cshm_result[coaches]  (stride)     per coach: outcome status, then result bytes, error text
+ *   cshm_slot[slots]                   participant table: one slot per worker thread
+ *   cshm_proc[procs]                   process table: one lease per attached process
+ *   cshm_shadow[2]        (stride)     last consistent copy of core + coaches (crash repair)
+ *   state[coaches]        (stride)     per coach: the user's fixed-size state bytes
+ *   arena[coaches]        (stride)     per coach: 8-byte used count, then records
+ */
+#ifndef CSHM_SHM_H
+#define CSHM_SHM_H
+
+#ifdef __linux__
+
+#include <errno.h>
+#include <linux/futex.h>
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cshm_core.h"
+
+/* "swbatch1" read as a little-endian u64. */
+#define CSHM_MAGIC 0x3168637461627773ULL
+/* Bump whenever any struct below, or the layout rule, changes. */
+#define CSHM_VERSION 1u
+/* Bytes of error text kept per coach (an error crosses processes as its description). */
+#define CSHM_ERROR_TEXT 480u
+/* Limits checked on create and on open (they also keep every size computation far from overflow). */
+#define CSHM_MAX_COACHES 1024u
+#define CSHM_MAX_SLOTS 1024u
+#define CSHM_MAX_BYTES (1ull << 32)
+
+/* Outcome status of a coach's result buffer. */
+enum {
+    CSHM_OUTCOME_NONE = 0,          /* nothing published */
+    CSHM_OUTCOME_VALUE = 1,         /* `length` result bytes follow */
+    CSHM_OUTCOME_CANCELED = 2,      /* BatchError.canceled */
+    CSHM_OUTCOME_ERROR = 3,         /* an error, `length` bytes of its description in `text` */
+    CSHM_OUTCOME_CRASHED = 4,       /* BatchError.workerCrashed(pid) */
+    CSHM_OUTCOME_UNKNOWN = 5,       /* BatchError.outcomeUnknown(committerPID: pid) */
+};
+
+/* One wait channel: channel 0 = waiting to enter, 1 + c = waiting in commit on coach c. */
+typedef struct cshm_channel {
+    /* Incremented (atomically, under the lock) by every wake; a sleeper waits while it is equal to
+     * the value it read under the lock, so a wake between unlock and FUTEX_WAIT is never lost. */
+    uint32_t seq;
+    /* Under the lock: live threads that may sleep on `seq`. Recomputed from the participant table
+     * by crash repair (a dead sleeper must not cost a FUTEX_WAKE for ever). */
+    uint32_t sleepers;
+} cshm_channel;
+
+/* Per coach: the published outcome. Under the lock. Followed by result bytes, then error text. */
+typedef struct cshm_result {
+    uint32_t status;      /* CSHM_OUTCOME_*; meaningful only while the coach is `ready` */
+    int32_t pid;          /* CRASHED / UNKNOWN: the dead process; otherwise the publisher */
+    uint32_t length;      /* VALUE: bytes of value; ERROR: bytes of text */
+    uint32_t reserved;
+    uint64_t generation;  /* the coach generation it was published for */
+} cshm_result;
+
+/* One participant: a worker thread of an attached process. 64 bytes, one cache line. */
+typedef struct cshm_slot {
+    uint64_t reserved0;
+    /* Under the lock: the thread token the engine sees (0: slot free). */
+    uint64_t token;
+    /* Under the lock: 1 + index of the owner's process entry; 0: free. */
+    uint32_t proc;
+    /* The phase (_WorkerPhase). Written by the owner thread: under the lock for every phase but
+     * queued / idle-after-queueOut. Read by crash repair (owner dead) and by stat (racy, relaxed). */
+    uint32_t phase;
+    /* The coach of phases entered..done, -1 otherwise. Written with `phase`. */
+    int32_t coach;
+    /* Owner pid (messages, stat). Under the lock. */
+    int32_t pid;
+    /* Under the lock: the channel the owner sleeps on, -1 when none. */
+    int32_t channel;
+    /* Under the lock: 1 while the owner holds the segment mutex (tells repair whose snapshot). */
+    uint32_t holding;
+    /* Under the lock: bumped on every claim, part of the token (a reused slot is a new thread). */
+    uint32_t serial;
+    uint32_t reserved[5];
+} cshm_slot;
+
+/* One attached process. */
+typedef struct cshm_proc {
+    /* Robust process-shared mutex held for the whole attachment by a dedicated thread of the
+     * process (the lease thread). trylock → EOWNERDEAD proves that thread, hence the process,
+     * died: the kernel marks it from the thread's robust list at exit, so it cannot be fooled by
+     * pid reuse. */
+    pthread_mutex_t lease;
+    /* Under the lock: the owner's pid (messages only, never trusted for liveness). */
+    int32_t pid;
+    /* Under the lock: 0 free, 1 attached (the lease is held by a live thread, or its owner died). */
+    uint32_t state;
+    /* Under the lock: bumped on every claim. */
+    uint64_t serial;
+    /* Announcements (queueIn) by threads of this process not yet entered or taken back. Atomic
+     * add by those threads, without the lock; zeroed by crash repair once the process is dead.
+     * The queue length is the sum over processes, so a death at any instant is corrected exactly
+     * (a worker announces and enters in the same process). */
+    int64_t queued;
+} cshm_proc;
+
+/* Last consistent copy of the algorithm's state: taken when the lock is acquired and at each
+ * phase change under it, double-buffered. When a holder dies mid-step (EOWNERDEAD), the repairer
+ * restores it, so the state again matches every participant's recorded phase. */
+typedef struct cshm_shadow {
+    uint32_t slot;        /* 1 + slot of the holder whose phase is saved; 0: none */
+    uint32_t phase;
+    int32_t coach;
+    uint32_t reserved;
+    int64_t reserved1;
+    cshm_core core;
+    /* followed by cshm_coach[coaches] */
+} cshm_shadow;
+
+typedef struct cshm_header {
+    uint64_t magic;                 /* CSHM_MAGIC. Immutable after creation. */
+    uint32_t version;               /* CSHM_VERSION. Immutable. */
+    uint32_t initialised;           /* 1 once fully initialised (always, once the name exists). */
+    uint64_t total_size;            /* bytes of the mapping. Immutable. */
+    /* sizes of the C primitives, so that a build with another glibc or ABI is refused */
+    uint32_t size_header, size_mutex, size_core, size_coach, size_slot, size_proc, size_result,
+        size_shadow;
+    /* capacities. Immutable. */
+    uint32_t coaches, slots, procs, reserved0;
+    uint64_t state_size, arena_capacity, result_capacity, liveness_ns;
+    /* creator identity. Immutable. */
+    uint32_t creator_uid, creator_pid;
+    uint64_t pid_namespace;         /* st_ino of /proc/self/ns/pid of the creator */
+    /* offsets and strides (cshm_layout). Immutable. */
+    uint64_t off_channels, off_coaches, off_results, off_slots, off_procs, off_shadow, off_state,
+        off_arena;
+    uint64_t stride_result, stride_shadow, stride_state, stride_arena;
+    /* Counters, atomic, relaxed; readable by anyone at any time without the lock. */
+    uint64_t batches;               /* commit functions that returned (value or error) */
+    uint64_t served;                /* outcomes handed to workers */
+    uint64_t crashes;               /* dead participants repaired */
+    uint64_t cancels;               /* batches closed by cancel or a failing worker */
+    /* Under the lock: 1 + highest slot index ever claimed (bounds the queue sum). */
+    uint32_t slot_high;
+    /* Under the lock: which shadow buffer (0/1) is current. */
+    uint32_t shadow_current;
+    /* Under the lock: 1 + highest process entry ever claimed (bounds the queue sum). */
+    uint32_t proc_high;
+    uint32_t reserved1a;
+    uint64_t reserved1[7];          /* puts the mutex on its own cache line */
+    /* The robust process-shared mutex guarding everything marked "under the lock". */
+    pthread_mutex_t mutex;
+    uint8_t reserved2[24];
+    /* The algorithm's global state (queue field unused: the queue is the sum of slot counters). */
+    cshm_core core;
+} cshm_header;
+
+_Static_assert(sizeof(cshm_channel) == 8, "cshm_channel layout changed: bump CSHM_VERSION");
+_Static_assert(sizeof(cshm_result) == 24, "cshm_result layout changed: bump CSHM_VERSION");
+_Static_assert(sizeof(cshm_slot) == 64, "cshm_slot layout changed: bump CSHM_VERSION");
+_Static_assert(sizeof(cshm_shadow) == 24 + sizeof(cshm_core), "cshm_shadow layout changed");
+_Static_assert(offsetof(cshm_header, mutex) == 320, "the mutex must start a cache line");
+_Static_assert(offsetof(cshm_header, core) == 384, "the core must start a cache line");
+_Static_assert(sizeof(pthread_mutex_t) == 40, "unexpected pthread_mutex_t: bump CSHM_VERSION");
+
+/* Fills sizes, offsets, strides and total_size of `h` from its capacities. Returns 0, or EINVAL
+ * when a capacity is out of range. Creator and opener run the same rule. */
+int cshm_layout(cshm_header *h);
+
+/* Initialises a robust, process-shared, error-checking-free mutex at `m`. Returns 0 or errno. */
+int cshm_mutex_init(pthread_mutex_t *m);
+
+/* st_ino of /proc/self/ns/pid, or 0 when unknown. */
+uint64_t cshm_pid_namespace(void);
+
+/* open(dir, O_TMPFILE|O_RDWR, 0600): an unnamed segment file. Returns fd or -errno. */
+int cshm_tmpfile(const char *dir);
+/* Gives the unnamed file `fd` the name `path` atomically; fails with -EEXIST if it exists. */
+int cshm_link(int fd, const char *path);
+/* shm_open(name, O_RDWR, 0) without O_CREAT. Returns fd or -errno. */
+int cshm_open(const char *name);
+/* pipe2(fds, O_CLOEXEC): Swift's Glibc module does not see pipe2 (it needs _GNU_SOURCE), and a
+ * pipe made with pipe() + fcntl leaks into processes spawned by other threads in between. */
+int cshm_pipe_cloexec(int fds[2]);
+/* shm_unlink. Returns 0 or -errno. */
+int cshm_unlink(const char *name);
+
+/* Locks, retrying EINTR-free; returns 0, EOWNERDEAD or another errno. */
+static inline int cshm_mutex_lock(pthread_mutex_t *m) { return pthread_mutex_lock(m); }
+static inline int cshm_mutex_trylock(pthread_mutex_t *m) { return pthread_mutex_trylock(m); }
+static inline int cshm_mutex_unlock(pthread_mutex_t *m) { return pthread_mutex_unlock(m); }
+static inline int cshm_mutex_consistent(pthread_mutex_t *m) { return pthread_mutex_consistent(m); }
+
+/* The robust condition. Shared (not _PRIVATE) futex ops, so that they work across processes. */
+static inline int cshm_futex_wait(uint32_t *word, uint32_t expected, int64_t timeout_ns) {
+    struct timespec ts = { (time_t)(timeout_ns / 1000000000), (long)(timeout_ns % 1000000000) };
+    long r = syscall(SYS_futex, word, FUTEX_WAIT, expected, &ts, NULL, 0);
+    return r == 0 ? 0 : errno; /* ETIMEDOUT, EAGAIN (changed), EINTR: all mean "re-check" */
+}
+static inline void cshm_futex_wake(uint32_t *word, int all) {
+    syscall(SYS_futex, word, FUTEX_WAKE, all ? 0x7fffffff : 1, NULL, NULL, 0);
+}
+
+static inline uint32_t cshm_atomic_add_u32(uint32_t *p, uint32_t v) {
+    return __atomic_add_fetch(p, v, __ATOMIC_SEQ_CST);
+}
+static inline uint32_t cshm_atomic_load_u32(const uint32_t *p) {
+    return __atomic_load_n(p, __ATOMIC_RELAXED);
+}
+static inline void cshm_atomic_store_u32(uint32_t *p, uint32_t v) {
+    __atomic_store_n(p, v, __ATOMIC_RELAXED);
+}
+static inline void cshm_atomic_store_u32_release(uint32_t *p, uint32_t v) {
+    __atomic_store_n(p, v, __ATOMIC_RELEASE);
+}
+static inline uint64_t cshm_atomic_add_u64(uint64_t *p, uint64_t v) {
+    return __atomic_add_fetch(p, v, __ATOMIC_RELAXED);
+}
+static inline void cshm_atomic_store_i32(int32_t *p, int32_t v) {
+    __atomic_store_n(p, v, __ATOMIC_RELAXED);
+}
+static inline int32_t cshm_atomic_load_i32(const int32_t *p) {
+    return __atomic_load_n(p, __ATOMIC_RELAXED);
+}
+
+/* Saves core + coaches (+ the holder slot's phase) into the spare shadow buffer, then flips. */
+/* `slot_index` >= slots: no slot is saved (repair, attach). */
+static inline void cshm_checkpoint(cshm_header *h, uint8_t *base, uint32_t slot_index) {
+    uint32_t next = h->shadow_current ^ 1u;
+    cshm_shadow *s = (cshm_shadow *)(base + h->off_shadow + next * h->stride_shadow);
+    if (slot_index < h->slots) {
+        cshm_slot *slot = (cshm_slot *)(base + h->off_slots) + slot_index;
+        s->slot = slot_index + 1;
+        s->phase = slot->phase;
+        s->coach = slot->coach;
+    } else {
+        s->slot = 0;
+    }
+    s->core = h->core;
+    __builtin_memcpy((uint8_t *)(s + 1), base + h->off_coaches, (size_t)h->coaches * sizeof(cshm_coach));
+    __atomic_store_n(&h->shadow_current, next, __ATOMIC_RELEASE);
+}
+
+/* 1 + the slot whose phase the current shadow saved, 0 if none. */
+static inline uint32_t cshm_shadow_slot(const cshm_header *h, const uint8_t *base) {
+    const cshm_shadow *s =
+        (const cshm_shadow *)(base + h->off_shadow + (h->shadow_current & 1u) * h->stride_shadow);
+    return (s->slot == 0 || s->slot > h->slots) ? 0 : s->slot;
+}
+
+/* Restores the current shadow (a holder died mid-step): core and coaches, and when `slot_too`
+ * the saved slot's phase and coach (only when that slot's owner is dead too). */
+static inline void cshm_restore(cshm_header *h, uint8_t *base, int slot_too) {
+    cshm_shadow *s = (cshm_shadow *)(base + h->off_shadow + (h->shadow_current & 1u) * h->stride_shadow);
+    if (slot_too && s->slot != 0 && s->slot <= h->slots) {
+        cshm_slot *slot = (cshm_slot *)(base + h->off_slots) + (s->slot - 1);
+        slot->phase = s->phase;
+        slot->coach = s->coach;
+    }
+    h->core = s->core;
+    __builtin_memcpy(base + h->off_coaches, (uint8_t *)(s + 1), (size_t)h->coaches * sizeof(cshm_coach));
+}
+
+/* Per-thread cache of this thread's participant slot in each open mapping (by mapping serial;
+ * serials are never reused). A C thread-local because Swift has none; a pthread key with a
+ * destructor (in Swift) releases the slots when the thread exits. */
+#define CSHM_TLS_ENTRIES 16
+typedef struct cshm_tls_entry {
+    uint64_t serial; /* 0: empty */
+    int64_t slot;
+} cshm_tls_entry;
+cshm_tls_entry *cshm_tls(void);
+
+#endif /* __linux__ */
+#endif /* CSHM_SHM_H */
