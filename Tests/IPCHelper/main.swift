@@ -166,6 +166,7 @@ case "worker":
         }
     }
     runThreads(threads, body)
+    segment.close()  // detach cleanly: the test checks that only live processes stay attached
     say("summary ok=\(okCount.load(ordering: .relaxed)) err=\(errCount.load(ordering: .relaxed)) bad=\(bad.load(ordering: .relaxed))")
     exit(bad.load(ordering: .relaxed) == 0 ? 0 : 1)
 

@@ -1,0 +1,147 @@
+// Kill tests: for each row of the crash table (DESIGN.md §2) a helper process is SIGKILLed
+// exactly in that phase (it kills itself from the phase hook, or the test kills it once the
+// segment shows it asleep). The survivors get exactly the table's outcome, nobody hangs (time
+// limits), the next batch works, and the counters say what happened.
+import BatchIPC
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+@Suite("BatchIPC: crash recovery", .timeLimit(.minutes(1)))
+struct CrashTests {
+    /// A batch with two survivor processes asleep in commit (held open by the test process's
+    /// announcement), then `victims` spawned one by one and awaited until they died. Then the
+    /// test releases the batch. Returns the survivors' first output lines and the victims' pids.
+    func scenario(
+        _ tag: String, victims: [[String]]
+    ) throws -> (segment: SharedSegment, coordinator: SharedCoordinator<TestResult>, survivors: [String], victims: [pid_t]) {
+        let (name, segment) = try makeNamedSegment(processConfiguration, tag: tag)
+        defer { try? SharedSegment.unlink(name: name) }
+        let coordinator = try testCoordinator(segment)
+        coordinator.queueIn()  // hold: nobody commits while the test is announced
+        let survivors = (0..<2).map { _ in Child(["worker", name, "1"]) }
+        for s in survivors { waitForPhase(segment, pid: s.pid, .waiting) }
+        var pids: [pid_t] = []
+        for args in victims {
+            let victim = Child(["worker", name, "1"] + args)
+            let (_, status) = victim.finish()
+            #expect(status == -SIGKILL, "the victim \(args) should have been killed, exited \(status)")
+            pids.append(victim.pid)
+        }
+        _ = coordinator.queueOut()
+        coordinator.notify()
+        var lines: [String] = []
+        for s in survivors {
+            let (out, status) = s.finish()
+            #expect(status == 0, "survivor \(s.pid) exited \(status): \(out)")
+            lines.append(out.first ?? "<nothing>")
+        }
+        return (segment, coordinator, lines, pids)
+    }
+
+    /// The next batch works for the test process and the counters say what happened.
+    func expectHealthy(
+        _ segment: SharedSegment, _ coordinator: SharedCoordinator<TestResult>, crashes: Int, cancels: Int,
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) throws {
+        let next = try testOp(coordinator)
+        #expect(next.batchSize == 1, sourceLocation: sourceLocation)
+        let counters = segment.counters
+        #expect(counters.crashesRecovered == crashes, "\(counters)", sourceLocation: sourceLocation)
+        #expect(counters.cancels == cancels, "\(counters)", sourceLocation: sourceLocation)
+        let status = segment.status()
+        #expect(status.queueLength == 0, sourceLocation: sourceLocation)
+        #expect(status.coaches[0].count == 0, sourceLocation: sourceLocation)
+        #expect(status.processes == [getpid()], sourceLocation: sourceLocation)
+    }
+
+    @Test("row 1: a worker killed while queued — survivors commit normally, the queue is corrected")
+    func killedQueued() throws {
+        let (segment, coordinator, lines, _) = try scenario("kq", victims: [["--kill", "queued"]])
+        #expect(lines == ["ok 0 total=2 size=2", "ok 0 total=2 size=2"])
+        try expectHealthy(segment, coordinator, crashes: 1, cancels: 0)
+    }
+
+    @Test("row 2: a worker killed after entering, holding the mutex — the batch is poisoned: worker crashed (pid)")
+    func killedEntered() throws {
+        let (segment, coordinator, lines, victims) = try scenario("ke", victims: [["--kill", "entered"]])
+        let expected = "err 0 \(BatchError.workerCrashed(pid: victims[0]))"
+        #expect(lines == [expected, expected])
+        try expectHealthy(segment, coordinator, crashes: 1, cancels: 1)
+    }
+
+    @Test("row 3: a worker killed while waiting in commit — the batch goes on with its data")
+    func killedWaiting() throws {
+        let (segment, coordinator, lines, _) = try scenario("kw", victims: [["--kill", "waiting"]])
+        #expect(lines == ["ok 0 total=3 size=3", "ok 0 total=3 size=3"])
+        try expectHealthy(segment, coordinator, crashes: 1, cancels: 0)
+    }
+
+    @Test("row 4: the committer killed in the commit function — outcome unknown (committer pid)")
+    func killedCommitting() throws {
+        let (segment, coordinator, lines, victims) = try scenario(
+            "kc", victims: [["--trigger", "--kill", "committing"]])
+        let expected = "err 0 \(BatchError.outcomeUnknown(committerPID: victims[0]))"
+        #expect(lines == [expected, expected])
+        try expectHealthy(segment, coordinator, crashes: 1, cancels: 0)
+    }
+
+    @Test("row 5: a worker killed when done, before exit, holding the mutex — nothing for the others")
+    func killedDone() throws {
+        let (segment, coordinator, lines, _) = try scenario("kd", victims: [["--trigger", "--kill", "done"]])
+        #expect(lines == ["ok 0 total=3 size=3", "ok 0 total=3 size=3"])
+        try expectHealthy(segment, coordinator, crashes: 1, cancels: 0)
+    }
+
+    @Test("two die in one batch: one waiting, then one entered — poisoned by the second, both repaired")
+    func twoDie() throws {
+        let (segment, coordinator, lines, victims) = try scenario(
+            "k2", victims: [["--kill", "waiting"], ["--kill", "entered"]])
+        let expected = "err 0 \(BatchError.workerCrashed(pid: victims[1]))"
+        #expect(lines == [expected, expected])
+        try expectHealthy(segment, coordinator, crashes: 2, cancels: 1)
+    }
+
+    @Test("a killed waiter does not break later wake-ups (the condvar bug does not exist here)")
+    func killedSleeperRepeated() throws {
+        let (name, segment) = try makeNamedSegment(processConfiguration, tag: "ks")
+        defer { try? SharedSegment.unlink(name: name) }
+        let coordinator = try testCoordinator(segment)
+        for round in 0..<rounds {
+            coordinator.queueIn()  // hold
+            let doomed = Child(["worker", name, "1"])
+            waitForPhase(segment, pid: doomed.pid, .waiting, sleeping: true)
+            doomed.kill()
+            #expect(doomed.finish().status == -SIGKILL)
+            let next = Child(["worker", name, "1"])
+            waitForPhase(segment, pid: next.pid, .waiting, sleeping: true)
+            _ = coordinator.queueOut()
+            coordinator.notify()
+            let (lines, status) = next.finish()
+            #expect(status == 0)
+            // The dead sleeper's data was in the batch: the batch goes on with it.
+            #expect(lines.first?.hasSuffix("size=2") == true, "round \(round): \(lines)")
+        }
+        // Threads of this process still wake each other.
+        let total = segment.counters.crashesRecovered
+        #expect(total == rounds)
+        runThreads(4) { _ in
+            for _ in 0..<50 { _ = try? testOp(coordinator) }
+        }
+        #expect(segment.counters.workersServed == rounds + 200)
+    }
+
+    @Test("a creator killed while initialising leaves nothing behind; the name can be created")
+    func killedCreator() throws {
+        let name = uniqueSegmentName("kcreate")
+        let child = Child(["create-die", name])
+        #expect(child.finish().status == -SIGKILL)
+        #expect(throws: SharedBatchError.notFound(name: name)) { try SharedSegment.open(name: name) }
+        let segment = try SharedSegment.openOrCreate(name: name, configuration: processConfiguration)
+        defer { try? SharedSegment.unlink(name: name) }
+        let coordinator = try testCoordinator(segment)
+        #expect(try testOp(coordinator).batchSize == 1)
+    }
+}
