@@ -45,7 +45,9 @@ extension _BatchCoordinating {
     public var queueLength: Int { _engine.home.queueLength }
 
     /// Wakes the workers that wait in `commit()`, so that they re-check whether they should
-    /// commit. Call it after ``queueOut()``. Must not be called inside the critical section.
+    /// commit, and the workers waiting to enter, so that a balancer is asked again. Call it after
+    /// ``queueOut()``, or after changing what a balancer decides. Must not be called inside the
+    /// critical section.
     @inlinable
     public func notify() { _engine.notify() }
 }
@@ -101,6 +103,27 @@ extension MultiBatchCoordinator {
     /// The number of coaches (batches that may be in flight at once).
     @inlinable
     public var coaches: Int { _engine.coachCount }
+
+    /// Chooses the coach a worker enters; `nil` (the default) takes the first free coach.
+    ///
+    /// It is called under the lock with the set of free coaches — bit `n % 64` of word `n / 64`
+    /// is set when coach `n` accepts workers — and returns the coach to enter. A negative number,
+    /// or a coach that is not free, means "not now": the worker waits (or, non-blocking, gets
+    /// busy) and is asked again when a coach becomes free or on `notify()`. While it waits like that it does not
+    /// count as coming, so it never holds up the batches that are filling. The set is valid only
+    /// during the call. Do not set it from inside the critical section.
+    public var balancer: (@Sendable (_ free: [UInt64]) -> Int)? {
+        get {
+            _engine.home.lock()
+            defer { _engine.home.unlock() }
+            return _balancer?.pick
+        }
+        set {
+            _engine.home.lock()
+            defer { _engine.home.unlock() }
+            _balancer?.pick = newValue
+        }
+    }
 
     /// Enters a free coach: the first one, or the balancer's choice.
     ///

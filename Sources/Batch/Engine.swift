@@ -220,11 +220,13 @@ extension _BatchEngine {
         return n
     }
 
-    /// Wake workers waiting in commit so that they re-check the queue.
+    /// Wake workers waiting in commit (so that they re-check the queue) and workers waiting to
+    /// enter (so that a balancer is asked again).
     @inlinable
     public func notify() {
         home.lock()
         wakeOtherCommitters(except: -1)
+        home.wake(Self.enterChannel, all: true)
         home.unlock()
     }
 
