@@ -16,14 +16,14 @@ extension SharedSegment {
     /// Takes the segment mutex. When the previous holder died (`EOWNERDEAD`) the state is
     /// repaired per the crash table before `pthread_mutex_consistent`, so callers always see a
     /// consistent state.
-    @inline(__always)
+    @inlinable
     func lockRaw() {
         let rc = cshm_mutex_lock(mutexP)
         if rc == 0 { return }
         lockFailed(rc)
     }
 
-    @inline(never)
+    @usableFromInline @inline(never)
     func lockFailed(_ rc: Int32) {
         guard rc == EOWNERDEAD else {
             preconditionFailure(
@@ -35,21 +35,27 @@ extension SharedSegment {
         precondition(c == 0, "pthread_mutex_consistent on segment \(name) failed: \(c)")
     }
 
-    @inline(__always)
+    @inlinable
     func unlockRaw() {
         let rc = cshm_mutex_unlock(mutexP)
         precondition(rc == 0, "pthread_mutex_unlock on segment \(name) failed: \(rc)")
     }
 
-    /// Takes the mutex for the worker in `slot` and saves a consistent snapshot.
-    @inline(__always)
+    /// Takes the mutex for the worker in `slot`.
+    ///
+    /// The crash snapshot: invariant "whenever the mutex is free, the current shadow equals the
+    /// algorithm's state (but for the holder fields, which repair clears)". Every path of the
+    /// engine that changes the state under the lock records a phase (`note`, which saves a
+    /// snapshot) after its last change and before unlocking; paths that change nothing need no
+    /// snapshot; crash repair saves one at its end. So a holder that dies at any instant leaves a
+    /// shadow that matches every participant's recorded phase.
+    @inlinable
     func lock(slot: Int) {
         lockRaw()
         slotsP[slot].holding = 1
-        cshm_checkpoint(header, base.assumingMemoryBound(to: UInt8.self), UInt32(slot))
     }
 
-    @inline(__always)
+    @inlinable
     func unlock(slot: Int) {
         slotsP[slot].holding = 0
         unlockRaw()
@@ -75,7 +81,7 @@ extension SharedSegment {
 
     /// Under the lock: bumps the channel's sequence and wakes its sleepers — only when one may
     /// exist, so an uncontended operation makes no system call.
-    @inline(__always)
+    @inlinable
     func wake(_ channel: Int, all: Bool) {
         let ch = channelsP + channel
         guard ch.pointee.sleepers > 0 else { return }
@@ -86,11 +92,15 @@ extension SharedSegment {
     // MARK: - Participant slots
 
     /// The calling thread's slot in this mapping, claimed on first use.
-    @inline(__always)
+    @inlinable
     func mySlot() -> Int {
         let cache = cshm_tls()!
         if cache[0].serial == serial { return Int(cache[0].slot) }
-        for i in 1..<Int(CSHM_TLS_ENTRIES) where cache[i].serial == serial { return Int(cache[i].slot) }
+        return mySlotSlow()
+    }
+
+    @usableFromInline @inline(never)
+    func mySlotSlow() -> Int {
         do {
             return try reserveSlot()
         } catch {
@@ -307,7 +317,7 @@ extension SharedSegment {
                 if repairSlot(s, engine: engine) { repaired += 1 }
                 cshm_checkpoint(header, base.assumingMemoryBound(to: UInt8.self), UInt32.max)
             }
-            if repaired == 0 && queued != 0 { _ = cshm_atomic_add_u64(&header.pointee.crashes, 1) }
+            if repaired == 0 && queued != 0 { cshm_counter_bump(&header.pointee.crashes) }
             procsP[p].state = 0
         }
         recomputeSleepers()
@@ -340,14 +350,14 @@ extension SharedSegment {
                 // The committer died between the start of the commit function and publishing.
                 repaired = true
                 if co.pointee.count < 0 && co.pointee.ready == 0 {
-                    engine.publish(.failure(BatchError.outcomeUnknown(committerPID: pid)), coach: c)
+                    engine.publish(BatchError.outcomeUnknown(committerPID: pid), coach: c)
                 }
                 exitDead(c, engine: engine)
             case .idle, .queued:
                 break
             }
         }
-        if repaired { _ = cshm_atomic_add_u64(&header.pointee.crashes, 1) }
+        if repaired { cshm_counter_bump(&header.pointee.crashes) }
         freeSlot(s)
         return repaired
     }
@@ -371,7 +381,7 @@ extension SharedSegment {
 
     // MARK: - The queue: a sum of per-process counters
 
-    @inline(__always) var myQueue: UnsafeMutablePointer<Int64> {
+    @inlinable var myQueue: UnsafeMutablePointer<Int64> {
         let p = Int(myProc.load(ordering: .relaxed))
         precondition(p >= 0, "segment \(name) used before a coordinator attached this process")
         return (UnsafeMutableRawPointer(procsP + p) + procQueuedOffset).assumingMemoryBound(to: Int64.self)
@@ -379,21 +389,21 @@ extension SharedSegment {
 
     /// Lock free: announce a worker of this process. One atomic add on this process's entry, so
     /// a death at any instant leaves a count that repair can discount exactly.
-    @inline(__always)
+    @inlinable
     func queueIn() -> Int {
         _ = cshm_atomic_add_i64(myQueue, 1)
         return queueLength
     }
 
     /// Takes back an announcement of this process.
-    @inline(__always)
+    @inlinable
     func queueOut() -> Int {
         _ = cshm_atomic_add_i64(myQueue, -1)
         return queueLength
     }
 
     /// The sum of the processes' announcements; exact under the lock.
-    @inline(__always)
+    @inlinable
     var queueLength: Int {
         let high = Int(cshm_atomic_load_u32(&header.pointee.proc_high))
         var sum: Int64 = 0
@@ -402,7 +412,7 @@ extension SharedSegment {
     }
 
     /// Records the calling worker's phase; under the lock it is also a consistent point, saved.
-    @inline(__always)
+    @inlinable
     func note(_ phase: _WorkerPhase, coach c: Int, slot s: Int) {
         let slot = slotsP + s
         cshm_atomic_store_u32(&slot.pointee.phase, phase.rawValue)
@@ -414,11 +424,11 @@ extension SharedSegment {
             }
             cshm_checkpoint(header, base.assumingMemoryBound(to: UInt8.self), UInt32(s))
         }
-        if phase != .committing, let hook = SharedSegment._phaseHook { hook(phase.rawValue) }
+        if phase != .committing, let hook = SharedSegment.phaseHookStorage { hook(phase.rawValue) }
     }
 }
 
-let procQueuedOffset = MemoryLayout<cshm_proc>.offset(of: \.queued)!
+@usableFromInline let procQueuedOffset = MemoryLayout<cshm_proc>.offset(of: \.queued)!
 
 /// Runs the pthread key destructor on threads that used a segment, so that their slots are freed.
 final class ThreadExitKey: Sendable {
@@ -430,9 +440,13 @@ final class ThreadExitKey: Sendable {
             let cache = cshm_tls()!
             for i in 0..<Int(CSHM_TLS_ENTRIES) where cache[i].serial != 0 {
                 let serial = cache[i].serial
-                let segment = liveSegments.withLock { $0[serial]?.segment }
+                let slot = Int(cache[i].slot)
                 cache[i].serial = 0
-                segment?.releaseSlot(Int(cache[i].slot))
+                // Under the registry lock: a segment's deinit unregisters it under the same lock
+                // before anything is torn down, so the reference stays valid during the call.
+                liveSegments.withLock { registry in
+                    registry[serial]?.segment._withUnsafeGuaranteedRef { $0.releaseSlot(slot) }
+                }
             }
         }
         precondition(rc == 0, "pthread_key_create failed: \(rc)")
@@ -449,7 +463,7 @@ final class ThreadExitKey: Sendable {
 let threadExitKey = ThreadExitKey()
 
 func isLive(_ serial: UInt64) -> Bool {
-    liveSegments.withLock { $0[serial]?.segment != nil }
+    liveSegments.withLock { $0[serial] != nil }
 }
 
 /// The thread that holds a process's lease for as long as the process is attached. It touches

@@ -11,13 +11,17 @@ import Glibc
 public final class _SharedHome<Result: BitwiseCopyable & Sendable>: _BatchHome, @unchecked Sendable {
     // @unchecked Sendable: every field is immutable; what they point to is guarded by the
     // segment's mutex or accessed atomically, as `cshm_shm.h` says field by field.
-    public typealias Outcome = Swift.Result<Result, any Error>
+    /// `nil`: the commit function returned, and its value is already in the coach's result
+    /// buffer (written without the lock: the coach is closed and not ready, so nobody reads it
+    /// until `publish`). Otherwise what it threw. Not generic, so the hot path instantiates no
+    /// generic metadata.
+    public typealias Outcome = (any Error)?
 
     public let core: UnsafeMutablePointer<cshm_core>
     public let coaches: UnsafeMutablePointer<cshm_coach>
     public let coachCount: Int
     /// The segment; kept alive by the home.
-    let segment: SharedSegment
+    @usableFromInline let segment: SharedSegment
     /// The user's commit function.
     let commitFunction: @Sendable (SharedBatchContents) throws -> Result
 
@@ -29,24 +33,34 @@ public final class _SharedHome<Result: BitwiseCopyable & Sendable>: _BatchHome, 
         self.commitFunction = commit
     }
 
-    public func threadToken() -> UInt64 { segment.slotsP[segment.mySlot()].token }
-    public func lock() { segment.lock(slot: segment.mySlot()) }
-    public func unlock() { segment.unlock(slot: segment.mySlot()) }
+    // The hot path is inlinable, so that it is specialised and inlined into the caller like the
+    // in-process home (the bar: a shared-memory op within 2× an in-process op).
+    @inlinable public func threadToken() -> UInt64 { segment.slotsP[segment.mySlot()].token }
+    @inlinable public func lock() { segment.lock(slot: segment.mySlot()) }
+    @inlinable public func unlock() { segment.unlock(slot: segment.mySlot()) }
     public func wait(_ channel: Int) { segment.wait(channel, slot: segment.mySlot()) }
-    public func wake(_ channel: Int, all: Bool) { segment.wake(channel, all: all) }
+    @inlinable public func wake(_ channel: Int, all: Bool) { segment.wake(channel, all: all) }
 
-    public func queueIn() -> Int { segment.queueIn() }
-    public func queueOut() -> Int { segment.queueOut() }
-    public var queueLength: Int { segment.queueLength }
-    public func leaveQueue() -> Int { segment.queueOut() }
-    public func note(_ phase: _WorkerPhase, coach: Int) { segment.note(phase, coach: coach, slot: segment.mySlot()) }
+    @inlinable public func queueIn() -> Int { segment.queueIn() }
+    @inlinable public func queueOut() -> Int { segment.queueOut() }
+    @inlinable public var queueLength: Int { segment.queueLength }
+    @inlinable public func leaveQueue() -> Int { segment.queueOut() }
+    @inlinable public func note(_ phase: _WorkerPhase, coach: Int) {
+        segment.note(phase, coach: coach, slot: segment.mySlot())
+    }
 
     public func runCommit(coach: Int) -> Outcome {
         if let hook = SharedSegment._phaseHook { hook(_WorkerPhase.committing.rawValue) }
         let contents = SharedBatchContents(segment: segment, coach: coach)
-        return Outcome { try commitFunction(contents) }
+        do {
+            let value = try commitFunction(contents)
+            segment.writeValue(value, coach: coach)
+            return nil
+        } catch {
+            return error
+        }
     }
-    public func publish(_ outcome: consuming Outcome, coach: Int) { segment.store(outcome, coach: coach) }
+    public func publish(_ outcome: consuming Outcome, coach: Int) { segment.publish(outcome, coach: coach) }
     public func publishCancel(_ error: (any Error)?, coach: Int) { segment.storeCancel(error, coach: coach) }
     public func result(coach: Int) throws -> Result { try segment.load(coach: coach) }
     public func resetOutcome(coach: Int) {}
@@ -56,7 +70,7 @@ public final class _SharedHome<Result: BitwiseCopyable & Sendable>: _BatchHome, 
 /// commits and never reads a result.
 public final class _RepairHome: _BatchHome, @unchecked Sendable {
     public typealias Result = UInt8
-    public typealias Outcome = Swift.Result<UInt8, any Error>
+    public typealias Outcome = (any Error)?
     unowned(unsafe) let segment: SharedSegment
     public let core: UnsafeMutablePointer<cshm_core>
     public let coaches: UnsafeMutablePointer<cshm_coach>
@@ -77,7 +91,7 @@ public final class _RepairHome: _BatchHome, @unchecked Sendable {
     public var queueLength: Int { segment.queueLength }
     public func leaveQueue() -> Int { preconditionFailure("crash repair never enters") }
     public func runCommit(coach: Int) -> Outcome { preconditionFailure("crash repair never commits") }
-    public func publish(_ outcome: consuming Outcome, coach: Int) { segment.store(outcome, coach: coach) }
+    public func publish(_ outcome: consuming Outcome, coach: Int) { segment.publish(outcome, coach: coach) }
     public func publishCancel(_ error: (any Error)?, coach: Int) { segment.storeCancel(error, coach: coach) }
     public func result(coach: Int) throws -> UInt8 { preconditionFailure("crash repair reads no result") }
     public func resetOutcome(coach: Int) {}
@@ -86,38 +100,42 @@ public final class _RepairHome: _BatchHome, @unchecked Sendable {
 // MARK: - Outcomes in the segment
 
 extension SharedSegment {
-    /// Under the lock, on a closed coach: stores what the commit function produced.
-    func store<R: BitwiseCopyable>(_ outcome: consuming Swift.Result<R, any Error>, coach c: Int) {
+    /// Not under the lock, by the committer of a closed coach that is not ready: the value's bytes.
+    func writeValue<R: BitwiseCopyable>(_ value: R, coach c: Int) {
+        let size = MemoryLayout<R>.size
+        precondition(size <= configuration.resultCapacity, "result larger than the segment's result capacity")
+        withUnsafeBytes(of: value) { bytes in
+            if size > 0 { resultBytes(c).copyMemory(from: bytes.baseAddress!, byteCount: size) }
+        }
+        resultP(c).pointee.length = UInt32(size)
+    }
+
+    /// Under the lock, on a closed coach: publishes what the commit function produced (its value
+    /// is in the result buffer already when `error` is nil).
+    func publish(_ error: (any Error)?, coach c: Int) {
         let r = resultP(c)
         r.pointee.generation = coachesP[c].generation
-        r.pointee.pid = getpid()
-        switch outcome {
-        case .success(let value):
-            let size = MemoryLayout<R>.size
-            precondition(size <= configuration.resultCapacity, "result larger than the segment's result capacity")
-            withUnsafeBytes(of: value) { bytes in
-                if size > 0 { resultBytes(c).copyMemory(from: bytes.baseAddress!, byteCount: size) }
-            }
+        r.pointee.pid = pid
+        guard let error else {
             r.pointee.status = UInt32(CSHM_OUTCOME_VALUE)
-            r.pointee.length = UInt32(size)
-            _ = cshm_atomic_add_u64(&header.pointee.batches, 1)
-        case .failure(let error):
-            if case BatchError.outcomeUnknown(let pid) = error {
-                r.pointee.status = UInt32(CSHM_OUTCOME_UNKNOWN)
-                r.pointee.pid = pid
-                return
-            }
-            _ = cshm_atomic_add_u64(&header.pointee.batches, 1)
-            storeError(error, coach: c)
+            cshm_counter_bump(&header.pointee.batches)
+            return
         }
+        if case BatchError.outcomeUnknown(let dead) = error {
+            r.pointee.status = UInt32(CSHM_OUTCOME_UNKNOWN)
+            r.pointee.pid = dead
+            return
+        }
+        cshm_counter_bump(&header.pointee.batches)
+        storeError(error, coach: c)
     }
 
     /// Under the lock, on a closed coach: stores a cancellation or a poisoning error.
     func storeCancel(_ error: (any Error)?, coach c: Int) {
         let r = resultP(c)
         r.pointee.generation = coachesP[c].generation
-        r.pointee.pid = getpid()
-        _ = cshm_atomic_add_u64(&header.pointee.cancels, 1)
+        r.pointee.pid = pid
+        cshm_counter_bump(&header.pointee.cancels)
         switch error {
         case nil, BatchError.canceled?:
             r.pointee.status = UInt32(CSHM_OUTCOME_CANCELED)
@@ -145,7 +163,7 @@ extension SharedSegment {
     /// Under the lock, on a ready coach: the result, or its error thrown.
     func load<R: BitwiseCopyable>(coach c: Int) throws -> R {
         let r = resultP(c)
-        _ = cshm_atomic_add_u64(&header.pointee.served, 1)
+        cshm_counter_bump(&header.pointee.served)
         switch Int(r.pointee.status) {
         case Int(CSHM_OUTCOME_VALUE):
             precondition(
@@ -159,7 +177,7 @@ extension SharedSegment {
         case Int(CSHM_OUTCOME_UNKNOWN):
             throw BatchError.outcomeUnknown(committerPID: r.pointee.pid)
         case Int(CSHM_OUTCOME_ERROR):
-            if r.pointee.pid == getpid(), let local = localErrors[c], local.generation == r.pointee.generation {
+            if r.pointee.pid == pid, let local = localErrors[c], local.generation == r.pointee.generation {
                 throw local.error
             }
             let length = min(Int(r.pointee.length), Int(CSHM_ERROR_TEXT))

@@ -26,11 +26,11 @@ public final class SharedSegment: @unchecked Sendable {
     /// The capacities stored in the segment.
     public let configuration: SharedBatchConfiguration
     /// The mapping. Its address never changes until `close()`.
-    let base: UnsafeMutableRawPointer
+    @usableFromInline let base: UnsafeMutableRawPointer
     /// Bytes mapped (= the segment's size).
     let size: Int
     /// Process-unique number of this mapping (never reused): the key of the per-thread slot cache.
-    let serial: UInt64
+    @usableFromInline let serial: UInt64
     /// Process-local attachment state: the lease thread, the process entry, closed flag.
     let local = Mutex(LocalState())
     /// Per coach, in the committer's own process: the original error of the last outcome it
@@ -38,8 +38,11 @@ public final class SharedSegment: @unchecked Sendable {
     let localErrors: UnsafeMutablePointer<(generation: UInt64, error: any Error)?>
     /// The liveness period in nanoseconds (from the header).
     let livenessNS: Int64
+    /// This process's pid, read once (`getpid` is a system call; a process attaches after exec,
+    /// never across fork).
+    let pid = getpid()
     /// This process's entry in the process table, -1 until attached. Written once in `attach`.
-    let myProc = Atomic<Int32>(-1)
+    @usableFromInline let myProc = Atomic<Int32>(-1)
     /// A home for crash repair, which runs the engine's steps without a commit function.
     var repairHome: _RepairHome { _RepairHome(segment: self) }
 
@@ -52,21 +55,20 @@ public final class SharedSegment: @unchecked Sendable {
         var leaseSerial: UInt64 = 0
     }
 
-    @inline(__always) var header: UnsafeMutablePointer<cshm_header> {
+    @inlinable var header: UnsafeMutablePointer<cshm_header> {
         base.assumingMemoryBound(to: cshm_header.self)
     }
     @inline(__always) var coreP: UnsafeMutablePointer<cshm_core> {
         UnsafeMutableRawPointer(header).advanced(by: MemoryLayout<cshm_header>.offset(of: \.core)!)
             .assumingMemoryBound(to: cshm_core.self)
     }
-    @inline(__always) var mutexP: UnsafeMutablePointer<pthread_mutex_t> {
-        UnsafeMutableRawPointer(header).advanced(by: MemoryLayout<cshm_header>.offset(of: \.mutex)!)
-            .assumingMemoryBound(to: pthread_mutex_t.self)
+    @inlinable var mutexP: UnsafeMutablePointer<pthread_mutex_t> {
+        (base + 320).assumingMemoryBound(to: pthread_mutex_t.self)  // offsetof(cshm_header, mutex), asserted in C
     }
-    let channelsP: UnsafeMutablePointer<cshm_channel>
-    let coachesP: UnsafeMutablePointer<cshm_coach>
-    let slotsP: UnsafeMutablePointer<cshm_slot>
-    let procsP: UnsafeMutablePointer<cshm_proc>
+    @usableFromInline let channelsP: UnsafeMutablePointer<cshm_channel>
+    @usableFromInline let coachesP: UnsafeMutablePointer<cshm_coach>
+    @usableFromInline let slotsP: UnsafeMutablePointer<cshm_slot>
+    @usableFromInline let procsP: UnsafeMutablePointer<cshm_proc>
     /// The number of coaches in the segment.
     public let coachCount: Int
     let slotCount: Int
@@ -75,8 +77,8 @@ public final class SharedSegment: @unchecked Sendable {
     let resultsOffset: Int
     let stateStride: Int
     let stateOffset: Int
-    let arenaStride: Int
-    let arenaOffset: Int
+    @usableFromInline let arenaStride: Int
+    @usableFromInline let arenaOffset: Int
 
     init(name: String, base: UnsafeMutableRawPointer, size: Int) {
         self.name = name
@@ -104,12 +106,12 @@ public final class SharedSegment: @unchecked Sendable {
         arenaOffset = Int(h.off_arena)
         localErrors = .allocate(capacity: Int(h.coaches))
         localErrors.initialize(repeating: nil, count: Int(h.coaches))
-        liveSegments.withLock { $0[serial] = WeakSegment(segment: self) }
+        liveSegments.withLock { $0[serial] = RegisteredSegment(segment: Unmanaged.passUnretained(self)) }
     }
 
     deinit {
-        close()
         liveSegments.withLock { _ = $0.removeValue(forKey: serial) }
+        close()
         localErrors.deinitialize(count: coachCount).deallocate()
     }
 
@@ -412,7 +414,7 @@ public final class SharedSegment: @unchecked Sendable {
         resultBytes(c) + configuration.resultCapacity
     }
     @inline(__always) func stateP(_ c: Int) -> UnsafeMutableRawPointer { base + stateOffset + c * stateStride }
-    @inline(__always) func arenaUsedP(_ c: Int) -> UnsafeMutablePointer<UInt64> {
+    @inlinable func arenaUsedP(_ c: Int) -> UnsafeMutablePointer<UInt64> {
         (base + arenaOffset + c * arenaStride).assumingMemoryBound(to: UInt64.self)
     }
     @inline(__always) func arenaBytes(_ c: Int) -> UnsafeMutableRawPointer { base + arenaOffset + c * arenaStride + 8 }
@@ -421,11 +423,18 @@ public final class SharedSegment: @unchecked Sendable {
 
     /// Called right before the segment gets its name in ``create(name:configuration:)``: a test
     /// helper kills itself here to prove that a creator dying mid-initialisation blocks nobody.
-    @_spi(Testing) nonisolated(unsafe) public static var _createHook: (@convention(c) () -> Void)?
+    @_spi(Testing) @exclusivity(unchecked) nonisolated(unsafe) public static var _createHook: (@convention(c) () -> Void)?
     /// Called at every phase change of a worker of this process (queued, entered, waiting,
     /// committing — at the start of the commit function —, done, idle) with the phase's raw
     /// value: a test helper calls `kill(getpid(), SIGKILL)` here to die exactly in a phase.
-    @_spi(Testing) nonisolated(unsafe) public static var _phaseHook: (@convention(c) (UInt32) -> Void)?
+    @_spi(Testing) public static var _phaseHook: (@convention(c) (UInt32) -> Void)? {
+        get { phaseHookStorage }
+        set { phaseHookStorage = newValue }
+    }
+    /// Storage of `_phaseHook`, read on the hot path without exclusivity checks. Set it before
+    /// any worker runs (tests and crash injection do), never concurrently with use.
+    @usableFromInline @exclusivity(unchecked) nonisolated(unsafe) static var phaseHookStorage:
+        (@convention(c) (UInt32) -> Void)?
 }
 
 /// The live counters of a segment.
@@ -513,11 +522,14 @@ public struct SharedSegmentStatus: Sendable {
 /// Process-unique mapping numbers; never reused, so a stale per-thread cache entry cannot match.
 let segmentSerials = Atomic<UInt64>(0)
 
-struct WeakSegment: @unchecked Sendable {
-    weak var segment: SharedSegment?
+/// An unretained reference: no weak reference, so that retains of a segment stay on the fast
+/// path (a weakly referenced object's refcounts live in a side table).
+struct RegisteredSegment: @unchecked Sendable {
+    let segment: Unmanaged<SharedSegment>
 }
-/// Open mappings of this process by serial: lets a thread's exit release its slots.
-let liveSegments = Mutex<[UInt64: WeakSegment]>([:])
+/// Open mappings of this process by serial: lets a thread's exit release its slots. A segment
+/// unregisters itself first thing in deinit.
+let liveSegments = Mutex<[UInt64: RegisteredSegment]>([:])
 
 @inline(__always) func __atomic_load_relaxed(_ p: UnsafePointer<UInt64>) -> UInt64 {
     cshm_atomic_load_u64(p)

@@ -88,8 +88,7 @@ int cshm_open(const char *name) {
     return fd < 0 ? -errno : fd;
 }
 
-static __thread cshm_tls_entry tls_cache[CSHM_TLS_ENTRIES];
-cshm_tls_entry *cshm_tls(void) { return tls_cache; }
+__thread cshm_tls_entry cshm_tls_cache[CSHM_TLS_ENTRIES] __attribute__((tls_model("initial-exec")));
 
 int cshm_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC) == 0 ? 0 : -errno; }
 

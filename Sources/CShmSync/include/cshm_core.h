@@ -67,4 +67,10 @@ static inline void cshm_atomic_store_u64(uint64_t *p, uint64_t v) {
     __atomic_store_n(p, v, __ATOMIC_RELAXED);
 }
 
+/* A nonzero token naming the calling thread within its process: the thread pointer, read inline
+ * (pthread_self() is a library call, and the algorithm asks three times per operation). */
+static inline uint64_t cshm_thread_token(void) {
+    return (uint64_t)(uintptr_t)__builtin_thread_pointer();
+}
+
 #endif /* CSHM_CORE_H */

@@ -148,7 +148,8 @@ typedef struct cshm_header {
     uint64_t off_channels, off_coaches, off_results, off_slots, off_procs, off_shadow, off_state,
         off_arena;
     uint64_t stride_result, stride_shadow, stride_state, stride_arena;
-    /* Counters, atomic, relaxed; readable by anyone at any time without the lock. */
+    /* Counters: written under the lock (cshm_counter_bump), read by anyone at any time without
+     * it (relaxed atomic loads). */
     uint64_t batches;               /* commit functions that returned (value or error) */
     uint64_t served;                /* outcomes handed to workers */
     uint64_t crashes;               /* dead participants repaired */
@@ -229,6 +230,11 @@ static inline void cshm_atomic_store_u32_release(uint32_t *p, uint32_t v) {
 static inline uint64_t cshm_atomic_add_u64(uint64_t *p, uint64_t v) {
     return __atomic_add_fetch(p, v, __ATOMIC_RELAXED);
 }
+/* A counter written only under the segment mutex and read by anyone: a relaxed load and store,
+ * not a locked read-modify-write (the mutex already serialises the writers). */
+static inline void cshm_counter_bump(uint64_t *p) {
+    __atomic_store_n(p, __atomic_load_n(p, __ATOMIC_RELAXED) + 1, __ATOMIC_RELAXED);
+}
 static inline void cshm_atomic_store_i32(int32_t *p, int32_t v) {
     __atomic_store_n(p, v, __ATOMIC_RELAXED);
 }
@@ -250,7 +256,10 @@ static inline void cshm_checkpoint(cshm_header *h, uint8_t *base, uint32_t slot_
         s->slot = 0;
     }
     s->core = h->core;
-    __builtin_memcpy((uint8_t *)(s + 1), base + h->off_coaches, (size_t)h->coaches * sizeof(cshm_coach));
+    cshm_coach *to = (cshm_coach *)(s + 1);
+    const cshm_coach *from = (const cshm_coach *)(base + h->off_coaches);
+    if (h->coaches == 1) *to = *from;
+    else __builtin_memcpy(to, from, (size_t)h->coaches * sizeof(cshm_coach));
     __atomic_store_n(&h->shadow_current, next, __ATOMIC_RELEASE);
 }
 
@@ -282,7 +291,10 @@ typedef struct cshm_tls_entry {
     uint64_t serial; /* 0: empty */
     int64_t slot;
 } cshm_tls_entry;
-cshm_tls_entry *cshm_tls(void);
+/* initial-exec: a plain %fs-relative access, no __tls_get_addr call (the module is linked into
+ * the executable, or into a library loaded at start). */
+extern __thread cshm_tls_entry cshm_tls_cache[CSHM_TLS_ENTRIES] __attribute__((tls_model("initial-exec")));
+static inline cshm_tls_entry *cshm_tls(void) { return cshm_tls_cache; }
 
 #endif /* __linux__ */
 #endif /* CSHM_SHM_H */
