@@ -98,6 +98,7 @@ extension _BatchEngine {
     /// coach commit; wake one waiter per coach to re-check.
     @inlinable
     public func wakeOtherCommitters(except skip: Int) {
+        if coachCount == 1 && skip == 0 { return }  // a Coordinator: nobody else to wake
         for c in 0..<coachCount where c != skip {
             home.wake(Self.commitChannel(c), all: false)
         }

@@ -62,7 +62,7 @@ public final class _LocalHome<Result>: _BatchHome, @unchecked Sendable {
     }
 
     @inlinable
-    public func threadToken() -> UInt64 { UInt64(UInt(bitPattern: Int(bitPattern: pthread_self()))) }
+    public func threadToken() -> UInt64 { cshm_thread_token() }
 
     @inlinable
     public func lock() {

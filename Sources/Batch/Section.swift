@@ -27,7 +27,31 @@ extension _BatchCoordinating {
     public func batch<T>(
         blocking: Bool = true, _ body: (_ section: consuming BatchSection<Self>) throws -> T
     ) throws -> T {
-        try ticket().enter(blocking: blocking, body)
+        _ = _engine.queueIn()
+        return try _enterAndRun(blocking: blocking, body)
+    }
+
+    /// The safe section, once: enter (the caller announced itself), run `body`, poison the batch
+    /// if `body` throws before an outcome, exit.
+    @inlinable
+    public func _enterAndRun<T>(
+        blocking: Bool, _ body: (_ section: consuming BatchSection<Self>) throws -> T
+    ) throws -> T {
+        guard let (coach, index) = _engine.enter(blocking: blocking, balancer: _balancer) else {
+            throw BatchError.busy
+        }
+        var fate = _SectionFate.inside
+        defer { _ = _engine.exit(coach: coach) }
+        do {
+            return try withUnsafeMutablePointer(to: &fate) { fate in
+                try body(BatchSection(owner: self, coach: coach, index: index, fate: fate))
+            }
+        } catch {
+            if fate == .inside {
+                _ = try? _engine.cancel(coach: coach, error: BatchError.workerFailed(error))
+            }
+            throw error
+        }
     }
 }
 
@@ -57,22 +81,7 @@ public struct BatchTicket<Owner: _BatchCoordinating>: ~Copyable {
         blocking: Bool = true, _ body: (_ section: consuming BatchSection<Owner>) throws -> T
     ) throws -> T {
         open = false
-        let engine = owner._engine
-        guard let (coach, index) = engine.enter(blocking: blocking, balancer: owner._balancer) else {
-            throw BatchError.busy
-        }
-        var fate = _SectionFate.inside
-        defer { _ = engine.exit(coach: coach) }
-        do {
-            return try withUnsafeMutablePointer(to: &fate) { fate in
-                try body(BatchSection(owner: owner, coach: coach, index: index, fate: fate))
-            }
-        } catch {
-            if fate == .inside {
-                _ = try? engine.cancel(coach: coach, error: BatchError.workerFailed(error))
-            }
-            throw error
-        }
+        return try owner._enterAndRun(blocking: blocking, body)
     }
 
     /// Gives up before entering: leaves the queue and notifies the committers.
@@ -97,7 +106,9 @@ public struct BatchTicket<Owner: _BatchCoordinating>: ~Copyable {
 /// Non-copyable: `commit()` and `cancel(_:)` consume it, so a second outcome does not compile.
 /// It is only valid inside the closure it was given to.
 public struct BatchSection<Owner: _BatchCoordinating>: ~Copyable {
-    @usableFromInline let owner: Owner
+    /// Unowned: a section lives only inside `_enterAndRun`, whose caller holds the owner strongly;
+    /// not retaining it again keeps two atomic operations off every batch.
+    @usableFromInline unowned(unsafe) let owner: Owner
     /// The coach entered (always 0 for a single-coach coordinator).
     public let coach: Int
     /// The worker's position in the batch; 0 means "first: reset the shared state".
