@@ -58,6 +58,29 @@ import Testing
         #expect(got == 2)
     }
 
+    /// A worker that the balancer refuses waits to enter without counting as coming (so it holds
+    /// no batch up). Cancelled there, it gets `CancellationError` and does not take itself out of
+    /// the queue a second time; once the balancer accepts again (and `notify()`), workers enter.
+    @Test(.timeLimit(.minutes(1)))
+    func cancelledWhileTheBalancerRefuses() async throws {
+        let multi = AsyncMulti<Int>(coaches: 2) { coach in coach }
+        multi.balancer = { _ in -1 }
+        let refused = Task { try await multi.batch { try await $0.commit() } }
+        await awaitCondition("the refused worker waits to enter") { multi.waitingToEnter == 1 }
+        #expect(multi.queueLength == 0)
+        refused.cancel()
+        await #expect(throws: CancellationError.self) { try await refused.value }
+        #expect(multi.queueLength == 0)
+        #expect(multi.waitingToEnter == 0)
+
+        let waiting = Task { try await multi.batch { try await $0.commit() } }
+        await awaitCondition("the next worker waits to enter") { multi.waitingToEnter == 1 }
+        multi.balancer = { _ in 1 }
+        multi.notify()
+        #expect(try await waiting.value == 1)
+        #expect(multi.queueLength == 0)
+    }
+
     /// Low-level calls on a multi-coordinator.
     @Test(.timeLimit(.minutes(1)))
     func lowLevelCalls() async throws {
