@@ -303,7 +303,7 @@ extension SharedSegment {
         if dead.isEmpty {
             if ownerDied {
                 recomputeSleepers()
-                cshm_checkpoint(header, base.assumingMemoryBound(to: UInt8.self), UInt32.max)
+                cshm_checkpoint(header, base.assumingMemoryBound(to: UInt8.self), UInt32.max, 0, -1)
             }
             return
         }
@@ -315,14 +315,14 @@ extension SharedSegment {
             var repaired = 0
             for s in 0..<high where slotsP[s].proc == UInt32(p + 1) {
                 if repairSlot(s, engine: engine) { repaired += 1 }
-                cshm_checkpoint(header, base.assumingMemoryBound(to: UInt8.self), UInt32.max)
+                cshm_checkpoint(header, base.assumingMemoryBound(to: UInt8.self), UInt32.max, 0, -1)
             }
             if repaired == 0 && queued != 0 { cshm_counter_bump(&header.pointee.crashes) }
             procsP[p].state = 0
         }
         recomputeSleepers()
         wakeEveryone()
-        cshm_checkpoint(header, base.assumingMemoryBound(to: UInt8.self), UInt32.max)
+        cshm_checkpoint(header, base.assumingMemoryBound(to: UInt8.self), UInt32.max, 0, -1)
     }
 
     /// One dead participant: its row of the crash table, then its slot is freed. Returns
@@ -415,14 +415,15 @@ extension SharedSegment {
     @inlinable
     func note(_ phase: _WorkerPhase, coach c: Int, slot s: Int) {
         let slot = slotsP + s
+        let coach: Int32 = phase == .idle || phase == .queued ? -1 : Int32(c)
         cshm_atomic_store_u32(&slot.pointee.phase, phase.rawValue)
-        cshm_atomic_store_i32(&slot.pointee.coach, phase == .idle || phase == .queued ? -1 : Int32(c))
+        cshm_atomic_store_i32(&slot.pointee.coach, coach)
         if slot.pointee.holding != 0 {
             if phase == .entered && coachesP[c].count == 1 {
                 // First worker of a batch: the previous batch's records are gone.
                 cshm_atomic_store_u64(arenaUsedP(c), 0)
             }
-            cshm_checkpoint(header, base.assumingMemoryBound(to: UInt8.self), UInt32(s))
+            cshm_checkpoint(header, base.assumingMemoryBound(to: UInt8.self), UInt32(s), phase.rawValue, coach)
         }
         if phase != .committing, let hook = SharedSegment.phaseHookStorage { hook(phase.rawValue) }
     }

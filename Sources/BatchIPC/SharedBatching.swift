@@ -115,11 +115,12 @@ public struct SharedBatchContents: @unchecked Sendable {
     /// padding to 8. ``records`` iterates them; this is the whole region, e.g. for one `write`.
     public let arena: UnsafeRawBufferPointer
 
+    @inlinable
     init(segment: SharedSegment, coach: Int) {
         self.coach = coach
-        mutableState = UnsafeMutableRawBufferPointer(start: segment.stateP(coach), count: segment.configuration.stateSize)
+        mutableState = UnsafeMutableRawBufferPointer(start: segment.stateP(coach), count: segment.stateSize)
         state = UnsafeRawBufferPointer(mutableState)
-        let used = min(Int(cshm_atomic_load_u64(segment.arenaUsedP(coach))), segment.configuration.arenaCapacity)
+        let used = min(Int(cshm_atomic_load_u64(segment.arenaUsedP(coach))), segment.arenaCapacity)
         arena = UnsafeRawBufferPointer(start: segment.arenaBytes(coach), count: used)
     }
 

@@ -23,7 +23,7 @@ public final class _SharedHome<Result: BitwiseCopyable & Sendable>: _BatchHome, 
     /// The segment; kept alive by the home.
     @usableFromInline let segment: SharedSegment
     /// The user's commit function.
-    let commitFunction: @Sendable (SharedBatchContents) throws -> Result
+    @usableFromInline let commitFunction: @Sendable (SharedBatchContents) throws -> Result
 
     init(segment: SharedSegment, commit: @escaping @Sendable (SharedBatchContents) throws -> Result) {
         self.segment = segment
@@ -49,8 +49,8 @@ public final class _SharedHome<Result: BitwiseCopyable & Sendable>: _BatchHome, 
         segment.note(phase, coach: coach, slot: segment.mySlot())
     }
 
-    public func runCommit(coach: Int) -> Outcome {
-        if let hook = SharedSegment._phaseHook { hook(_WorkerPhase.committing.rawValue) }
+    @inlinable public func runCommit(coach: Int) -> Outcome {
+        if let hook = SharedSegment.phaseHookStorage { hook(_WorkerPhase.committing.rawValue) }
         let contents = SharedBatchContents(segment: segment, coach: coach)
         do {
             let value = try commitFunction(contents)
@@ -62,7 +62,7 @@ public final class _SharedHome<Result: BitwiseCopyable & Sendable>: _BatchHome, 
     }
     public func publish(_ outcome: consuming Outcome, coach: Int) { segment.publish(outcome, coach: coach) }
     public func publishCancel(_ error: (any Error)?, coach: Int) { segment.storeCancel(error, coach: coach) }
-    public func result(coach: Int) throws -> Result { try segment.load(coach: coach) }
+    @inlinable public func result(coach: Int) throws -> Result { try segment.load(coach: coach) }
     public func resetOutcome(coach: Int) {}
 }
 
@@ -90,7 +90,7 @@ public final class _RepairHome: _BatchHome, @unchecked Sendable {
     public func wake(_ channel: Int, all: Bool) { segment.wake(channel, all: all) }
     public var queueLength: Int { segment.queueLength }
     public func leaveQueue() -> Int { preconditionFailure("crash repair never enters") }
-    public func runCommit(coach: Int) -> Outcome { preconditionFailure("crash repair never commits") }
+    @inlinable public func runCommit(coach: Int) -> Outcome { preconditionFailure("crash repair never commits") }
     public func publish(_ outcome: consuming Outcome, coach: Int) { segment.publish(outcome, coach: coach) }
     public func publishCancel(_ error: (any Error)?, coach: Int) { segment.storeCancel(error, coach: coach) }
     public func result(coach: Int) throws -> UInt8 { preconditionFailure("crash repair reads no result") }
@@ -101,9 +101,10 @@ public final class _RepairHome: _BatchHome, @unchecked Sendable {
 
 extension SharedSegment {
     /// Not under the lock, by the committer of a closed coach that is not ready: the value's bytes.
+    @inlinable
     func writeValue<R: BitwiseCopyable>(_ value: R, coach c: Int) {
         let size = MemoryLayout<R>.size
-        precondition(size <= configuration.resultCapacity, "result larger than the segment's result capacity")
+        precondition(size <= resultCapacity, "result larger than the segment's result capacity")
         withUnsafeBytes(of: value) { bytes in
             if size > 0 { resultBytes(c).copyMemory(from: bytes.baseAddress!, byteCount: size) }
         }
@@ -161,15 +162,22 @@ extension SharedSegment {
     }
 
     /// Under the lock, on a ready coach: the result, or its error thrown.
+    @inlinable
     func load<R: BitwiseCopyable>(coach c: Int) throws -> R {
         let r = resultP(c)
         cshm_counter_bump(&header.pointee.served)
+        guard r.pointee.status == UInt32(CSHM_OUTCOME_VALUE) else { try throwOutcome(coach: c) }
+        precondition(
+            Int(r.pointee.length) == MemoryLayout<R>.size,
+            "the processes of a segment disagree on the result type (\(r.pointee.length) bytes published, \(MemoryLayout<R>.size) expected)")
+        return resultBytes(c).loadUnaligned(as: R.self)
+    }
+
+    /// Under the lock, on a ready coach whose outcome is an error: throws it.
+    @usableFromInline
+    func throwOutcome(coach c: Int) throws -> Never {
+        let r = resultP(c)
         switch Int(r.pointee.status) {
-        case Int(CSHM_OUTCOME_VALUE):
-            precondition(
-                Int(r.pointee.length) == MemoryLayout<R>.size,
-                "the processes of segment \(name) disagree on the result type (\(r.pointee.length) bytes published, \(MemoryLayout<R>.size) expected)")
-            return resultBytes(c).loadUnaligned(as: R.self)
         case Int(CSHM_OUTCOME_CANCELED):
             throw BatchError.canceled
         case Int(CSHM_OUTCOME_CRASHED):

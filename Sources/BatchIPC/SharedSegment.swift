@@ -25,6 +25,11 @@ public final class SharedSegment: @unchecked Sendable {
     public let name: String
     /// The capacities stored in the segment.
     public let configuration: SharedBatchConfiguration
+    /// `configuration.resultCapacity`, for the inlined hot path.
+    @usableFromInline let resultCapacity: Int
+    /// `configuration.stateSize` and `arenaCapacity`, for the inlined hot path.
+    @usableFromInline let stateSize: Int
+    @usableFromInline let arenaCapacity: Int
     /// The mapping. Its address never changes until `close()`.
     @usableFromInline let base: UnsafeMutableRawPointer
     /// Bytes mapped (= the segment's size).
@@ -40,7 +45,7 @@ public final class SharedSegment: @unchecked Sendable {
     let livenessNS: Int64
     /// This process's pid, read once (`getpid` is a system call; a process attaches after exec,
     /// never across fork).
-    let pid = getpid()
+    @usableFromInline let pid = getpid()
     /// This process's entry in the process table, -1 until attached. Written once in `attach`.
     @usableFromInline let myProc = Atomic<Int32>(-1)
     /// A home for crash repair, which runs the engine's steps without a commit function.
@@ -73,10 +78,10 @@ public final class SharedSegment: @unchecked Sendable {
     public let coachCount: Int
     let slotCount: Int
     let procCount: Int
-    let resultStride: Int
-    let resultsOffset: Int
-    let stateStride: Int
-    let stateOffset: Int
+    @usableFromInline let resultStride: Int
+    @usableFromInline let resultsOffset: Int
+    @usableFromInline let stateStride: Int
+    @usableFromInline let stateOffset: Int
     @usableFromInline let arenaStride: Int
     @usableFromInline let arenaOffset: Int
 
@@ -90,6 +95,9 @@ public final class SharedSegment: @unchecked Sendable {
         slotCount = Int(h.slots)
         procCount = Int(h.procs)
         livenessNS = Int64(h.liveness_ns)
+        resultCapacity = Int(h.result_capacity)
+        stateSize = Int(h.state_size)
+        arenaCapacity = Int(h.arena_capacity)
         configuration = SharedBatchConfiguration(
             coaches: Int(h.coaches), participants: Int(h.slots), processes: Int(h.procs),
             stateSize: Int(h.state_size), arenaCapacity: Int(h.arena_capacity),
@@ -404,20 +412,20 @@ public final class SharedSegment: @unchecked Sendable {
 
     // MARK: - Regions
 
-    @inline(__always) func resultP(_ c: Int) -> UnsafeMutablePointer<cshm_result> {
+    @inlinable func resultP(_ c: Int) -> UnsafeMutablePointer<cshm_result> {
         (base + resultsOffset + c * resultStride).assumingMemoryBound(to: cshm_result.self)
     }
-    @inline(__always) func resultBytes(_ c: Int) -> UnsafeMutableRawPointer {
+    @inlinable func resultBytes(_ c: Int) -> UnsafeMutableRawPointer {
         base + resultsOffset + c * resultStride + MemoryLayout<cshm_result>.size
     }
     @inline(__always) func errorText(_ c: Int) -> UnsafeMutableRawPointer {
         resultBytes(c) + configuration.resultCapacity
     }
-    @inline(__always) func stateP(_ c: Int) -> UnsafeMutableRawPointer { base + stateOffset + c * stateStride }
+    @inlinable func stateP(_ c: Int) -> UnsafeMutableRawPointer { base + stateOffset + c * stateStride }
     @inlinable func arenaUsedP(_ c: Int) -> UnsafeMutablePointer<UInt64> {
         (base + arenaOffset + c * arenaStride).assumingMemoryBound(to: UInt64.self)
     }
-    @inline(__always) func arenaBytes(_ c: Int) -> UnsafeMutableRawPointer { base + arenaOffset + c * arenaStride + 8 }
+    @inlinable func arenaBytes(_ c: Int) -> UnsafeMutableRawPointer { base + arenaOffset + c * arenaStride + 8 }
 
     // MARK: - Testing hooks
 
