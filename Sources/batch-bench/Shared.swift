@@ -92,9 +92,11 @@ func runSharedBench() {
     // Interleaved rounds, so that a noisy neighbour on the shared machine hits both sides alike.
     var l: [(Double, Double)] = []
     var s: [(Double, Double)] = []
+    // BATCH_BENCH_SIDE=local|shared measures one side only (for `perf stat`).
+    let side = getenv("BATCH_BENCH_SIDE").map { String(cString: $0) } ?? "both"
     for _ in 0..<3 {
-        l.append(sharedMeasure(local, ops: opsLocal))
-        s.append(sharedMeasure(shared, ops: opsShared))
+        l.append(side == "shared" ? (1, 1) : sharedMeasure(local, ops: opsLocal))
+        s.append(side == "local" ? (1, 1) : sharedMeasure(shared, ops: opsShared))
     }
     segment.close()
     let (lLow, lSafe) = (sharedMedian(l.map(\.0)), sharedMedian(l.map(\.1)))

@@ -81,4 +81,20 @@ struct MultiProcessTests {
         #expect(status == 0)
         #expect(lines.first == "err 0 refused-by-test-committer", "\(lines)")
     }
+
+    @Test("another process reads the counters and the status while a worker holds the critical section")
+    func countersWithoutDisturbing() throws {
+        let (name, segment) = try makeNamedSegment(processConfiguration, tag: "stat")
+        defer { try? SharedSegment.unlink(name: name) }
+        let coordinator = try testCoordinator(segment)
+        _ = try testOp(coordinator)
+        _ = try testOp(coordinator)
+        coordinator.queueIn()
+        _ = coordinator.enter()  // holds the segment mutex until exit()
+        let child = Child(["stat", name])
+        let (lines, status) = child.finish()  // would hang if reading took the lock
+        coordinator.exit()
+        #expect(status == 0)
+        #expect(lines == ["counters batches=2 served=2 crashes=0 cancels=0", "coach0 count=1 participants=1 processes=1"])
+    }
 }

@@ -11,6 +11,8 @@
 //       --log PATH: the commit function appends the batch's records to PATH with one write.
 //   batch-ipc-test-helper create NAME
 //       Creates segment NAME with the tests' process configuration (for manual runs).
+//   batch-ipc-test-helper stat NAME
+//       Prints the counters and a status line of segment NAME, without taking part.
 //   batch-ipc-test-helper create-die NAME
 //       Creates segment NAME and SIGKILLs itself in the middle of the initialisation.
 //
@@ -85,6 +87,21 @@ case "create":
             name: name,
             configuration: SharedBatchConfiguration(
                 coaches: 1, participants: 64, stateSize: 16, arenaCapacity: 64 << 10, resultCapacity: 16))
+    } catch {
+        fail("\(error)")
+    }
+    exit(0)
+
+case "stat":
+    // Reads the counters and the status of segment NAME without taking part (no lock taken).
+    guard let name = args.first else { fail("stat NAME") }
+    do {
+        let segment = try SharedSegment.open(name: name)
+        let c = segment.counters
+        let status = segment.status()
+        say("counters batches=\(c.batches) served=\(c.workersServed) crashes=\(c.crashesRecovered) cancels=\(c.cancels)")
+        say("coach0 count=\(status.coaches[0].count) participants=\(status.participants.count) processes=\(status.processes.count)")
+        segment.close()
     } catch {
         fail("\(error)")
     }

@@ -117,8 +117,8 @@ typedef struct cshm_proc {
     int64_t queued;
 } cshm_proc;
 
-/* Last consistent copy of the algorithm's state: taken when the lock is acquired and at each
- * phase change under it, double-buffered. When a holder dies mid-step (EOWNERDEAD), the repairer
+/* Last consistent copy of the algorithm's state (the coaches; cshm_core needs none, see
+ * cshm_checkpoint): taken at each phase change under the lock, double-buffered. When a holder dies mid-step (EOWNERDEAD), the repairer
  * restores it, so the state again matches every participant's recorded phase. */
 typedef struct cshm_shadow {
     uint32_t slot;        /* 1 + slot of the holder whose phase is saved; 0: none */
@@ -273,7 +273,8 @@ static inline void cshm_checkpoint(cshm_header *h, uint8_t *base, uint32_t slot_
     } else {
         s->slot = 0;
     }
-    cshm_copy_core(&s->core, &h->core);
+    /* cshm_core is not saved: its queue field is unused here and crash repair clears the holder
+     * fields (whenever the mutex is free nobody holds the critical section). */
     cshm_coach *to = (cshm_coach *)(s + 1);
     cshm_coach *from = (cshm_coach *)(base + h->off_coaches);
     for (uint32_t c = 0; c < h->coaches; c++) cshm_copy_coach(&to[c], &from[c]);
@@ -296,7 +297,6 @@ static inline void cshm_restore(cshm_header *h, uint8_t *base, int slot_too) {
         slot->phase = s->phase;
         slot->coach = s->coach;
     }
-    cshm_copy_core(&h->core, &s->core);
     cshm_coach *to = (cshm_coach *)(base + h->off_coaches);
     cshm_coach *from = (cshm_coach *)(s + 1);
     for (uint32_t c = 0; c < h->coaches; c++) cshm_copy_coach(&to[c], &from[c]);
