@@ -41,6 +41,50 @@ import Testing
         #expect(multi.queueLength == 0)
     }
 
+    /// Many tasks over three coaches, a third of them cancelled at random moments: a task either
+    /// got `CancellationError` (its item is in no batch) or a batch containing its item; every
+    /// committed item is in exactly one batch; the queue ends empty.
+    @Test(.timeLimit(.minutes(1)))
+    func cancellationStormAcrossCoaches() async throws {
+        let coaches = 3
+        let states = (0..<coaches).map { _ in AsyncItems() }
+        let ledger = AsyncLedger()
+        let multi = AsyncMulti<[Int]>(coaches: coaches) { coach in
+            await Task.yield()
+            return ledger.record(states[coach].items)
+        }
+        let tasks = 300
+        let handles = (0..<tasks).map { item in
+            Task { () async throws -> [Int] in
+                let ticket = multi.ticket()
+                await Task.yield()
+                return try await ticket.enter { section in
+                    let state = states[section.coach]
+                    if section.isFirst { state.items.removeAll() }
+                    state.items.append(item)
+                    return try await section.commit()
+                }
+            }
+        }
+        for (i, handle) in handles.enumerated() where i % 3 == 1 { handle.cancel() }
+        var served = Set<Int>()
+        var cancelled = 0
+        for (item, handle) in handles.enumerated() {
+            do {
+                let batch = try await handle.value
+                #expect(batch.contains(item))
+                served.insert(item)
+            } catch is CancellationError {
+                cancelled += 1
+            }
+        }
+        let committed = ledger.all.flatMap { $0 }
+        #expect(committed.count == Set(committed).count)
+        #expect(Set(committed) == served)
+        #expect(served.count + cancelled == tasks)
+        #expect(multi.queueLength == 0)
+    }
+
     /// A balancer that always picks the last free coach is obeyed.
     @Test(.timeLimit(.minutes(1)))
     func balancerPicksTheCoach() async throws {
