@@ -384,7 +384,7 @@ extension SharedSegment {
     @inlinable var myQueue: UnsafeMutablePointer<Int64> {
         let p = Int(myProc.load(ordering: .relaxed))
         precondition(p >= 0, "segment \(name) used before a coordinator attached this process")
-        return (UnsafeMutableRawPointer(procsP + p) + procQueuedOffset).assumingMemoryBound(to: Int64.self)
+        return (UnsafeMutableRawPointer(procsP + p) + Int(CSHM_PROC_QUEUED_OFFSET)).assumingMemoryBound(to: Int64.self)
     }
 
     /// Lock free: announce a worker of this process. One atomic add on this process's entry, so
@@ -425,11 +425,10 @@ extension SharedSegment {
             }
             cshm_checkpoint(header, base.assumingMemoryBound(to: UInt8.self), UInt32(s), phase.rawValue, coach)
         }
-        if phase != .committing, let hook = SharedSegment.phaseHookStorage { hook(phase.rawValue) }
+        if phase != .committing, let hook = cshm_get_phase_hook() { hook(phase.rawValue) }
     }
 }
 
-@usableFromInline let procQueuedOffset = MemoryLayout<cshm_proc>.offset(of: \.queued)!
 
 /// Runs the pthread key destructor on threads that used a segment, so that their slots are freed.
 final class ThreadExitKey: Sendable {

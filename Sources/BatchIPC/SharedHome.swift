@@ -50,7 +50,7 @@ public final class _SharedHome<Result: BitwiseCopyable & Sendable>: _BatchHome, 
     }
 
     @inlinable public func runCommit(coach: Int) -> Outcome {
-        if let hook = SharedSegment.phaseHookStorage { hook(_WorkerPhase.committing.rawValue) }
+        if let hook = cshm_get_phase_hook() { hook(_WorkerPhase.committing.rawValue) }
         let contents = SharedBatchContents(segment: segment, coach: coach)
         do {
             let value = try commitFunction(contents)

@@ -118,7 +118,6 @@ public final class SharedSegment: @unchecked Sendable {
     }
 
     deinit {
-        liveSegments.withLock { _ = $0.removeValue(forKey: serial) }
         close()
         localErrors.deinitialize(count: coachCount).deallocate()
     }
@@ -353,6 +352,9 @@ public final class SharedSegment: @unchecked Sendable {
             return (true, state.proc, state.leaseSerial, state.lease)
         }
         guard first else { return }
+        // Unregister first: a thread-exit destructor releases slots only under the registry
+        // lock and only for registered segments, so it never touches the mapping after this.
+        liveSegments.withLock { _ = $0.removeValue(forKey: self.serial) }
         if let lease, proc >= 0 { detach(proc: Int(proc), serial: serial, lease: lease) }
         munmap(base, size)
     }
@@ -436,13 +438,9 @@ public final class SharedSegment: @unchecked Sendable {
     /// committing — at the start of the commit function —, done, idle) with the phase's raw
     /// value: a test helper calls `kill(getpid(), SIGKILL)` here to die exactly in a phase.
     @_spi(Testing) public static var _phaseHook: (@convention(c) (UInt32) -> Void)? {
-        get { phaseHookStorage }
-        set { phaseHookStorage = newValue }
+        get { cshm_get_phase_hook() }
+        set { cshm_set_phase_hook(newValue) }
     }
-    /// Storage of `_phaseHook`, read on the hot path without exclusivity checks. Set it before
-    /// any worker runs (tests and crash injection do), never concurrently with use.
-    @usableFromInline @exclusivity(unchecked) nonisolated(unsafe) static var phaseHookStorage:
-        (@convention(c) (UInt32) -> Void)?
 }
 
 /// The live counters of a segment.

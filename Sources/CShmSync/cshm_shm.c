@@ -9,6 +9,9 @@
 #include <sys/stat.h>
 
 _Static_assert(sizeof(cshm_proc) == 64, "cshm_proc layout changed: bump CSHM_VERSION");
+_Static_assert(offsetof(cshm_proc, queued) == CSHM_PROC_QUEUED_OFFSET, "update CSHM_PROC_QUEUED_OFFSET");
+
+cshm_phase_hook_fn cshm_phase_hook = 0;
 
 static uint64_t round_up(uint64_t v, uint64_t a) { return (v + a - 1) / a * a; }
 

@@ -302,6 +302,16 @@ static inline void cshm_restore(cshm_header *h, uint8_t *base, int slot_too) {
     for (uint32_t c = 0; c < h->coaches; c++) cshm_copy_coach(&to[c], &from[c]);
 }
 
+/* Byte offset of cshm_proc.queued (asserted in cshm_shm.c), a literal for Swift's hot path. */
+#define CSHM_PROC_QUEUED_OFFSET 56
+
+/* Test hook called at each phase change (BatchIPC's `_phaseHook`). A C global, so that reading it
+ * on the hot path costs a load (a Swift static would go through lazy initialisation). */
+typedef void (*cshm_phase_hook_fn)(uint32_t phase);
+extern cshm_phase_hook_fn cshm_phase_hook;
+static inline cshm_phase_hook_fn cshm_get_phase_hook(void) { return cshm_phase_hook; }
+static inline void cshm_set_phase_hook(cshm_phase_hook_fn hook) { cshm_phase_hook = hook; }
+
 /* Per-thread cache of this thread's participant slot in each open mapping (by mapping serial;
  * serials are never reused). A C thread-local because Swift has none; a pthread key with a
  * destructor (in Swift) releases the slots when the thread exits. */
