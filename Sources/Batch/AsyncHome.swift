@@ -51,7 +51,7 @@ public enum _SectionStep<T> {
 /// continuations. No thread is ever parked by this home.
 ///
 /// Every mutable field below is read and written only with `mutex` held.
-public final class _AsyncHome<Result: Sendable>: _AsyncBatchHome {
+public final class _AsyncHome<Result: Sendable>: _AsyncBatchHome, _LocalOutcomes {
     /// What the commit function produced: its result or its error.
     public typealias Outcome = Swift.Result<Result, any Error>
 
@@ -67,7 +67,7 @@ public final class _AsyncHome<Result: Sendable>: _AsyncBatchHome {
     /// carry no dynamic exclusivity check. Read and written only with `mutex` held.
     @usableFromInline let state: UnsafeMutablePointer<_AsyncSectionState>
     /// Per coach, the published outcome; `nil` until published and after reset.
-    @usableFromInline let outcomes: UnsafeMutablePointer<Outcome?>
+    public let outcomes: UnsafeMutablePointer<Outcome?>
     /// Names waits, so that a cancellation handler can find its waiter. Any thread, atomic.
     @usableFromInline let nextWaiter = Atomic<UInt64>(1)
     /// The user's commit function, called with the coach. Immutable.
@@ -317,33 +317,6 @@ public final class _AsyncHome<Result: Sendable>: _AsyncBatchHome {
     /// Never called: the async driver runs ``runCommit(coach:)-(Int)``, which may suspend.
     public func runCommit(coach: Int) -> Outcome {
         preconditionFailure("the async home's commit function is async: use the async API")
-    }
-
-    /// Under the mutex, by the section's owner: stores the commit's outcome.
-    @inlinable
-    public func publish(_ outcome: consuming Outcome, coach: Int) {
-        outcomes[coach] = outcome
-    }
-
-    /// Under the mutex, by the section's owner: stores a cancellation (`nil`: ``BatchError/canceled``).
-    @inlinable
-    public func publishCancel(_ error: (any Error)?, coach: Int) {
-        outcomes[coach] = .failure(error ?? BatchError.canceled)
-    }
-
-    /// Under the mutex: the published result, or its error thrown.
-    @inlinable
-    public func result(coach: Int) throws -> Result {
-        guard let outcome = outcomes[coach] else {
-            preconditionFailure("result read before it was published")
-        }
-        return try outcome.get()
-    }
-
-    /// Under the mutex: forgets the published outcome; the last worker left the coach.
-    @inlinable
-    public func resetOutcome(coach: Int) {
-        outcomes[coach] = nil
     }
 }
 

@@ -101,3 +101,35 @@ extension _BatchHome {
     }
     @inlinable public func note(_ phase: _WorkerPhase, coach: Int) {}
 }
+
+/// Not API: a home of this process that keeps each coach's outcome as a Swift `Result` in
+/// ordinary memory (the in-process and the async home). Its outcome storage is written once here.
+public protocol _LocalOutcomes: _BatchHome where Outcome == Swift.Result<Result, any Error> {
+    /// Per coach, the published outcome; `nil` until published and after reset. Under the lock.
+    var outcomes: UnsafeMutablePointer<Outcome?> { get }
+}
+
+extension _LocalOutcomes {
+    @inlinable
+    public func publish(_ outcome: consuming Outcome, coach: Int) {
+        outcomes[coach] = outcome
+    }
+
+    @inlinable
+    public func publishCancel(_ error: (any Error)?, coach: Int) {
+        outcomes[coach] = .failure(error ?? BatchError.canceled)
+    }
+
+    @inlinable
+    public func result(coach: Int) throws -> Result {
+        guard let outcome = outcomes[coach] else {
+            preconditionFailure("result read before it was published")
+        }
+        return try outcome.get()
+    }
+
+    @inlinable
+    public func resetOutcome(coach: Int) {
+        outcomes[coach] = nil
+    }
+}

@@ -10,7 +10,7 @@ import Musl
 /// mutex, with one pthread condition variable per channel.
 ///
 /// Not API: public (underscored) only so that ``Coordinator`` and ``Multi`` can be inlined.
-public final class _LocalHome<Result>: _BatchHome, @unchecked Sendable {
+public final class _LocalHome<Result>: _LocalOutcomes, @unchecked Sendable {
     public typealias Outcome = Swift.Result<Result, any Error>
 
     public let core: UnsafeMutablePointer<cshm_core>
@@ -24,7 +24,7 @@ public final class _LocalHome<Result>: _BatchHome, @unchecked Sendable {
     /// when nobody sleeps.
     @usableFromInline let sleepers: UnsafeMutablePointer<Int>
     /// Per coach, the published outcome; `nil` until published and after reset. Under the lock.
-    @usableFromInline let outcomes: UnsafeMutablePointer<Outcome?>
+    public let outcomes: UnsafeMutablePointer<Outcome?>
     /// The user's commit function, called with the coach. Immutable.
     @usableFromInline let commitFunction: @Sendable (_ coach: Int) throws -> Result
 
@@ -94,28 +94,5 @@ public final class _LocalHome<Result>: _BatchHome, @unchecked Sendable {
     @inlinable
     public func runCommit(coach: Int) -> Outcome {
         Outcome { try commitFunction(coach) }
-    }
-
-    @inlinable
-    public func publish(_ outcome: consuming Outcome, coach: Int) {
-        outcomes[coach] = outcome
-    }
-
-    @inlinable
-    public func publishCancel(_ error: (any Error)?, coach: Int) {
-        outcomes[coach] = .failure(error ?? BatchError.canceled)
-    }
-
-    @inlinable
-    public func result(coach: Int) throws -> Result {
-        guard let outcome = outcomes[coach] else {
-            preconditionFailure("result read before it was published")
-        }
-        return try outcome.get()
-    }
-
-    @inlinable
-    public func resetOutcome(coach: Int) {
-        outcomes[coach] = nil
     }
 }
