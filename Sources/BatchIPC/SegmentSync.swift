@@ -49,15 +49,17 @@ extension SharedSegment {
     /// snapshot) after its last change and before unlocking; paths that change nothing need no
     /// snapshot; crash repair saves one at its end. So a holder that dies at any instant leaves a
     /// shadow that matches every participant's recorded phase.
+    ///
+    /// Who held it is not recorded here (that would cost two stores per lock): on `EOWNERDEAD`
+    /// the engine's `core.holder` names the dead holder's slot whenever it was between enter and
+    /// exit; otherwise its state was consistent already and the lease scan finds its process.
     @inlinable
     func lock(slot: Int) {
         lockRaw()
-        slotsP[slot].holding = 1
     }
 
     @inlinable
     func unlock(slot: Int) {
-        slotsP[slot].holding = 0
         unlockRaw()
     }
 
@@ -167,7 +169,6 @@ extension SharedSegment {
         lockRaw()
         let slot = slotsP + s
         if slot.pointee.proc == UInt32(myProc.load(ordering: .relaxed) + 1) && slot.pointee.phase == 0
-            && slot.pointee.holding == 0
         {
             slot.pointee.proc = 0
             slot.pointee.token = 0
@@ -288,7 +289,9 @@ extension SharedSegment {
         if ownerDied {
             // EOWNERDEAD proves that the thread holding the lock died, hence its process: its
             // lease may not be marked yet (the threads of a killed process exit one by one).
-            for s in 0..<high where slotsP[s].holding != 0 && slotsP[s].proc != 0 {
+            let holder = cshm_atomic_load_u64(&coreP.pointee.holder)
+            let s = Int(holder & 0xffff) - 1
+            if holder != 0 && s >= 0 && s < high && slotsP[s].token == holder && slotsP[s].proc != 0 {
                 let p = Int(slotsP[s].proc) - 1
                 if Int32(p) != me && !dead.contains(p) { dead.append(p) }
             }
@@ -403,7 +406,7 @@ extension SharedSegment {
     }
 
     /// The sum of the processes' announcements; exact under the lock.
-    @inlinable
+    @inlinable @inline(__always)
     var queueLength: Int {
         let high = Int(cshm_atomic_load_u32(&header.pointee.proc_high))
         var sum: Int64 = 0
@@ -416,15 +419,19 @@ extension SharedSegment {
     func note(_ phase: _WorkerPhase, coach c: Int, slot s: Int) {
         let slot = slotsP + s
         let coach: Int32 = phase == .idle || phase == .queued ? -1 : Int32(c)
-        cshm_atomic_store_u32(&slot.pointee.phase, phase.rawValue)
-        cshm_atomic_store_i32(&slot.pointee.coach, coach)
-        if slot.pointee.holding != 0 {
+        // Under the lock: entered, waiting, committing, done, and idle on exit (coach >= 0).
+        // (queued and idle after queueOut come without it; idle after a busy enter changed nothing.)
+        if phase != .queued && c >= 0 {
             if phase == .entered && coachesP[c].count == 1 {
                 // First worker of a batch: the previous batch's records are gone.
                 cshm_atomic_store_u64(arenaUsedP(c), 0)
             }
+            // Snapshot first, with the new phase, then the slot: a holder dying in between
+            // leaves a snapshot that names its new phase, which repair restores into the slot.
             cshm_checkpoint(header, base.assumingMemoryBound(to: UInt8.self), UInt32(s), phase.rawValue, coach)
         }
+        cshm_atomic_store_u32(&slot.pointee.phase, phase.rawValue)
+        cshm_atomic_store_i32(&slot.pointee.coach, coach)
         if phase != .committing, let hook = cshm_get_phase_hook() { hook(phase.rawValue) }
     }
 }

@@ -144,4 +144,43 @@ struct CrashTests {
         let coordinator = try testCoordinator(segment)
         #expect(try testOp(coordinator).batchSize == 1)
     }
+
+    @Test("torture: helpers SIGKILLed at random instants — nobody hangs, survivors finish, the segment stays sane")
+    func torture() throws {
+        let (name, segment) = try makeNamedSegment(processConfiguration, tag: "tort")
+        defer { try? SharedSegment.unlink(name: name) }
+        let coordinator = try testCoordinator(segment)
+        var generator = SystemRandomNumberGenerator()
+        let survivors = (0..<3).map { _ in Child(["worker", name, "3000", "--threads", "2"]) }
+        var killed = 0
+        for _ in 0..<12 {
+            let victim = Child(["worker", name, "100000"])
+            waitUntil("the victim takes part") { segment.status().participants.contains { $0.pid == victim.pid } }
+            // Random instants, for coverage of every step (not as synchronisation).
+            var pause = timespec(tv_sec: 0, tv_nsec: Int.random(in: 0..<2_000_000, using: &generator))
+            nanosleep(&pause, nil)
+            victim.kill()
+            if victim.finish().status == -SIGKILL { killed += 1 }
+        }
+        for s in survivors {
+            let (lines, status) = s.finish()
+            #expect(status == 0, "survivor \(s.pid): \(lines.suffix(3))")
+            let summary = lines.last ?? ""
+            #expect(summary.hasPrefix("summary ok="), "\(summary)")
+            // Every op got an answer: a value, or the crash errors of the table.
+            for line in lines where line.hasPrefix("err ") {
+                #expect(line.contains("worker crashed") || line.contains("outcome unknown"), "\(line)")
+            }
+        }
+        #expect(killed == 12)
+        #expect(segment.counters.crashesRecovered >= 1)
+        #expect(try testOp(coordinator).batchSize == 1)
+        let status = segment.status()
+        #expect(status.queueLength == 0)
+        #expect(status.coaches[0].count == 0)
+        #expect(waitUntil("dead processes reaped") {
+            _ = try? testOp(coordinator)
+            return segment.status().processes == [getpid()]
+        })
+    }
 }

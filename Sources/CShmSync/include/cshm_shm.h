@@ -90,7 +90,7 @@ typedef struct cshm_slot {
     int32_t pid;
     /* Under the lock: the channel the owner sleeps on, -1 when none. */
     int32_t channel;
-    /* Under the lock: 1 while the owner holds the segment mutex (tells repair whose snapshot). */
+    /* Unused (0). Version 1 does not record the mutex holder per slot: core.holder names it. */
     uint32_t holding;
     /* Under the lock: bumped on every claim, part of the token (a reused slot is a new thread). */
     uint32_t serial;
