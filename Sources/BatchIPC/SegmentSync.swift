@@ -3,7 +3,7 @@ import CShmSync
 import Synchronization
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 // The synchronisation of a segment: the robust mutex with crash repair, the robust condition
@@ -168,8 +168,7 @@ extension SharedSegment {
         if closed { return }
         lockRaw()
         let slot = slotsP + s
-        if slot.pointee.proc == UInt32(myProc.load(ordering: .relaxed) + 1) && slot.pointee.phase == 0
-        {
+        if slot.pointee.proc == UInt32(myProc.load(ordering: .relaxed) + 1) && slot.pointee.phase == 0 {
             slot.pointee.proc = 0
             slot.pointee.token = 0
         }
@@ -189,7 +188,8 @@ extension SharedSegment {
     /// reuse; a heartbeat would be fooled by a stopped or slow process.)
     func attach() throws(SharedBatchError) {
         let result: Result<Void, SharedBatchError> = local.withLock { state in
-            precondition(!state.closed, "segment \(name) used after close(): close it only when every coordinator is done")
+            precondition(
+                !state.closed, "segment \(name) used after close(): close it only when every coordinator is done")
             if state.proc >= 0 { return .success(()) }
             // The whole claim happens under the segment mutex, so nobody ever sees an entry in
             // state 1 whose lease is not held yet; a death half-way leaves EOWNERDEAD to repair.
@@ -436,7 +436,6 @@ extension SharedSegment {
     }
 }
 
-
 /// Runs the pthread key destructor on threads that used a segment, so that their slots are freed.
 final class ThreadExitKey: Sendable {
     let key: pthread_key_t
@@ -496,15 +495,17 @@ final class LeaseThread: @unchecked Sendable {
     /// Starts the thread and returns once it holds the lease.
     func start() {
         let box = Unmanaged.passRetained(self).toOpaque()
-        let rc = pthread_create(&thread, nil, { raw in
-            let me = Unmanaged<LeaseThread>.fromOpaque(raw!).takeRetainedValue()
-            let rc = cshm_mutex_lock(me.lease)
-            precondition(rc == 0, "pthread_mutex_lock (lease, freshly initialised) failed: \(rc)")
-            sem_post(&me.ready)
-            while sem_wait(&me.release) != 0 {}
-            _ = cshm_mutex_unlock(me.lease)
-            return nil
-        }, box)
+        let rc = pthread_create(
+            &thread, nil,
+            { raw in
+                let me = Unmanaged<LeaseThread>.fromOpaque(raw!).takeRetainedValue()
+                let rc = cshm_mutex_lock(me.lease)
+                precondition(rc == 0, "pthread_mutex_lock (lease, freshly initialised) failed: \(rc)")
+                sem_post(&me.ready)
+                while sem_wait(&me.release) != 0 {}
+                _ = cshm_mutex_unlock(me.lease)
+                return nil
+            }, box)
         precondition(rc == 0, "pthread_create (lease thread) failed: \(rc)")
         while sem_wait(&ready) != 0 {}
     }

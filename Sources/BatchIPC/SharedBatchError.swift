@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Why a shared-memory segment could not be created, opened or used.
@@ -65,35 +65,48 @@ public enum SharedBatchError: Error, Sendable, Equatable, CustomStringConvertibl
         case .system(let op, let name, let e):
             return "\(op) failed for \(name): \(String(cString: strerror(e))) (errno \(e))"
         case .foreignOwner(let name, let owner, let me):
-            return "segment \(name) belongs to uid \(owner), not to this user (uid \(me)): run as its owner, or use another name"
+            return
+                "segment \(name) belongs to uid \(owner), not to this user (uid \(me)): run as its owner, or use another name"
         case .insecureMode(let name, let mode):
-            return "segment \(name) has mode \(String(mode & 0o777, radix: 8)), not 600: it may have been tampered with; \(unlink(name))"
+            return
+                "segment \(name) has mode \(String(mode & 0o777, radix: 8)), not 600: it may have been tampered with; \(unlink(name))"
         case .truncated(let name, let size, let expected):
             return "segment \(name) is truncated (\(size) bytes, expected \(expected)): \(unlink(name))"
         case .badMagic(let name):
-            return "segment \(name) is not a swift-batch segment (wrong magic number): use another name, or \(unlink(name)) if it is stale"
+            return
+                "segment \(name) is not a swift-batch segment (wrong magic number): use another name, or \(unlink(name)) if it is stale"
         case .versionMismatch(let name, let found, let expected):
-            return "segment \(name) has layout version \(found), this build uses \(expected): stop its users and \(unlink(name))"
+            return
+                "segment \(name) has layout version \(found), this build uses \(expected): stop its users and \(unlink(name))"
         case .layoutMismatch(let name, let detail):
             return "segment \(name) has an inconsistent layout (\(detail)): \(unlink(name))"
         case .configurationMismatch(let name, let detail):
-            return "segment \(name) exists with other capacities (\(detail)): open it with its own configuration, or stop its users and \(unlink(name))"
+            return
+                "segment \(name) exists with other capacities (\(detail)): open it with its own configuration, or stop its users and \(unlink(name))"
         case .otherPIDNamespace(let name):
-            return "segment \(name) was created in another pid namespace: robust mutexes do not work across pid namespaces; run every process in one namespace"
+            return
+                "segment \(name) was created in another pid namespace: robust mutexes do not work across pid namespaces; run every process in one namespace"
         case .participantTableFull(let capacity):
-            return "all \(capacity) participant slots are taken: create the segment with more participants, or use fewer worker threads"
+            return
+                "all \(capacity) participant slots are taken: create the segment with more participants, or use fewer worker threads"
         case .processTableFull(let capacity):
-            return "all \(capacity) process entries are taken: create the segment with more processes, or attach fewer processes"
+            return
+                "all \(capacity) process entries are taken: create the segment with more processes, or attach fewer processes"
         case .stateTooLarge(let size, let capacity):
-            return "state value of \(size) bytes does not fit the segment's state region of \(capacity) bytes: create the segment with a larger stateSize"
+            return
+                "state value of \(size) bytes does not fit the segment's state region of \(capacity) bytes: create the segment with a larger stateSize"
         case .recordTooLarge(let size, let capacity):
-            return "record of \(size) bytes can never fit the arena of \(capacity) bytes: create the segment with a larger arenaCapacity"
+            return
+                "record of \(size) bytes can never fit the arena of \(capacity) bytes: create the segment with a larger arenaCapacity"
         case .arenaFull(let needed, let available, let capacity):
-            return "the batch's arena is full (\(needed) bytes needed, \(available) of \(capacity) left): trigger() the batch and retry the record in the next one"
+            return
+                "the batch's arena is full (\(needed) bytes needed, \(available) of \(capacity) left): trigger() the batch and retry the record in the next one"
         case .resultTooLarge(let size, let capacity):
-            return "result type of \(size) bytes does not fit the segment's result capacity of \(capacity) bytes: create the segment with a larger resultCapacity"
+            return
+                "result type of \(size) bytes does not fit the segment's result capacity of \(capacity) bytes: create the segment with a larger resultCapacity"
         case .wrongCoachCount(let name, let coaches):
-            return "segment \(name) has \(coaches) coaches; SharedCoordinator needs 1: use SharedMulti, or a segment created with coaches: 1"
+            return
+                "segment \(name) has \(coaches) coaches; SharedCoordinator needs 1: use SharedMulti, or a segment created with coaches: 1"
         }
     }
 }

@@ -87,12 +87,14 @@ extension SharedBatching {
     }
 
     /// Appends a record to the section's coach; see ``append(_:coach:)``.
-    public func append<T: BitwiseCopyable>(record: T, in section: borrowing BatchSection<Self>) throws(SharedBatchError) {
+    public func append<T: BitwiseCopyable>(record: T, in section: borrowing BatchSection<Self>) throws(SharedBatchError)
+    {
         try append(record: record, coach: section.coach)
     }
 
     /// Appends `bytes` as a record to the section's coach; see ``append(_:coach:)``.
-    public func append(bytes: some Collection<UInt8>, in section: borrowing BatchSection<Self>) throws(SharedBatchError) {
+    public func append(bytes: some Collection<UInt8>, in section: borrowing BatchSection<Self>) throws(SharedBatchError)
+    {
         try append(bytes: bytes, coach: section.coach)
     }
 

@@ -2,7 +2,7 @@ import Batch
 import CShmSync
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Not API: the shared-memory home of the batching algorithm. Its `core` and `coaches` point into
@@ -169,7 +169,8 @@ extension SharedSegment {
         guard r.pointee.status == UInt32(CSHM_OUTCOME_VALUE) else { try throwOutcome(coach: c) }
         precondition(
             Int(r.pointee.length) == MemoryLayout<R>.size,
-            "the processes of a segment disagree on the result type (\(r.pointee.length) bytes published, \(MemoryLayout<R>.size) expected)")
+            "the processes of a segment disagree on the result type (\(r.pointee.length) bytes published, \(MemoryLayout<R>.size) expected)"
+        )
         return resultBytes(c).loadUnaligned(as: R.self)
     }
 

@@ -2,7 +2,7 @@ import CShmSync
 import Synchronization
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A POSIX shared-memory segment that holds batches: the algorithm's state, its robust mutex and
@@ -199,7 +199,7 @@ public final class SharedSegment: @unchecked Sendable {
             slots[i].channel = -1
         }
         SharedSegment._createHook?()
-        __atomic_publish(&header.pointee.initialised)
+        publishFlag(&header.pointee.initialised)
         let linked = cshm_link(fd, directory + name)
         guard linked == 0 else {
             munmap(raw, size)
@@ -245,8 +245,10 @@ public final class SharedSegment: @unchecked Sendable {
     /// stored capacities and compares every field, then the mapping's size.
     static func check(_ h: cshm_header, size: Int, name: String) throws(SharedBatchError) {
         guard h.magic == CSHM_MAGIC else { throw .badMagic(name: name) }
-        guard h.version == CSHM_VERSION else { throw .versionMismatch(name: name, found: h.version, expected: CSHM_VERSION) }
-        guard __atomic_load_acquire(h.initialised) == 1 else {
+        guard h.version == CSHM_VERSION else {
+            throw .versionMismatch(name: name, found: h.version, expected: CSHM_VERSION)
+        }
+        guard h.initialised == 1 else {
             throw .layoutMismatch(name: name, detail: "the initialised flag is not set")
         }
         var expect = cshm_header()
@@ -365,10 +367,10 @@ public final class SharedSegment: @unchecked Sendable {
     public var counters: SharedBatchCounters {
         let h = header
         return SharedBatchCounters(
-            batches: Int(__atomic_load_relaxed(&h.pointee.batches)),
-            workersServed: Int(__atomic_load_relaxed(&h.pointee.served)),
-            crashesRecovered: Int(__atomic_load_relaxed(&h.pointee.crashes)),
-            cancels: Int(__atomic_load_relaxed(&h.pointee.cancels)))
+            batches: Int(loadRelaxedU64(&h.pointee.batches)),
+            workersServed: Int(loadRelaxedU64(&h.pointee.served)),
+            crashesRecovered: Int(loadRelaxedU64(&h.pointee.crashes)),
+            cancels: Int(loadRelaxedU64(&h.pointee.cancels)))
     }
 
     /// A snapshot of the header, coaches, processes and participant slots, read without the lock
@@ -380,26 +382,26 @@ public final class SharedSegment: @unchecked Sendable {
             let co = coachesP + c
             coaches.append(
                 .init(
-                    index: c, count: Int(__atomic_load_relaxed_i64(&co.pointee.count)),
-                    generation: Int(__atomic_load_relaxed(&co.pointee.generation)),
-                    triggered: __atomic_load_relaxed_u32(&co.pointee.triggered) != 0,
-                    ready: __atomic_load_relaxed_u32(&co.pointee.ready) != 0,
-                    arenaUsed: Int(__atomic_load_relaxed(arenaUsedP(c)))))
+                    index: c, count: Int(loadRelaxedI64(&co.pointee.count)),
+                    generation: Int(loadRelaxedU64(&co.pointee.generation)),
+                    triggered: loadRelaxedU32(&co.pointee.triggered) != 0,
+                    ready: loadRelaxedU32(&co.pointee.ready) != 0,
+                    arenaUsed: Int(loadRelaxedU64(arenaUsedP(c)))))
         }
         var participants: [SharedSegmentStatus.Participant] = []
         for s in 0..<slotCount {
             let slot = slotsP + s
-            let proc = __atomic_load_relaxed_u32(&slot.pointee.proc)
+            let proc = loadRelaxedU32(&slot.pointee.proc)
             if proc == 0 { continue }
             participants.append(
                 .init(
                     slot: s, pid: cshm_atomic_load_i32(&slot.pointee.pid),
-                    phase: SharedParticipantPhase(rawValue: __atomic_load_relaxed_u32(&slot.pointee.phase)) ?? .idle,
+                    phase: SharedParticipantPhase(rawValue: loadRelaxedU32(&slot.pointee.phase)) ?? .idle,
                     coach: Int(cshm_atomic_load_i32(&slot.pointee.coach)),
                     sleepingOn: Int(cshm_atomic_load_i32(&slot.pointee.channel))))
         }
         var processes: [SharedSegmentStatus.Process] = []
-        for p in 0..<procCount where __atomic_load_relaxed_u32(&procsP[p].state) == 1 {
+        for p in 0..<procCount where loadRelaxedU32(&procsP[p].state) == 1 {
             processes.append(
                 .init(
                     entry: p, pid: cshm_atomic_load_i32(&procsP[p].pid),
@@ -433,7 +435,8 @@ public final class SharedSegment: @unchecked Sendable {
 
     /// Called right before the segment gets its name in ``create(name:configuration:)``: a test
     /// helper kills itself here to prove that a creator dying mid-initialisation blocks nobody.
-    @_spi(Testing) @exclusivity(unchecked) nonisolated(unsafe) public static var _createHook: (@convention(c) () -> Void)?
+    @_spi(Testing) @exclusivity(unchecked) nonisolated(unsafe) public static var _createHook:
+        (@convention(c) () -> Void)?
     /// Called at every phase change of a worker of this process (queued, entered, waiting,
     /// committing — at the start of the commit function —, done, idle) with the phase's raw
     /// value: a test helper calls `kill(getpid(), SIGKILL)` here to die exactly in a phase.
@@ -461,7 +464,8 @@ public struct SharedBatchCounters: Sendable, Equatable, CustomStringConvertible 
 
 /// What a participant is doing, as recorded in its slot.
 public enum SharedParticipantPhase: UInt32, Sendable, CustomStringConvertible {
-    case idle = 0, queued, entered, waiting, committing, done
+    case idle = 0
+    case queued, entered, waiting, committing, done
     public var description: String {
         switch self {
         case .idle: "idle"
@@ -537,16 +541,15 @@ struct RegisteredSegment: @unchecked Sendable {
 /// unregisters itself first thing in deinit.
 let liveSegments = Mutex<[UInt64: RegisteredSegment]>([:])
 
-@inline(__always) func __atomic_load_relaxed(_ p: UnsafePointer<UInt64>) -> UInt64 {
+@inline(__always) func loadRelaxedU64(_ p: UnsafePointer<UInt64>) -> UInt64 {
     cshm_atomic_load_u64(p)
 }
-@inline(__always) func __atomic_load_relaxed_i64(_ p: UnsafePointer<Int64>) -> Int64 {
+@inline(__always) func loadRelaxedI64(_ p: UnsafePointer<Int64>) -> Int64 {
     cshm_atomic_load_i64(p)
 }
-@inline(__always) func __atomic_load_relaxed_u32(_ p: UnsafePointer<UInt32>) -> UInt32 {
+@inline(__always) func loadRelaxedU32(_ p: UnsafePointer<UInt32>) -> UInt32 {
     cshm_atomic_load_u32(p)
 }
-@inline(__always) func __atomic_publish(_ p: UnsafeMutablePointer<UInt32>) {
+@inline(__always) func publishFlag(_ p: UnsafeMutablePointer<UInt32>) {
     cshm_atomic_store_u32_release(p, 1)
 }
-@inline(__always) func __atomic_load_acquire(_ v: UInt32) -> UInt32 { v }

@@ -7,7 +7,7 @@ import Batch
 import BatchIPC
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 private func sharedNow() -> Double {
@@ -55,11 +55,12 @@ private func sharedLowLevelOps<C: BatchCoordinator<Int>>(_ c: C, _ ops: Int, _ s
 private func sharedSafeOps<C: BatchCoordinator<Int>>(_ c: C, _ ops: Int, _ state: UnsafeMutablePointer<Int>) {
     var sum = 0
     for i in 0..<ops {
-        sum &+= (try? c.batch { section in
-            if section.isFirst { state.pointee = 0 }
-            state.pointee &+= i
-            return try section.commit()
-        }) ?? 0
+        sum &+=
+            (try? c.batch { section in
+                if section.isFirst { state.pointee = 0 }
+                state.pointee &+= i
+                return try section.commit()
+            }) ?? 0
     }
     sharedBlackHole(sum)
 }
@@ -104,7 +105,9 @@ func runSharedBench() {
     print("## Shared-memory op cost (one thread, trivial commit; median of 3 interleaved rounds × median of 7 runs)\n")
     print("| op | in-process `Coordinator` ns/op | shared-memory `SharedCoordinator` ns/op | shared ÷ in-process |")
     print("|---|---:|---:|---:|")
-    print(String(format: "| low-level (queueIn, enter, add, commit, exit) | %.1f | %.1f | %.2f |", lLow, sLow, sLow / lLow))
+    print(
+        String(
+            format: "| low-level (queueIn, enter, add, commit, exit) | %.1f | %.1f | %.2f |", lLow, sLow, sLow / lLow))
     print(String(format: "| safe (`batch { … commit() }`) | %.1f | %.1f | %.2f |", lSafe, sSafe, sSafe / lSafe))
     print("\nBar (DESIGN.md §4): the shared-memory op within 2× the in-process op.\n")
 }

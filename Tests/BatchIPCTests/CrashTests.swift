@@ -6,7 +6,7 @@ import BatchIPC
 import Testing
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 @Suite("BatchIPC: crash recovery", .timeLimit(.minutes(1)))
@@ -16,7 +16,9 @@ struct CrashTests {
     /// test releases the batch. Returns the survivors' first output lines and the victims' pids.
     func scenario(
         _ tag: String, victims: [[String]]
-    ) throws -> (segment: SharedSegment, coordinator: SharedCoordinator<TestResult>, survivors: [String], victims: [pid_t]) {
+    ) throws -> (
+        segment: SharedSegment, coordinator: SharedCoordinator<TestResult>, survivors: [String], victims: [pid_t]
+    ) {
         let (name, segment) = try makeNamedSegment(processConfiguration, tag: tag)
         defer { try? SharedSegment.unlink(name: name) }
         let coordinator = try testCoordinator(segment)
@@ -178,9 +180,10 @@ struct CrashTests {
         let status = segment.status()
         #expect(status.queueLength == 0)
         #expect(status.coaches[0].count == 0)
-        #expect(waitUntil("dead processes reaped") {
-            _ = try? testOp(coordinator)
-            return segment.status().processes == [getpid()]
-        })
+        #expect(
+            waitUntil("dead processes reaped") {
+                _ = try? testOp(coordinator)
+                return segment.status().processes == [getpid()]
+            })
     }
 }

@@ -4,7 +4,7 @@ import BatchIPC
 import Synchronization
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 let segmentCounter = Atomic<Int>(0)

@@ -4,7 +4,7 @@ import BatchIPC
 import Testing
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 @Suite("BatchIPC: several processes", .timeLimit(.minutes(1)))
@@ -95,6 +95,7 @@ struct MultiProcessTests {
         let (lines, status) = child.finish()  // would hang if reading took the lock
         coordinator.exit()
         #expect(status == 0)
-        #expect(lines == ["counters batches=2 served=2 crashes=0 cancels=0", "coach0 count=1 participants=1 processes=1"])
+        #expect(
+            lines == ["counters batches=2 served=2 crashes=0 cancels=0", "coach0 count=1 participants=1 processes=1"])
     }
 }

@@ -5,7 +5,7 @@ import CShmSync
 import Testing
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The state, result and record of the helper's batches (same layout as Tests/IPCHelper).

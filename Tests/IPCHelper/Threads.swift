@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Runs `body(t)` for `t` in `0..<count` on that many OS threads (the calling thread is thread 0)
@@ -9,10 +9,12 @@ func runThreads(_ count: Int, _ body: @escaping @Sendable (Int) -> Void) {
     for t in 1..<max(count, 1) {
         var thread = pthread_t()
         let box = Unmanaged.passRetained(Box { body(t) }).toOpaque()
-        let rc = pthread_create(&thread, nil, { raw in
-            Unmanaged<Box>.fromOpaque(raw!).takeRetainedValue().run()
-            return nil
-        }, box)
+        let rc = pthread_create(
+            &thread, nil,
+            { raw in
+                Unmanaged<Box>.fromOpaque(raw!).takeRetainedValue().run()
+                return nil
+            }, box)
         precondition(rc == 0, "pthread_create failed: \(rc)")
         handles.append(thread)
     }

@@ -21,7 +21,7 @@
 import Synchronization
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The state of the test batch, in the segment's state region (same layout in the tests).
@@ -99,8 +99,12 @@ case "stat":
         let segment = try SharedSegment.open(name: name)
         let c = segment.counters
         let status = segment.status()
-        say("counters batches=\(c.batches) served=\(c.workersServed) crashes=\(c.crashesRecovered) cancels=\(c.cancels)")
-        say("coach0 count=\(status.coaches[0].count) participants=\(status.participants.count) processes=\(status.processes.count)")
+        say(
+            "counters batches=\(c.batches) served=\(c.workersServed) crashes=\(c.crashesRecovered) cancels=\(c.cancels)"
+        )
+        say(
+            "coach0 count=\(status.coaches[0].count) participants=\(status.participants.count) processes=\(status.processes.count)"
+        )
         segment.close()
     } catch {
         fail("\(error)")
@@ -184,7 +188,9 @@ case "worker":
     }
     runThreads(threads, body)
     segment.close()  // detach cleanly: the test checks that only live processes stay attached
-    say("summary ok=\(okCount.load(ordering: .relaxed)) err=\(errCount.load(ordering: .relaxed)) bad=\(bad.load(ordering: .relaxed))")
+    say(
+        "summary ok=\(okCount.load(ordering: .relaxed)) err=\(errCount.load(ordering: .relaxed)) bad=\(bad.load(ordering: .relaxed))"
+    )
     exit(bad.load(ordering: .relaxed) == 0 ? 0 : 1)
 
 default:
