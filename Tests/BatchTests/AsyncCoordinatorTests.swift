@@ -103,7 +103,7 @@ struct AsyncFailure: Error, Equatable, CustomStringConvertible {
 
     @Test(.timeLimit(.minutes(1)))
     func oneTaskCommitsAlone() async throws {
-        let commits = Mutex(0)
+        let commits = Locked(0)
         let coordinator = AsyncCoordinator<Int> {
             commits.withLock {
                 $0 += 1

@@ -11,7 +11,7 @@ import Glibc
 /// A one-shot gate: tasks suspend in `wait()` until the test calls `open()`. Not cancellable, on
 /// purpose: a cancelled task stays where the test put it until the gate opens.
 final class AsyncGate: Sendable {
-    private let state = Mutex<(open: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
+    private let state = Locked<(open: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
 
     /// How many tasks are suspended in `wait()`.
     var waiting: Int { state.withLock { $0.waiters.count } }
@@ -85,7 +85,7 @@ final class AsyncItems: @unchecked Sendable {
 
 /// Records every committed batch, to check totals and membership.
 final class AsyncLedger: Sendable {
-    let batches = Mutex<[[Int]]>([])
+    let batches = Locked<[[Int]]>([])
 
     func record(_ items: [Int]) -> [Int] {
         batches.withLock { $0.append(items) }
@@ -97,7 +97,7 @@ final class AsyncLedger: Sendable {
 
 /// Booleans recorded from any task.
 final class AsyncFlags: Sendable {
-    private let state = Mutex<[Bool]>([])
+    private let state = Locked<[Bool]>([])
     func append(_ value: Bool) { state.withLock { $0.append(value) } }
     var values: [Bool] { state.withLock { $0 } }
 }

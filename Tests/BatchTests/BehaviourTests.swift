@@ -94,7 +94,7 @@ struct BehaviourTests {
 
             // B waits in commit for A; A adds and leaves; B commits both items.
             coordinator.queueIn()  // A
-            let b = Mutex<Int?>(nil)
+            let b = Locked<Int?>(nil)
             let entered = Atomic<Bool>(false)
             let thread = TestThread {
                 let n = try? coordinator.batch { section in
@@ -122,7 +122,7 @@ struct BehaviourTests {
         _ coordinator: C, ledger: Ledger, a: (consuming BatchTicket<C>) throws -> Int
     ) -> (b: Result<Int, any Error>, a: Result<Int, any Error>) {
         let ticket = coordinator.ticket()
-        let b = Mutex<Result<Int, any Error>?>(nil)
+        let b = Locked<Result<Int, any Error>?>(nil)
         let entered = Atomic<Bool>(false)
         let thread = TestThread {
             let outcome = Result {
@@ -329,7 +329,7 @@ struct BehaviourTests {
                 // B is announced by a ticket (or queueIn); A waits in commit for it.
                 var ticket: BatchTicket<_>? = variant == 0 ? nil : coordinator.ticket()
                 if variant == 0 { coordinator.queueIn() }
-                let a = Mutex<Int?>(nil)
+                let a = Locked<Int?>(nil)
                 let entered = Atomic<Bool>(false)
                 let thread = TestThread {
                     let n = try? coordinator.batch { s in
@@ -434,7 +434,7 @@ struct BehaviourTests {
     @Test("Multi with a balancer: the worker enters the coach it picks")
     func multiBalancer() throws {
         let multi = makeMulti(coaches: 70) { coach in coach }
-        let seen = Mutex<[UInt64]>([])
+        let seen = Locked<[UInt64]>([])
         multi.balancer = { free in
             seen.withLock { $0 = free }
             return 69  // the highest coach; bit 69 is in word 1
@@ -459,7 +459,7 @@ struct BehaviourTests {
             // A enters coach 0 and waits in commit for B, who is announced.
             allowed.store(0, ordering: .releasing)
             multi.queueIn()  // B
-            let a = Mutex<Int?>(nil)
+            let a = Locked<Int?>(nil)
             let entered = Atomic<Bool>(false)
             let threadA = TestThread {
                 let n = try? multi.batch { s in
@@ -472,7 +472,7 @@ struct BehaviourTests {
             waitUntil("A entered") { entered.load(ordering: .acquiring) }
             // B is refused while coaches are free: it stops counting as coming, so A commits alone.
             allowed.store(-1, ordering: .releasing)
-            let b = Mutex<(Int, Int)?>(nil)
+            let b = Locked<(Int, Int)?>(nil)
             let threadB = TestThread {
                 let (coach, index) = multi.enter()
                 ledgers[coach].add(2, first: index == 0)
