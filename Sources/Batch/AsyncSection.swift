@@ -73,7 +73,9 @@ public struct AsyncBatchTicket<Owner: _AsyncBatchCoordinating>: ~Copyable {
         do {
             return try await body(AsyncBatchSection(owner: owner, coach: coach, index: index, me: me, fate: fate))
         } catch {
-            if fate.fate == .inside {
+            // Poison only a batch this task has no outcome of yet (it may have called the
+            // coordinator's own commit() or cancel() inside the closure).
+            if fate.fate == .inside && engine.holderHasNoOutcome {
                 _ = try? engine.asyncCancel(coach: coach, error: BatchError.workerFailed(error))
             }
             throw error

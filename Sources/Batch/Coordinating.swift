@@ -32,7 +32,10 @@ extension _BatchCoordinating {
     /// worker counts as coming until it enters, even while it waits for a committing batch.
     /// - Returns: the number of announced workers after this one joined.
     @inlinable @discardableResult
-    public func queueIn() -> Int { _engine.queueIn() }
+    public func queueIn() -> Int {
+        _engine.checkOutsideSection("queueIn() inside the batch: the worker would wait for itself; call it after exit()")
+        return _engine.queueIn()
+    }
 
     /// Takes back an announcement: the worker will not enter after all. Call ``notify()`` next,
     /// so that waiting committers re-check the queue.
@@ -49,7 +52,10 @@ extension _BatchCoordinating {
     /// ``queueOut()``, or after changing what a balancer decides. Must not be called inside the
     /// critical section.
     @inlinable
-    public func notify() { _engine.notify() }
+    public func notify() {
+        _engine.checkOutsideSection("notify() inside the batch would deadlock: call it before enter() or after exit()")
+        _engine.notify()
+    }
 }
 
 // MARK: - Coordinator: one coach.
@@ -109,7 +115,8 @@ extension MultiBatchCoordinator {
     /// It is called under the lock with the set of free coaches — bit `n % 64` of word `n / 64`
     /// is set when coach `n` accepts workers — and returns the coach to enter. A negative number,
     /// or a coach that is not free, means "not now": the worker waits (or, non-blocking, gets
-    /// busy) and is asked again when a coach becomes free or on `notify()`. While it waits like that it does not
+    /// busy) and is asked again when a coach becomes free, when the balancer is set, or on
+    /// `notify()` (call it when what the balancer decides on changes). While it waits like that it does not
     /// count as coming, so it never holds up the batches that are filling. The set is valid only
     /// during the call. Do not set it from inside the critical section.
     public var balancer: (@Sendable (_ free: [UInt64]) -> Int)? {
@@ -119,9 +126,12 @@ extension MultiBatchCoordinator {
             return _balancer?.pick
         }
         set {
+            _engine.checkOutsideSection("setting the balancer inside the batch would deadlock: set it outside")
             _engine.home.lock()
             defer { _engine.home.unlock() }
             _balancer?.pick = newValue
+            // Workers refused by the old balancer are asked again.
+            _engine.home.wake(_BatchEngine<_Home>.enterChannel, all: true)
         }
     }
 

@@ -199,6 +199,19 @@ extension _BatchEngine {
         core.pointee.holder_state = state
     }
 
+    /// By the holder of the critical section: whether it has no outcome yet (it may still
+    /// commit or cancel). The safe API poisons the batch on a throw only then.
+    @inlinable
+    public var holderHasNoOutcome: Bool { core.pointee.holder_state == 1 }
+
+    /// Blocking homes: traps when the calling thread holds the critical section, where `what`
+    /// would wait for itself forever (the lock is not recursive, and a worker inside does not
+    /// come again before it exits).
+    @inlinable
+    public func checkOutsideSection(_ what: StaticString) {
+        if cshm_atomic_load_u64(&core.pointee.holder) == home.threadToken() { preconditionFailure(what.description) }
+    }
+
     @inlinable
     func releaseSection() {
         cshm_atomic_store_u64(&core.pointee.holder, 0)

@@ -10,6 +10,7 @@ extension _BatchCoordinating {
     /// ticket dropped without entering leaves the queue and notifies the committers.
     @inlinable
     public func ticket() -> BatchTicket<Self> {
+        _engine.checkOutsideSection("ticket() inside the batch: the worker would wait for itself; take it after exit()")
         _ = _engine.queueIn()
         return BatchTicket(owner: self)
     }
@@ -47,7 +48,9 @@ extension _BatchCoordinating {
                 try body(BatchSection(owner: self, coach: coach, index: index, fate: fate))
             }
         } catch {
-            if fate == .inside {
+            // Poison only a batch this worker has no outcome of yet (it may have called the
+            // coordinator's own commit() or cancel() inside the closure).
+            if fate == .inside && _engine.holderHasNoOutcome {
                 _ = try? _engine.cancel(coach: coach, error: BatchError.workerFailed(error))
             }
             throw error
@@ -89,14 +92,14 @@ public struct BatchTicket<Owner: _BatchCoordinating>: ~Copyable {
     public consuming func leave() {
         open = false
         _ = owner._engine.queueOut()
-        owner._engine.notify()
+        owner.notify()
     }
 
     @inlinable
     deinit {
         if open {
             _ = owner._engine.queueOut()
-            owner._engine.notify()
+            owner.notify()
         }
     }
 }
@@ -135,7 +138,9 @@ public struct BatchSection<Owner: _BatchCoordinating>: ~Copyable {
     /// result or error. See ``BatchCoordinator/commit()``.
     @inlinable
     public consuming func commit() throws -> Owner.Result {
-        fate.pointee = .decided
+        // Recorded after the engine's checks: a section moved out of its closure traps there
+        // before touching the closure's (gone) frame.
+        defer { fate.pointee = .decided }
         return try owner._engine.commit(coach: coach)
     }
 
@@ -143,7 +148,7 @@ public struct BatchSection<Owner: _BatchCoordinating>: ~Copyable {
     /// - Throws: always; that error.
     @inlinable @discardableResult
     public consuming func cancel(_ error: (any Error)? = nil) throws -> Owner.Result {
-        fate.pointee = .decided
+        defer { fate.pointee = .decided }
         return try owner._engine.cancel(coach: coach, error: error)
     }
 

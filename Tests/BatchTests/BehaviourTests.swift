@@ -358,6 +358,30 @@ struct BehaviourTests {
         }
     }
 
+    @Test("the coordinator's own commit() or cancel() inside the closure: no second outcome, no poison")
+    func lowLevelOutcomeInsideTheClosure() throws {
+        let ledger = Ledger()
+        let coordinator = makeCoordinator { ledger.commitBatch() }
+        // The Go guide's `bc.Cancel(ctx, err)` inside the section, then the error propagates.
+        #expect(throws: (any Error).self) {
+            try coordinator.batch { section -> Int in
+                ledger.add(1, first: section.isFirst)
+                return try coordinator.cancel(Boom(tag: "inner"))
+            }
+        }
+        #expect(ledger.batches == 0)
+        // Committed through the coordinator, then the body throws: the batch stays committed.
+        #expect(throws: Boom.self) {
+            try coordinator.batch { section -> Int in
+                ledger.add(2, first: section.isFirst)
+                _ = try coordinator.commit()
+                throw Boom(tag: "after")
+            }
+        }
+        #expect(ledger.batches == 1)
+        #expect(ledger.batch(0) == [2])
+    }
+
     @Test("a ticket prepares outside the lock, then enters")
     func ticketEnter() throws {
         let ledger = Ledger()

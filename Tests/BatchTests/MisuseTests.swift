@@ -54,6 +54,22 @@ struct MisuseTests {
             stderrText(result).contains("call queueIn() before enter()"))
     }
 
+    @Test func notifyInsideTheSection() async {
+        let result = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
+            let coordinator = Coordinator<Int> { 0 }
+            _ = try? coordinator.batch { _ in coordinator.notify() }
+        }
+        #expect(stderrText(result).contains("notify() inside the batch would deadlock"))
+    }
+
+    @Test func queueInInsideTheSection() async {
+        let result = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
+            let coordinator = Coordinator<Int> { 0 }
+            _ = try? coordinator.batch { _ in coordinator.queueIn() }
+        }
+        #expect(stderrText(result).contains("queueIn() inside the batch"))
+    }
+
     @Test func wrongCoach() async {
         let result = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
             let multi = Multi<Int>(coaches: 2) { $0 }
