@@ -94,22 +94,12 @@ struct BehaviourTests {
 
             // B waits in commit for A; A adds and leaves; B commits both items.
             coordinator.queueIn()  // A
-            let b = Locked<Int?>(nil)
-            let entered = Atomic<Bool>(false)
-            let thread = TestThread {
-                let n = try? coordinator.batch { section in
-                    ledger.add(2, first: section.isFirst)
-                    entered.store(true, ordering: .releasing)
-                    return try section.commit()
-                }
-                b.withLock { $0 = n }
-            }
-            waitUntil("B entered") { entered.load(ordering: .acquiring) }
+            let b = BackgroundWorker(coordinator) { _, first in ledger.add(2, first: first) }
+            waitUntil("B entered") { b.isInside }
             #expect(coordinator.enter() == 1)  // returns once B sleeps in commit
             ledger.add(1, first: false)
             coordinator.exit()
-            thread.join()
-            let number = try #require(b.withLock { $0 })
+            let number = try b.finish().get()
             #expect(ledger.batch(number) == [2, 1])
             #expect(ledger.batches == 1)
         }
@@ -122,24 +112,12 @@ struct BehaviourTests {
         _ coordinator: C, ledger: Ledger, a: (consuming BatchTicket<C>) throws -> Int
     ) -> (b: Result<Int, any Error>, a: Result<Int, any Error>) {
         let ticket = coordinator.ticket()
-        let b = Locked<Result<Int, any Error>?>(nil)
-        let entered = Atomic<Bool>(false)
-        let thread = TestThread {
-            let outcome = Result {
-                try coordinator.batch { section in
-                    ledger.add(2, first: section.isFirst)
-                    entered.store(true, ordering: .releasing)
-                    return try section.commit()
-                }
-            }
-            b.withLock { $0 = outcome }
-        }
+        let b = BackgroundWorker(coordinator) { _, first in ledger.add(2, first: first) }
         // B is inside; A's enter below returns only once B sleeps in commit.
-        waitUntil("B entered") { entered.load(ordering: .acquiring) }
+        waitUntil("B entered") { b.isInside }
         let aOutcome: Result<Int, any Error>
         do { aOutcome = .success(try a(ticket)) } catch { aOutcome = .failure(error) }
-        thread.join()
-        return (b.withLock { $0! }, aOutcome)
+        return (b.finish(), aOutcome)
     }
 
     @Test("cancel with an error: every worker of the batch gets it; the commit function is not called")
@@ -329,17 +307,8 @@ struct BehaviourTests {
                 // B is announced by a ticket (or queueIn); A waits in commit for it.
                 var ticket: BatchTicket<_>? = variant == 0 ? nil : coordinator.ticket()
                 if variant == 0 { coordinator.queueIn() }
-                let a = Locked<Int?>(nil)
-                let entered = Atomic<Bool>(false)
-                let thread = TestThread {
-                    let n = try? coordinator.batch { s in
-                        ledger.add(1, first: s.isFirst)
-                        entered.store(true, ordering: .releasing)
-                        return try s.commit()
-                    }
-                    a.withLock { $0 = n }
-                }
-                waitUntil("A entered") { entered.load(ordering: .acquiring) }
+                let a = BackgroundWorker(coordinator) { _, first in ledger.add(1, first: first) }
+                waitUntil("A entered") { a.isInside }
                 switch variant {
                 case 0:
                     #expect(coordinator.queueOut() == 0)
@@ -350,8 +319,7 @@ struct BehaviourTests {
                     ticket = nil  // the ticket's deinit leaves and notifies
                 }
                 _ = ticket
-                thread.join()
-                let number = try #require(a.withLock { $0 })
+                let number = try a.finish().get()
                 #expect(ledger.batch(number) == [1])
                 #expect(coordinator.queueLength == 0)
             }
@@ -483,17 +451,8 @@ struct BehaviourTests {
             // A enters coach 0 and waits in commit for B, who is announced.
             allowed.store(0, ordering: .releasing)
             multi.queueIn()  // B
-            let a = Locked<Int?>(nil)
-            let entered = Atomic<Bool>(false)
-            let threadA = TestThread {
-                let n = try? multi.batch { s in
-                    ledgers[s.coach].add(1, first: s.isFirst)
-                    entered.store(true, ordering: .releasing)
-                    return try s.commit()
-                }
-                a.withLock { $0 = n }
-            }
-            waitUntil("A entered") { entered.load(ordering: .acquiring) }
+            let a = BackgroundWorker(multi) { coach, first in ledgers[coach].add(1, first: first) }
+            waitUntil("A entered") { a.isInside }
             // B is refused while coaches are free: it stops counting as coming, so A commits alone.
             allowed.store(-1, ordering: .releasing)
             let b = Locked<(Int, Int)?>(nil)
@@ -504,8 +463,7 @@ struct BehaviourTests {
                 multi.exit(coach: coach)
                 b.withLock { $0 = (coach, n ?? -1) }
             }
-            threadA.join()
-            #expect(ledgers[0].batch(try #require(a.withLock { $0 })) == [1])
+            #expect(ledgers[0].batch(try a.finish().get()) == [1])
             #expect(b.withLock { $0 } == nil)
             // Changing the balancer's mind and notifying lets B in.
             allowed.store(1, ordering: .releasing)

@@ -108,6 +108,43 @@ func runThreads(_ count: Int, _ body: @escaping @Sendable (_ id: Int) -> Void) {
     for t in threads { t.join() }
 }
 
+/// A worker on its own thread: `batch { }` that adds (`add(coach, first)`), says it is inside,
+/// and commits. Once `isInside`, another worker's `enter()` returns only after this one sleeps in
+/// commit (it holds the critical section until then).
+final class BackgroundWorker: Sendable {
+    /// What the worker's thread and the test share.
+    private final class Shared: Sendable {
+        let inside = Atomic<Bool>(false)
+        let outcome = Locked<Result<Int, any Error>?>(nil)
+    }
+    private let shared = Shared()
+    private let thread: TestThread
+
+    init<C: _BatchCoordinating<Int>>(
+        _ coordinator: C, add: @escaping @Sendable (_ coach: Int, _ first: Bool) -> Void
+    ) {
+        let shared = self.shared
+        thread = TestThread {
+            let result = Result {
+                try coordinator.batch { section in
+                    add(section.coach, section.isFirst)
+                    shared.inside.store(true, ordering: .releasing)
+                    return try section.commit()
+                }
+            }
+            shared.outcome.withLock { $0 = result }
+        }
+    }
+
+    var isInside: Bool { shared.inside.load(ordering: .acquiring) }
+
+    /// Waits for the worker's thread; its outcome.
+    func finish() -> Result<Int, any Error> {
+        thread.join()
+        return shared.outcome.withLock { $0! }
+    }
+}
+
 /// The books of a test: the items of the batch being filled, and for every committed batch (by
 /// its number) the items it contained. A commit function built with `commitBatch()` closes the
 /// current batch and returns its number.
