@@ -295,9 +295,9 @@ extension SharedSegment {
                 let p = Int(slotsP[s].proc) - 1
                 if Int32(p) != me && !dead.contains(p) { dead.append(p) }
             }
-            let saved = Int(cshm_shadow_slot(header, base.assumingMemoryBound(to: UInt8.self)))
+            let saved = Int(cshm_shadow_slot(shadowRef))
             let slotToo = saved != 0 && dead.contains(Int(slotsP[saved - 1].proc) - 1)
-            cshm_restore(header, base.assumingMemoryBound(to: UInt8.self), slotToo ? 1 : 0)
+            cshm_restore(shadowRef, slotToo ? 1 : 0)
             // Whenever the lock is free, nobody holds the critical section.
             cshm_atomic_store_u64(&coreP.pointee.holder, 0)
             coreP.pointee.holder_state = 0
@@ -306,7 +306,7 @@ extension SharedSegment {
         if dead.isEmpty {
             if ownerDied {
                 recomputeSleepers()
-                cshm_checkpoint(header, base.assumingMemoryBound(to: UInt8.self), UInt32.max, 0, -1)
+                cshm_checkpoint(shadowRef, UInt32.max, 0, -1)
             }
             return
         }
@@ -318,14 +318,14 @@ extension SharedSegment {
             var repaired = 0
             for s in 0..<high where slotsP[s].proc == UInt32(p + 1) {
                 if repairSlot(s, engine: engine) { repaired += 1 }
-                cshm_checkpoint(header, base.assumingMemoryBound(to: UInt8.self), UInt32.max, 0, -1)
+                cshm_checkpoint(shadowRef, UInt32.max, 0, -1)
             }
             if repaired == 0 && queued != 0 { cshm_counter_bump(&header.pointee.crashes) }
             procsP[p].state = 0
         }
         recomputeSleepers()
         wakeEveryone()
-        cshm_checkpoint(header, base.assumingMemoryBound(to: UInt8.self), UInt32.max, 0, -1)
+        cshm_checkpoint(shadowRef, UInt32.max, 0, -1)
     }
 
     /// One dead participant: its row of the crash table, then its slot is freed. Returns
@@ -428,7 +428,7 @@ extension SharedSegment {
             }
             // Snapshot first, with the new phase, then the slot: a holder dying in between
             // leaves a snapshot that names its new phase, which repair restores into the slot.
-            cshm_checkpoint(header, base.assumingMemoryBound(to: UInt8.self), UInt32(s), phase.rawValue, coach)
+            cshm_checkpoint(shadowRef, UInt32(s), phase.rawValue, coach)
         }
         cshm_atomic_store_u32(&slot.pointee.phase, phase.rawValue)
         cshm_atomic_store_i32(&slot.pointee.coach, coach)

@@ -74,6 +74,9 @@ public final class SharedSegment: @unchecked Sendable {
     @usableFromInline let coachesP: UnsafeMutablePointer<cshm_coach>
     @usableFromInline let slotsP: UnsafeMutablePointer<cshm_slot>
     @usableFromInline let procsP: UnsafeMutablePointer<cshm_proc>
+    /// Where the crash snapshots are, from the validated header (see `cshm_shadow_ref`).
+    /// Process memory, written once in `init`.
+    @usableFromInline let shadowRef: UnsafeMutablePointer<cshm_shadow_ref>
     /// The number of coaches in the segment.
     public let coachCount: Int
     let slotCount: Int
@@ -106,6 +109,14 @@ public final class SharedSegment: @unchecked Sendable {
         coachesP = (base + Int(h.off_coaches)).assumingMemoryBound(to: cshm_coach.self)
         slotsP = (base + Int(h.off_slots)).assumingMemoryBound(to: cshm_slot.self)
         procsP = (base + Int(h.off_procs)).assumingMemoryBound(to: cshm_proc.self)
+        shadowRef = .allocate(capacity: 1)
+        let shadow0 = (base + Int(h.off_shadow)).assumingMemoryBound(to: UInt8.self)
+        shadowRef.initialize(
+            to: cshm_shadow_ref(
+                shadow: (shadow0, shadow0 + Int(h.stride_shadow)), coaches: coachesP, slots: slotsP,
+                current: (UnsafeMutableRawPointer(base) + MemoryLayout<cshm_header>.offset(of: \.shadow_current)!)
+                    .assumingMemoryBound(to: UInt32.self),
+                ncoaches: h.coaches, nslots: h.slots))
         resultStride = Int(h.stride_result)
         resultsOffset = Int(h.off_results)
         stateStride = Int(h.stride_state)
@@ -120,6 +131,7 @@ public final class SharedSegment: @unchecked Sendable {
     deinit {
         close()
         localErrors.deinitialize(count: coachCount).deallocate()
+        shadowRef.deallocate()
     }
 
     // MARK: - Names

@@ -259,14 +259,25 @@ static inline void cshm_copy_coach(cshm_coach *to, cshm_coach *from) {
     to->ready = CSHM_LOAD(from->ready);
 }
 
-/* Saves core + coaches (+ the phase and coach just recorded for `slot_index`, passed in rather
+/* Where the shadows, coaches and slots of a mapping are: computed once by the opener from the
+ * validated header and cached in process memory, so that checkpoints and repair never re-read an
+ * offset or a capacity from the segment (another process could change it after validation), and
+ * the hot path does not touch the header's lines, which other processes write (counters). */
+typedef struct cshm_shadow_ref {
+    uint8_t *shadow[2];      /* the two shadow buffers */
+    cshm_coach *coaches;     /* the live coaches */
+    cshm_slot *slots;        /* the participant slots */
+    uint32_t *current;       /* &header->shadow_current: which shadow is current; under the lock */
+    uint32_t ncoaches, nslots;
+} cshm_shadow_ref;
+
+/* Saves the coaches (+ the phase and coach just recorded for `slot_index`, passed in rather
  * than re-read for the same reason) into the spare shadow buffer, then flips.
  * `slot_index` >= slots: no slot is saved (repair, attach). */
-static inline void cshm_checkpoint(cshm_header *h, uint8_t *base, uint32_t slot_index, uint32_t phase,
-                                   int32_t coach) {
-    uint32_t next = h->shadow_current ^ 1u;
-    cshm_shadow *s = (cshm_shadow *)(base + h->off_shadow + next * h->stride_shadow);
-    if (slot_index < h->slots) {
+static inline void cshm_checkpoint(const cshm_shadow_ref *r, uint32_t slot_index, uint32_t phase, int32_t coach) {
+    uint32_t next = *r->current ^ 1u;
+    cshm_shadow *s = (cshm_shadow *)r->shadow[next & 1u];
+    if (slot_index < r->nslots) {
         s->slot = slot_index + 1;
         s->phase = phase;
         s->coach = coach;
@@ -276,30 +287,27 @@ static inline void cshm_checkpoint(cshm_header *h, uint8_t *base, uint32_t slot_
     /* cshm_core is not saved: its queue field is unused here and crash repair clears the holder
      * fields (whenever the mutex is free nobody holds the critical section). */
     cshm_coach *to = (cshm_coach *)(s + 1);
-    cshm_coach *from = (cshm_coach *)(base + h->off_coaches);
-    for (uint32_t c = 0; c < h->coaches; c++) cshm_copy_coach(&to[c], &from[c]);
-    __atomic_store_n(&h->shadow_current, next, __ATOMIC_RELEASE);
+    for (uint32_t c = 0; c < r->ncoaches; c++) cshm_copy_coach(&to[c], &r->coaches[c]);
+    __atomic_store_n(r->current, next, __ATOMIC_RELEASE);
 }
 
 /* 1 + the slot whose phase the current shadow saved, 0 if none. */
-static inline uint32_t cshm_shadow_slot(const cshm_header *h, const uint8_t *base) {
-    const cshm_shadow *s =
-        (const cshm_shadow *)(base + h->off_shadow + (h->shadow_current & 1u) * h->stride_shadow);
-    return (s->slot == 0 || s->slot > h->slots) ? 0 : s->slot;
+static inline uint32_t cshm_shadow_slot(const cshm_shadow_ref *r) {
+    const cshm_shadow *s = (const cshm_shadow *)r->shadow[*r->current & 1u];
+    return (s->slot == 0 || s->slot > r->nslots) ? 0 : s->slot;
 }
 
-/* Restores the current shadow (a holder died mid-step): core and coaches, and when `slot_too`
- * the saved slot's phase and coach (only when that slot's owner is dead too). */
-static inline void cshm_restore(cshm_header *h, uint8_t *base, int slot_too) {
-    cshm_shadow *s = (cshm_shadow *)(base + h->off_shadow + (h->shadow_current & 1u) * h->stride_shadow);
-    if (slot_too && s->slot != 0 && s->slot <= h->slots) {
-        cshm_slot *slot = (cshm_slot *)(base + h->off_slots) + (s->slot - 1);
+/* Restores the current shadow (a holder died mid-step): the coaches, and when `slot_too` the
+ * saved slot's phase and coach (only when that slot's owner is dead too). */
+static inline void cshm_restore(const cshm_shadow_ref *r, int slot_too) {
+    cshm_shadow *s = (cshm_shadow *)r->shadow[*r->current & 1u];
+    if (slot_too && s->slot != 0 && s->slot <= r->nslots) {
+        cshm_slot *slot = r->slots + (s->slot - 1);
         slot->phase = s->phase;
         slot->coach = s->coach;
     }
-    cshm_coach *to = (cshm_coach *)(base + h->off_coaches);
     cshm_coach *from = (cshm_coach *)(s + 1);
-    for (uint32_t c = 0; c < h->coaches; c++) cshm_copy_coach(&to[c], &from[c]);
+    for (uint32_t c = 0; c < r->ncoaches; c++) cshm_copy_coach(&r->coaches[c], &from[c]);
 }
 
 /* Byte offset of cshm_proc.queued (asserted in cshm_shm.c), a literal for Swift's hot path. */
