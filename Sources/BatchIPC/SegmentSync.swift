@@ -93,6 +93,10 @@ extension SharedSegment {
 
     // MARK: - Participant slots
 
+    /// Under the lock: 1 + the highest slot ever claimed, bounded by the validated capacity (the
+    /// segment's copy is shared memory: never trusted as an index bound).
+    @usableFromInline var slotHigh: Int { min(Int(header.pointee.slot_high), slotCount) }
+
     /// The calling thread's slot in this mapping, claimed on first use.
     @inlinable
     func mySlot() -> Int {
@@ -230,7 +234,7 @@ extension SharedSegment {
         lockRaw()
         let entry = procsP + p
         if entry.pointee.state == 1 && entry.pointee.serial == serial && entry.pointee.pid == getpid() {
-            for s in 0..<Int(header.pointee.slot_high) where slotsP[s].proc == UInt32(p + 1) {
+            for s in 0..<slotHigh where slotsP[s].proc == UInt32(p + 1) {
                 freeSlot(s)
             }
             cshm_atomic_store_i64(&entry.pointee.queued, 0)
@@ -285,7 +289,7 @@ extension SharedSegment {
         for p in 0..<procCount where Int32(p) != me && procsP[p].state == 1 {
             if procIsDead(p) { dead.append(p) }
         }
-        let high = Int(header.pointee.slot_high)
+        let high = slotHigh
         if ownerDied {
             // EOWNERDEAD proves that the thread holding the lock died, hence its process: its
             // lease may not be marked yet (the threads of a killed process exit one by one).
@@ -372,7 +376,7 @@ extension SharedSegment {
     /// Sleeper counts from the slots (a dead sleeper is no longer counted).
     func recomputeSleepers() {
         for ch in 0...coachCount { channelsP[ch].sleepers = 0 }
-        for s in 0..<Int(header.pointee.slot_high) where slotsP[s].proc != 0 {
+        for s in 0..<slotHigh where slotsP[s].proc != 0 {
             let ch = Int(slotsP[s].channel)
             if ch >= 0 && ch <= coachCount { channelsP[ch].sleepers += 1 }
         }
@@ -408,7 +412,7 @@ extension SharedSegment {
     /// The sum of the processes' announcements; exact under the lock.
     @inlinable @inline(__always)
     var queueLength: Int {
-        let high = Int(cshm_atomic_load_u32(&header.pointee.proc_high))
+        let high = min(Int(cshm_atomic_load_u32(&header.pointee.proc_high)), procCount)
         var sum: Int64 = 0
         for p in 0..<high { sum += cshm_atomic_load_i64(&procsP[p].queued) }
         return Int(sum)

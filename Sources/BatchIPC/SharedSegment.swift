@@ -79,8 +79,8 @@ public final class SharedSegment: @unchecked Sendable {
     @usableFromInline let shadowRef: UnsafeMutablePointer<cshm_shadow_ref>
     /// The number of coaches in the segment.
     public let coachCount: Int
-    let slotCount: Int
-    let procCount: Int
+    @usableFromInline let slotCount: Int
+    @usableFromInline let procCount: Int
     @usableFromInline let resultStride: Int
     @usableFromInline let resultsOffset: Int
     @usableFromInline let stateStride: Int
