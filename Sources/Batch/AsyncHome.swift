@@ -55,19 +55,17 @@ public final class _AsyncHome<Result: Sendable>: _AsyncBatchHome, _LocalOutcomes
     /// What the commit function produced: its result or its error.
     public typealias Outcome = Swift.Result<Result, any Error>
 
-    /// The algorithm's global state (queue, holder). Allocated once; never moves.
-    public let core: UnsafeMutablePointer<cshm_core>
-    /// `coachCount` coaches. Allocated once; never move.
-    public let coaches: UnsafeMutablePointer<cshm_coach>
-    /// Number of coaches, at least 1. Immutable.
-    public let coachCount: Int
-    /// The real lock. Its address never changes (pthread mutexes must not move).
-    @usableFromInline let mutex: UnsafeMutablePointer<pthread_mutex_t>
+    /// The algorithm's state, the real lock and the outcomes. Allocated once; nothing moves.
+    @usableFromInline let memory: _ProcessMemory<Outcome>
+    @inlinable public var core: UnsafeMutablePointer<cshm_core> { memory.core }
+    @inlinable public var coaches: UnsafeMutablePointer<cshm_coach> { memory.coaches }
+    @inlinable public var coachCount: Int { memory.coachCount }
+    /// The real lock, held only while a step runs.
+    @inlinable var mutex: UnsafeMutablePointer<pthread_mutex_t> { memory.mutex }
     /// The logical section and its waiters, in memory the class does not own, so that accesses
     /// carry no dynamic exclusivity check. Read and written only with `mutex` held.
     @usableFromInline let state: UnsafeMutablePointer<_AsyncSectionState>
-    /// Per coach, the published outcome; `nil` until published and after reset.
-    public let outcomes: UnsafeMutablePointer<Outcome?>
+    @inlinable public var outcomes: UnsafeMutablePointer<Outcome?> { memory.outcomes }
     /// Names waits, so that a cancellation handler can find its waiter. Any thread, atomic.
     @usableFromInline let nextWaiter = Atomic<UInt64>(1)
     /// The user's commit function, called with the coach. Immutable.
@@ -75,20 +73,10 @@ public final class _AsyncHome<Result: Sendable>: _AsyncBatchHome, _LocalOutcomes
 
     /// A home with `count` coaches whose batches are committed by `commit` (called with the coach).
     public init(coaches count: Int, commit: @escaping @Sendable (_ coach: Int) async throws -> Result) {
-        precondition(count >= 1, "an async coordinator needs at least one coach (got \(count))")
-        coachCount = count
+        memory = _ProcessMemory(coaches: count, what: "an async coordinator")
         commitFunction = commit
-        core = .allocate(capacity: 1)
-        core.initialize(to: cshm_core())
-        coaches = .allocate(capacity: count)
-        coaches.initialize(repeating: cshm_coach(), count: count)
-        mutex = .allocate(capacity: 1)
-        let rc = pthread_mutex_init(mutex, nil)
-        precondition(rc == 0, "pthread_mutex_init failed: \(rc)")
         state = .allocate(capacity: 1)
         state.initialize(to: _AsyncSectionState(channels: 1 + count))
-        outcomes = .allocate(capacity: count)
-        outcomes.initialize(repeating: nil, count: count)
     }
 
     deinit {
@@ -96,11 +84,7 @@ public final class _AsyncHome<Result: Sendable>: _AsyncBatchHome, _LocalOutcomes
             state.pointee.sectionWaiters.isEmpty && state.pointee.channels.allSatisfy(\.isEmpty),
             "an async coordinator was released while tasks were suspended in it")
         state.deinitialize(count: 1).deallocate()
-        pthread_mutex_destroy(mutex)
-        outcomes.deinitialize(count: coachCount).deallocate()
-        mutex.deallocate()
-        coaches.deallocate()
-        core.deallocate()
+        memory.deallocate()
     }
 
     /// The calling *task*: in this home the critical section belongs to a task, which may resume

@@ -1,5 +1,11 @@
 import CShmSync
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
 /// Not API: the seam between the algorithm and its homes, public (underscored) only so that the
 /// package's modules can inline it. Do not conform to it outside this package.
 ///
@@ -131,5 +137,47 @@ extension _LocalOutcomes {
     @inlinable
     public func resetOutcome(coach: Int) {
         outcomes[coach] = nil
+    }
+}
+
+/// Not API: what both homes of this process (in-process and async) allocate once: the
+/// algorithm's state, the pthread mutex that guards it, and per coach the published outcome.
+/// No address moves while the home lives (pthread mutexes must not move).
+@frozen
+public struct _ProcessMemory<Outcome> {
+    /// The algorithm's global state.
+    public let core: UnsafeMutablePointer<cshm_core>
+    /// `coachCount` coaches, contiguous.
+    public let coaches: UnsafeMutablePointer<cshm_coach>
+    /// Number of coaches, at least 1.
+    public let coachCount: Int
+    /// The home's mutex.
+    public let mutex: UnsafeMutablePointer<pthread_mutex_t>
+    /// Per coach, the published outcome; `nil` until published and after reset. Under the lock.
+    public let outcomes: UnsafeMutablePointer<Outcome?>
+
+    /// Allocates and initialises the state of `count` coaches; `what` names the coordinator in
+    /// the trap for a bad count.
+    public init(coaches count: Int, what: StaticString) {
+        precondition(count >= 1, "\(what) needs at least one coach (got \(count))")
+        coachCount = count
+        core = .allocate(capacity: 1)
+        core.initialize(to: cshm_core())
+        coaches = .allocate(capacity: count)
+        coaches.initialize(repeating: cshm_coach(), count: count)
+        mutex = .allocate(capacity: 1)
+        let rc = pthread_mutex_init(mutex, nil)
+        precondition(rc == 0, "pthread_mutex_init failed: \(rc)")
+        outcomes = .allocate(capacity: count)
+        outcomes.initialize(repeating: nil, count: count)
+    }
+
+    /// Frees everything `init` allocated; the home is being destroyed.
+    public func deallocate() {
+        pthread_mutex_destroy(mutex)
+        outcomes.deinitialize(count: coachCount).deallocate()
+        mutex.deallocate()
+        coaches.deallocate()
+        core.deallocate()
     }
 }

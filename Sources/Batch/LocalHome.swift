@@ -13,32 +13,25 @@ import Musl
 public final class _LocalHome<Result>: _LocalOutcomes, @unchecked Sendable {
     public typealias Outcome = Swift.Result<Result, any Error>
 
-    public let core: UnsafeMutablePointer<cshm_core>
-    public let coaches: UnsafeMutablePointer<cshm_coach>
-    public let coachCount: Int
-    /// The lock. Its address never changes (pthread mutexes must not move).
-    @usableFromInline let mutex: UnsafeMutablePointer<pthread_mutex_t>
+    /// The algorithm's state, the lock and the outcomes. Allocated once; nothing moves.
+    @usableFromInline let memory: _ProcessMemory<Outcome>
+    @inlinable public var core: UnsafeMutablePointer<cshm_core> { memory.core }
+    @inlinable public var coaches: UnsafeMutablePointer<cshm_coach> { memory.coaches }
+    @inlinable public var coachCount: Int { memory.coachCount }
+    /// The lock.
+    @inlinable var mutex: UnsafeMutablePointer<pthread_mutex_t> { memory.mutex }
     /// `1 + coachCount` conditions: channel 0 (waiting to enter), then one per coach.
     @usableFromInline let conditions: UnsafeMutablePointer<pthread_cond_t>
     /// Per channel, how many threads sleep on it. Under the lock. Lets `wake` skip the call
     /// when nobody sleeps.
     @usableFromInline let sleepers: UnsafeMutablePointer<Int>
-    /// Per coach, the published outcome; `nil` until published and after reset. Under the lock.
-    public let outcomes: UnsafeMutablePointer<Outcome?>
+    @inlinable public var outcomes: UnsafeMutablePointer<Outcome?> { memory.outcomes }
     /// The user's commit function, called with the coach. Immutable.
     @usableFromInline let commitFunction: @Sendable (_ coach: Int) throws -> Result
 
     public init(coaches count: Int, commit: @escaping @Sendable (_ coach: Int) throws -> Result) {
-        precondition(count >= 1, "a coordinator needs at least one coach (got \(count))")
-        coachCount = count
+        memory = _ProcessMemory(coaches: count, what: "a coordinator")
         commitFunction = commit
-        core = .allocate(capacity: 1)
-        core.initialize(to: cshm_core())
-        coaches = .allocate(capacity: count)
-        coaches.initialize(repeating: cshm_coach(), count: count)
-        mutex = .allocate(capacity: 1)
-        let rc = pthread_mutex_init(mutex, nil)
-        precondition(rc == 0, "pthread_mutex_init failed: \(rc)")
         conditions = .allocate(capacity: 1 + count)
         sleepers = .allocate(capacity: 1 + count)
         sleepers.initialize(repeating: 0, count: 1 + count)
@@ -46,19 +39,13 @@ public final class _LocalHome<Result>: _LocalOutcomes, @unchecked Sendable {
             let rc = pthread_cond_init(conditions + ch, nil)
             precondition(rc == 0, "pthread_cond_init failed: \(rc)")
         }
-        outcomes = .allocate(capacity: count)
-        outcomes.initialize(repeating: nil, count: count)
     }
 
     deinit {
         for ch in 0...coachCount { pthread_cond_destroy(conditions + ch) }
-        pthread_mutex_destroy(mutex)
-        outcomes.deinitialize(count: coachCount).deallocate()
         sleepers.deallocate()
         conditions.deallocate()
-        mutex.deallocate()
-        coaches.deallocate()
-        core.deallocate()
+        memory.deallocate()
     }
 
     @inlinable
