@@ -98,7 +98,7 @@ extension SharedSegment {
     @usableFromInline var slotHigh: Int { min(Int(header.pointee.slot_high), slotCount) }
 
     /// The calling thread's slot in this mapping, claimed on first use.
-    @inlinable
+    @inlinable @inline(__always)
     func mySlot() -> Int {
         let cache = cshm_tls()!
         if cache[0].serial == serial { return Int(cache[0].slot) }
@@ -419,10 +419,9 @@ extension SharedSegment {
     }
 
     /// Records the calling worker's phase; under the lock it is also a consistent point, saved.
-    @inlinable
+    /// Inlined: it runs five times per operation.
+    @inlinable @inline(__always)
     func note(_ phase: _WorkerPhase, coach c: Int, slot s: Int) {
-        let slot = slotsP + s
-        let coach: Int32 = phase == .idle || phase == .queued ? -1 : Int32(c)
         // Under the lock: entered, waiting, committing, done, and idle on exit (coach >= 0).
         // (queued and idle after queueOut come without it; idle after a busy enter changed nothing.)
         if phase != .queued && c >= 0 {
@@ -430,12 +429,15 @@ extension SharedSegment {
                 // First worker of a batch: the previous batch's records are gone.
                 cshm_atomic_store_u64(arenaUsedP(c), 0)
             }
-            // Snapshot first, with the new phase, then the slot: a holder dying in between
-            // leaves a snapshot that names its new phase, which repair restores into the slot.
-            cshm_checkpoint(shadowRef, UInt32(s), phase.rawValue, coach)
+            // One C call: the checkpoint (with the new phase), then the slot's phase and coach.
+            cshm_note_locked(
+                shadowRef, UInt32(truncatingIfNeeded: s), phase.rawValue,
+                phase == .idle ? -1 : Int32(truncatingIfNeeded: c))
+        } else {
+            let slot = slotsP + s
+            cshm_atomic_store_u32(&slot.pointee.phase, phase.rawValue)
+            cshm_atomic_store_i32(&slot.pointee.coach, -1)
         }
-        cshm_atomic_store_u32(&slot.pointee.phase, phase.rawValue)
-        cshm_atomic_store_i32(&slot.pointee.coach, coach)
         if phase != .committing, let hook = cshm_get_phase_hook() { hook(phase.rawValue) }
     }
 }

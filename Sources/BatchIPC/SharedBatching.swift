@@ -117,7 +117,7 @@ public struct SharedBatchContents: @unchecked Sendable {
     /// padding to 8. ``records`` iterates them; this is the whole region, e.g. for one `write`.
     public let arena: UnsafeRawBufferPointer
 
-    @inlinable
+    @inlinable @inline(__always)
     init(segment: SharedSegment, coach: Int) {
         self.coach = coach
         mutableState = UnsafeMutableRawBufferPointer(start: segment.stateP(coach), count: segment.stateSize)

@@ -35,7 +35,7 @@ public final class _SharedHome<Result: BitwiseCopyable & Sendable>: _BatchHome, 
 
     // The hot path is inlinable, so that it is specialised and inlined into the caller like the
     // in-process home (the bar: a shared-memory op within 2× an in-process op).
-    @inlinable public func threadToken() -> UInt64 { segment.slotsP[segment.mySlot()].token }
+    @inlinable @inline(__always) public func threadToken() -> UInt64 { segment.slotsP[segment.mySlot()].token }
     @inlinable public func lock() { segment.lockRaw() }
     @inlinable public func unlock() { segment.unlockRaw() }
     public func wait(_ channel: Int) { segment.wait(channel, slot: segment.mySlot()) }
@@ -45,7 +45,7 @@ public final class _SharedHome<Result: BitwiseCopyable & Sendable>: _BatchHome, 
     @inlinable public func queueOut() -> Int { segment.queueOut() }
     @inlinable public var queueLength: Int { segment.queueLength }
     @inlinable public func leaveQueue() -> Int { segment.queueOut() }
-    @inlinable public func note(_ phase: _WorkerPhase, coach: Int) {
+    @inlinable @inline(__always) public func note(_ phase: _WorkerPhase, coach: Int) {
         segment.note(phase, coach: coach, slot: segment.mySlot())
     }
 
@@ -60,7 +60,10 @@ public final class _SharedHome<Result: BitwiseCopyable & Sendable>: _BatchHome, 
             return error
         }
     }
-    public func publish(_ outcome: consuming Outcome, coach: Int) { segment.publish(outcome, coach: coach) }
+    @inlinable public func publish(_ outcome: consuming Outcome, coach: Int) {
+        guard let error = outcome else { return segment.publishValue(coach: coach) }
+        segment.publish(error, coach: coach)
+    }
     public func publishCancel(_ error: (any Error)?, coach: Int) { segment.storeCancel(error, coach: coach) }
     @inlinable public func result(coach: Int) throws -> Result { try segment.load(coach: coach) }
     public func resetOutcome(coach: Int) {}
@@ -111,17 +114,25 @@ extension SharedSegment {
         resultP(c).pointee.length = UInt32(size)
     }
 
-    /// Under the lock, on a closed coach: publishes what the commit function produced (its value
-    /// is in the result buffer already when `error` is nil).
-    func publish(_ error: (any Error)?, coach c: Int) {
+    /// Under the lock, on a closed coach: publishes the value the commit function returned (it
+    /// is in the result buffer already). Inlined: the common case.
+    @inlinable
+    func publishValue(coach c: Int) {
         let r = resultP(c)
         r.pointee.generation = coachesP[c].generation
         r.pointee.pid = pid
-        guard let error else {
-            r.pointee.status = UInt32(CSHM_OUTCOME_VALUE)
-            cshm_counter_bump(&header.pointee.batches)
-            return
-        }
+        r.pointee.status = UInt32(CSHM_OUTCOME_VALUE)
+        cshm_counter_bump(&header.pointee.batches)
+    }
+
+    /// Under the lock, on a closed coach: publishes what the commit function produced (its value
+    /// is in the result buffer already when `error` is nil).
+    @usableFromInline
+    func publish(_ error: (any Error)?, coach c: Int) {
+        guard let error else { return publishValue(coach: c) }
+        let r = resultP(c)
+        r.pointee.generation = coachesP[c].generation
+        r.pointee.pid = pid
         if case BatchError.outcomeUnknown(let dead) = error {
             r.pointee.status = UInt32(CSHM_OUTCOME_UNKNOWN)
             r.pointee.pid = dead

@@ -287,8 +287,23 @@ static inline void cshm_checkpoint(const cshm_shadow_ref *r, uint32_t slot_index
     /* cshm_core is not saved: its queue field is unused here and crash repair clears the holder
      * fields (whenever the mutex is free nobody holds the critical section). */
     cshm_coach *to = (cshm_coach *)(s + 1);
-    for (uint32_t c = 0; c < r->ncoaches; c++) cshm_copy_coach(&to[c], &r->coaches[c]);
+    if (r->ncoaches == 1) {
+        cshm_copy_coach(to, r->coaches); /* a Coordinator: no loop */
+    } else {
+        for (uint32_t c = 0; c < r->ncoaches; c++) cshm_copy_coach(&to[c], &r->coaches[c]);
+    }
     __atomic_store_n(r->current, next, __ATOMIC_RELEASE);
+}
+
+/* Under the lock: the calling worker (slot `slot_index`) enters `phase` in `coach`. The
+ * checkpoint comes first, with the new phase, then the slot: a holder dying in between leaves a
+ * checkpoint that names its new phase, which repair restores into the slot. */
+static inline void cshm_note_locked(const cshm_shadow_ref *r, uint32_t slot_index, uint32_t phase, int32_t coach) {
+    cshm_checkpoint(r, slot_index, phase, coach);
+    if (slot_index >= r->nslots) return; /* never: the index is the caller's own slot */
+    cshm_slot *slot = r->slots + slot_index;
+    __atomic_store_n(&slot->phase, phase, __ATOMIC_RELAXED);
+    __atomic_store_n(&slot->coach, coach, __ATOMIC_RELAXED);
 }
 
 /* 1 + the slot whose phase the current shadow saved, 0 if none. */
