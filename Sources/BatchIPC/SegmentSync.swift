@@ -35,10 +35,31 @@ extension SharedSegment {
         precondition(c == 0, "pthread_mutex_consistent on segment \(name) failed: \(c)")
     }
 
+    /// Releases the segment mutex, then issues the wakes owed (``wake(_:all:)``): a thread woken
+    /// while the waker still held the mutex would only block on it again (and, on a busy machine,
+    /// preempt the waker while it holds it).
     @inlinable
     func unlockRaw() {
+        let one = pendingWakes[0]
+        let all = pendingWakes[1]
+        if one | all != 0 {
+            pendingWakes[0] = 0
+            pendingWakes[1] = 0
+        }
         let rc = cshm_mutex_unlock(mutexP)
         precondition(rc == 0, "pthread_mutex_unlock on segment \(name) failed: \(rc)")
+        if one | all != 0 { issueWakes(one: one, all: all) }
+    }
+
+    /// Not under the lock: FUTEX_WAKE for the channels of the two masks (all wins over one).
+    @usableFromInline @inline(never)
+    func issueWakes(one: UInt64, all: UInt64) {
+        var bits = one | all
+        while bits != 0 {
+            let ch = bits.trailingZeroBitCount
+            bits &= bits - 1
+            cshm_futex_wake(&channelsP[ch].seq, all & (1 << UInt64(ch)) != 0 ? 1 : 0)
+        }
     }
 
     /// Takes the mutex for the worker in `slot`.
@@ -83,12 +104,24 @@ extension SharedSegment {
 
     /// Under the lock: bumps the channel's sequence and wakes its sleepers — only when one may
     /// exist, so an uncontended operation makes no system call.
+    ///
+    /// The bump happens now (a sleeper that has not reached FUTEX_WAIT yet sees the sequence
+    /// changed and does not sleep); the FUTEX_WAKE itself is owed and issued by `unlockRaw`
+    /// right after the mutex is released, so that woken threads find it free. Several owed
+    /// wakes of one channel merge (one "all" covers "one"; two "one"s wake one waiter: the
+    /// waiters of a channel all re-check the same state). A holder that dies before unlocking
+    /// issues nothing: its sleepers wake at the end of their liveness period and re-check, as
+    /// after any crash.
     @inlinable
     func wake(_ channel: Int, all: Bool) {
         let ch = channelsP + channel
         guard ch.pointee.sleepers > 0 else { return }
         _ = cshm_atomic_add_u32(&ch.pointee.seq, 1)
-        cshm_futex_wake(&ch.pointee.seq, all ? 1 : 0)
+        if channel < 64 {
+            pendingWakes[all ? 1 : 0] |= 1 << UInt64(channel)
+        } else {
+            cshm_futex_wake(&ch.pointee.seq, all ? 1 : 0)
+        }
     }
 
     // MARK: - Participant slots

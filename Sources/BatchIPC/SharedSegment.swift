@@ -43,6 +43,10 @@ public final class SharedSegment: @unchecked Sendable {
     let localErrors: UnsafeMutablePointer<(generation: UInt64, error: any Error)?>
     /// The liveness period in nanoseconds (from the header).
     let livenessNS: Int64
+    /// Wakes owed by the holder of the segment mutex, issued by `unlockRaw` once the mutex is
+    /// released (word 0: wake one, word 1: wake all; bit n: channel n < 64). Process memory,
+    /// read and written only by the thread holding the segment mutex.
+    @usableFromInline let pendingWakes: UnsafeMutablePointer<UInt64>
     /// This process's pid, read once (`getpid` is a system call; a process attaches after exec,
     /// never across fork).
     @usableFromInline let pid = getpid()
@@ -123,6 +127,8 @@ public final class SharedSegment: @unchecked Sendable {
         stateOffset = Int(h.off_state)
         arenaStride = Int(h.stride_arena)
         arenaOffset = Int(h.off_arena)
+        pendingWakes = .allocate(capacity: 2)
+        pendingWakes.initialize(repeating: 0, count: 2)
         localErrors = .allocate(capacity: Int(h.coaches))
         localErrors.initialize(repeating: nil, count: Int(h.coaches))
         liveSegments.withLock { $0[serial] = RegisteredSegment(segment: Unmanaged.passUnretained(self)) }
@@ -132,6 +138,7 @@ public final class SharedSegment: @unchecked Sendable {
         close()
         localErrors.deinitialize(count: coachCount).deallocate()
         shadowRef.deallocate()
+        pendingWakes.deallocate()
     }
 
     // MARK: - Names
