@@ -95,7 +95,9 @@ extension SharedSegment {
         ch.pointee.sleepers += 1
         slotsP[slot].channel = Int32(channel)
         unlock(slot: slot)
-        _ = cshm_futex_wait(&ch.pointee.seq, seq, livenessNS)
+        if cshm_yield_until_changed(&ch.pointee.seq, seq) == 0 {
+            _ = cshm_futex_wait(&ch.pointee.seq, seq, livenessNS)
+        }
         lock(slot: slot)
         if ch.pointee.sleepers > 0 { ch.pointee.sleepers -= 1 }
         slotsP[slot].channel = -1
