@@ -94,14 +94,36 @@ extension SharedSegment {
         let seq = cshm_atomic_load_u32(&ch.pointee.seq)
         ch.pointee.sleepers += 1
         slotsP[slot].channel = Int32(channel)
+        let soon = wakeIsNear(channel)
         unlock(slot: slot)
-        if cshm_yield_until_changed(&ch.pointee.seq, seq) == 0 {
+        if !soon || cshm_yield_until_changed(&ch.pointee.seq, seq, Self.waitYields) == 0 {
             _ = cshm_futex_wait(&ch.pointee.seq, seq, livenessNS)
         }
         lock(slot: slot)
         if ch.pointee.sleepers > 0 { ch.pointee.sleepers -= 1 }
         slotsP[slot].channel = -1
         repair(ownerDied: false)
+    }
+
+    /// How many times a waiter yields the CPU before it sleeps, when its wake is near
+    /// (``wakeIsNear(_:)``). Group commit, 8 worker processes on 2 CPUs, interleaved medians:
+    /// 16 yields on every wait +10-20 % ops/s over none; 256 on near waits only, 5-15 % more
+    /// again (64 and 1024 no better). Bounded: on an idle machine 256 yields take well under a
+    /// millisecond, and a worker waiting for a commit function never yields.
+    @usableFromInline static var waitYields: Int32 { 256 }
+
+    /// Under the lock: whether what a waiter on `channel` waits for is a few steps of other
+    /// workers away (worth yielding the CPU for) rather than a commit function (sleep at once):
+    /// in commit, the coach is still filling or already published; to enter, no coach is
+    /// committing (the closed ones only wait for their workers to exit).
+    @inlinable
+    func wakeIsNear(_ channel: Int) -> Bool {
+        if channel > 0 {
+            let co = coachesP + (channel - 1)
+            return co.pointee.count >= 0 || co.pointee.ready != 0
+        }
+        for c in 0..<coachCount where coachesP[c].count < 0 && coachesP[c].ready == 0 { return false }
+        return true
     }
 
     /// Under the lock: bumps the channel's sequence and wakes its sleepers — only when one may

@@ -212,16 +212,14 @@ static inline int cshm_futex_wait(uint32_t *word, uint32_t expected, int64_t tim
     long r = syscall(SYS_futex, word, FUTEX_WAIT, expected, &ts, NULL, 0);
     return r == 0 ? 0 : errno; /* ETIMEDOUT, EAGAIN (changed), EINTR: all mean "re-check" */
 }
-/* Before a futex wait: yields the CPU up to CSHM_WAIT_YIELDS times while `*word == expected`;
- * returns 1 when it changed (a wake came: no need to sleep), 0 otherwise. With more runnable
- * processes than CPUs the yield runs the very processes whose progress the waiter waits for (the
- * rest of its batch), and a wake that comes meanwhile costs neither a FUTEX_WAIT nor a wake-up of
- * a sleeping process; when there is nothing else to run the bound keeps the spin to a few
- * microseconds. Measured: up to 16 yields with 8 worker processes on 2 CPUs, +10-20 % group
- * commit throughput; a longer spin with pause instructions did no better. */
-#define CSHM_WAIT_YIELDS 16
-static inline int cshm_yield_until_changed(uint32_t *word, uint32_t expected) {
-    for (int i = 0; i < CSHM_WAIT_YIELDS; i++) {
+/* Before a futex wait: yields the CPU up to `yields` times while `*word == expected`; returns 1
+ * when it changed (a wake came: no need to sleep), 0 otherwise. With more runnable processes
+ * than CPUs the yield runs the very processes whose progress the waiter waits for (the rest of
+ * its batch), and a wake that comes meanwhile costs neither a FUTEX_WAIT nor the wake-up of a
+ * sleeping process. BatchIPC yields only when the wake is a few steps of other workers away,
+ * never while a commit function runs (see SharedSegment.wakeIsNear). */
+static inline int cshm_yield_until_changed(uint32_t *word, uint32_t expected, int yields) {
+    for (int i = 0; i < yields; i++) {
         if (__atomic_load_n(word, __ATOMIC_ACQUIRE) != expected) return 1;
         sched_yield();
     }
