@@ -38,17 +38,26 @@ extension SharedSegment {
     /// Releases the segment mutex, then issues the wakes owed (``wake(_:all:)``): a thread woken
     /// while the waker still held the mutex would only block on it again (and, on a busy machine,
     /// preempt the waker while it holds it).
-    @inlinable
+    @inlinable @inline(__always)
     func unlockRaw() {
         let one = pendingWakes[0]
         let all = pendingWakes[1]
-        if one | all != 0 {
-            pendingWakes[0] = 0
-            pendingWakes[1] = 0
+        if one | all == 0 {
+            // The common case (nobody sleeps): nothing owed.
+            let rc = cshm_mutex_unlock(mutexP)
+            if rc != 0 { unlockFailed(rc) }
+            return
         }
+        pendingWakes[0] = 0
+        pendingWakes[1] = 0
         let rc = cshm_mutex_unlock(mutexP)
-        precondition(rc == 0, "pthread_mutex_unlock on segment \(name) failed: \(rc)")
-        if one | all != 0 { issueWakes(one: one, all: all) }
+        if rc != 0 { unlockFailed(rc) }
+        issueWakes(one: one, all: all)
+    }
+
+    @usableFromInline @inline(never)
+    func unlockFailed(_ rc: Int32) -> Never {
+        preconditionFailure("pthread_mutex_unlock on segment \(name) failed: \(rc)")
     }
 
     /// Not under the lock: FUTEX_WAKE for the channels of the two masks (all wins over one).
@@ -136,10 +145,15 @@ extension SharedSegment {
     /// waiters of a channel all re-check the same state). A holder that dies before unlocking
     /// issues nothing: its sleepers wake at the end of their liveness period and re-check, as
     /// after any crash.
-    @inlinable
+    @inlinable @inline(__always)
     func wake(_ channel: Int, all: Bool) {
+        guard channelsP[channel].sleepers > 0 else { return }
+        wakeSleepers(channel, all: all)
+    }
+
+    @usableFromInline @inline(never)
+    func wakeSleepers(_ channel: Int, all: Bool) {
         let ch = channelsP + channel
-        guard ch.pointee.sleepers > 0 else { return }
         _ = cshm_atomic_add_u32(&ch.pointee.seq, 1)
         if channel < 64 {
             pendingWakes[all ? 1 : 0] |= 1 << UInt64(channel)

@@ -36,8 +36,8 @@ public final class _SharedHome<Result: BitwiseCopyable & Sendable>: _BatchHome, 
     // The hot path is inlinable, so that it is specialised and inlined into the caller like the
     // in-process home (the bar: a shared-memory op within 2× an in-process op).
     @inlinable @inline(__always) public func threadToken() -> UInt64 { segment.slotsP[segment.mySlot()].token }
-    @inlinable public func lock() { segment.lockRaw() }
-    @inlinable public func unlock() { segment.unlockRaw() }
+    @inlinable @inline(__always) public func lock() { segment.lockRaw() }
+    @inlinable @inline(__always) public func unlock() { segment.unlockRaw() }
     public func wait(_ channel: Int) { segment.wait(channel, slot: segment.mySlot()) }
     @inlinable public func wake(_ channel: Int, all: Bool) { segment.wake(channel, all: all) }
 
