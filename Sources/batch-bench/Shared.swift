@@ -26,18 +26,6 @@ private func sharedBlackHole(_ value: Int) {
     if value == 0x5eed_f00d { print("") }
 }
 
-/// Median ns per op of `runs` runs of `body(ops)`, after a warm-up.
-private func sharedNanosPerOp(runs: Int = 7, ops: Int, _ body: (Int) -> Void) -> Double {
-    body(ops / 10)
-    var samples: [Double] = []
-    for _ in 0..<runs {
-        let start = sharedNow()
-        body(ops)
-        samples.append((sharedNow() - start) * 1e9 / Double(ops))
-    }
-    return sharedMedian(samples)
-}
-
 /// The low-level op on one thread: queueIn → enter → add → commit → exit.
 private func sharedLowLevelOps<C: BatchCoordinator<Int>>(_ c: C, _ ops: Int, _ state: UnsafeMutablePointer<Int>) {
     var sum = 0
@@ -65,14 +53,17 @@ private func sharedSafeOps<C: BatchCoordinator<Int>>(_ c: C, _ ops: Int, _ state
     sharedBlackHole(sum)
 }
 
-/// (low-level, safe) ns/op of `c`.
-private func sharedMeasure<C: BatchCoordinator<Int>>(_ c: C, ops: Int) -> (Double, Double) {
-    let state = UnsafeMutablePointer<Int>.allocate(capacity: 1)
-    state.initialize(to: 0)
-    defer { state.deallocate() }
-    let low = sharedNanosPerOp(ops: ops) { sharedLowLevelOps(c, $0, state) }
-    let safe = sharedNanosPerOp(ops: ops) { sharedSafeOps(c, $0, state) }
-    return (low, safe)
+/// ns per op of one timed run of `body(ops)`.
+private func sharedTimed(ops: Int, _ body: (Int) -> Void) -> Double {
+    let start = sharedNow()
+    body(ops)
+    return (sharedNow() - start) * 1e9 / Double(ops)
+}
+
+/// One side's samples: ns/op per pair, low-level and safe.
+private struct SharedSamples {
+    var low: [Double] = []
+    var safe: [Double] = []
 }
 
 func runSharedBench() {
@@ -88,26 +79,47 @@ func runSharedBench() {
     }
     let local = Coordinator<Int> { 1 }
     let scale = Int(String(cString: getenv("BATCH_BENCH_SCALE") ?? strdup("10")!)) ?? 10
-    let opsLocal = 200_000 * scale
-    let opsShared = 100_000 * scale
-    // Interleaved rounds, so that a noisy neighbour on the shared machine hits both sides alike.
-    var l: [(Double, Double)] = []
-    var s: [(Double, Double)] = []
+    let ops = 20_000 * scale
+    let pairs = 21
+    let state = UnsafeMutablePointer<Int>.allocate(capacity: 1)
+    state.initialize(to: 0)
+    defer { state.deallocate() }
     // BATCH_BENCH_SIDE=local|shared measures one side only (for `perf stat`).
     let side = getenv("BATCH_BENCH_SIDE").map { String(cString: $0) } ?? "both"
-    for _ in 0..<3 {
-        l.append(side == "shared" ? (1, 1) : sharedMeasure(local, ops: opsLocal))
-        s.append(side == "local" ? (1, 1) : sharedMeasure(shared, ops: opsShared))
+    let doLocal = side != "shared"
+    let doShared = side != "local"
+    // Warm-up, then `pairs` tightly interleaved pairs of short runs (a local run, then the same
+    // run on the segment): the machine is shared and noisy in bursts of seconds, so each ratio
+    // is taken between two runs a few milliseconds apart, and the median of the ratios is shown.
+    if doLocal { sharedLowLevelOps(local, ops / 10, state); sharedSafeOps(local, ops / 10, state) }
+    if doShared { sharedLowLevelOps(shared, ops / 10, state); sharedSafeOps(shared, ops / 10, state) }
+    var l = SharedSamples()
+    var s = SharedSamples()
+    for _ in 0..<pairs {
+        if doLocal { l.low.append(sharedTimed(ops: ops) { sharedLowLevelOps(local, $0, state) }) }
+        if doShared { s.low.append(sharedTimed(ops: ops) { sharedLowLevelOps(shared, $0, state) }) }
+        if doLocal { l.safe.append(sharedTimed(ops: ops) { sharedSafeOps(local, $0, state) }) }
+        if doShared { s.safe.append(sharedTimed(ops: ops) { sharedSafeOps(shared, $0, state) }) }
     }
     segment.close()
-    let (lLow, lSafe) = (sharedMedian(l.map(\.0)), sharedMedian(l.map(\.1)))
-    let (sLow, sSafe) = (sharedMedian(s.map(\.0)), sharedMedian(s.map(\.1)))
-    print("## Shared-memory op cost (one thread, trivial commit; median of 3 interleaved rounds × median of 7 runs)\n")
-    print("| op | in-process `Coordinator` ns/op | shared-memory `SharedCoordinator` ns/op | shared ÷ in-process |")
-    print("|---|---:|---:|---:|")
-    print(
-        String(
-            format: "| low-level (queueIn, enter, add, commit, exit) | %.1f | %.1f | %.2f |", lLow, sLow, sLow / lLow))
-    print(String(format: "| safe (`batch { … commit() }`) | %.1f | %.1f | %.2f |", lSafe, sSafe, sSafe / lSafe))
+    if !(doLocal && doShared) {
+        let samples = doLocal ? l : s
+        print(
+            "\(side) side only: low-level "
+                + String(format: "%.1f ns/op, safe %.1f ns/op", sharedMedian(samples.low), sharedMedian(samples.safe))
+                + " (medians of \(pairs) runs)")
+        return
+    }
+    func ratios(_ a: [Double], _ b: [Double]) -> [Double] { zip(a, b).map { $1 / $0 } }
+    print("## Shared-memory op cost (one thread, trivial commit; \(pairs) interleaved pairs of runs of \(ops) ops)\n")
+    print("| op | in-process `Coordinator` ns/op | shared-memory `SharedCoordinator` ns/op | shared ÷ in-process (median of pair ratios) | ratio of the fastest runs |")
+    print("|---|---:|---:|---:|---:|")
+    for (what, a, b) in [("low-level (queueIn, enter, add, commit, exit)", l.low, s.low), ("safe (`batch { … commit() }`)", l.safe, s.safe)] {
+        print(
+            "| \(what) "
+                + String(
+                    format: "| %.1f | %.1f | %.2f | %.2f |", sharedMedian(a), sharedMedian(b),
+                    sharedMedian(ratios(a, b)), b.min()! / a.min()!))
+    }
     print("\nBar (DESIGN.md §4): the shared-memory op within 2× the in-process op.\n")
 }
