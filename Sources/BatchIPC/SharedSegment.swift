@@ -434,21 +434,23 @@ public final class SharedSegment: @unchecked Sendable {
     }
 
     // MARK: - Regions
+    // Wrapping arithmetic: `c` is a coach index below the validated coach count, and offsets and
+    // strides were validated at open against the mapping's size, so none of these can overflow.
 
     @inlinable func resultP(_ c: Int) -> UnsafeMutablePointer<cshm_result> {
-        (base + resultsOffset + c * resultStride).assumingMemoryBound(to: cshm_result.self)
+        (base + (resultsOffset &+ c &* resultStride)).assumingMemoryBound(to: cshm_result.self)
     }
     @inlinable func resultBytes(_ c: Int) -> UnsafeMutableRawPointer {
-        base + resultsOffset + c * resultStride + MemoryLayout<cshm_result>.size
+        base + (resultsOffset &+ c &* resultStride &+ MemoryLayout<cshm_result>.size)
     }
     @inline(__always) func errorText(_ c: Int) -> UnsafeMutableRawPointer {
         resultBytes(c) + configuration.resultCapacity
     }
-    @inlinable func stateP(_ c: Int) -> UnsafeMutableRawPointer { base + stateOffset + c * stateStride }
+    @inlinable func stateP(_ c: Int) -> UnsafeMutableRawPointer { base + (stateOffset &+ c &* stateStride) }
     @inlinable func arenaUsedP(_ c: Int) -> UnsafeMutablePointer<UInt64> {
-        (base + arenaOffset + c * arenaStride).assumingMemoryBound(to: UInt64.self)
+        (base + (arenaOffset &+ c &* arenaStride)).assumingMemoryBound(to: UInt64.self)
     }
-    @inlinable func arenaBytes(_ c: Int) -> UnsafeMutableRawPointer { base + arenaOffset + c * arenaStride + 8 }
+    @inlinable func arenaBytes(_ c: Int) -> UnsafeMutableRawPointer { base + (arenaOffset &+ c &* arenaStride &+ 8) }
 
     // MARK: - Testing hooks
 

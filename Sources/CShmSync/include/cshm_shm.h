@@ -218,10 +218,17 @@ static inline int cshm_futex_wait(uint32_t *word, uint32_t expected, int64_t tim
  * its batch), and a wake that comes meanwhile costs neither a FUTEX_WAIT nor the wake-up of a
  * sleeping process. BatchIPC yields only when the wake is a few steps of other workers away,
  * never while a commit function runs (see SharedSegment.wakeIsNear). */
-static inline int cshm_yield_until_changed(uint32_t *word, uint32_t expected, int yields) {
+static inline int cshm_yield_until_changed(uint32_t *word, uint32_t expected, int yields, int64_t budget_ns) {
+    /* Bounded in count and in time: with unrelated CPU-bound processes about, one yield may give
+     * away a whole time slice, and the waiter looks for dead participants only once it wakes. */
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    int64_t deadline = (int64_t)t.tv_sec * 1000000000 + t.tv_nsec + budget_ns;
     for (int i = 0; i < yields; i++) {
         if (__atomic_load_n(word, __ATOMIC_ACQUIRE) != expected) return 1;
         sched_yield();
+        clock_gettime(CLOCK_MONOTONIC, &t); /* vDSO: tens of ns, next to a system call per yield */
+        if ((int64_t)t.tv_sec * 1000000000 + t.tv_nsec >= deadline) break;
     }
     return __atomic_load_n(word, __ATOMIC_ACQUIRE) != expected;
 }
@@ -314,6 +321,9 @@ static inline void cshm_checkpoint(const cshm_shadow_ref *r, uint32_t slot_index
  * checkpoint that names its new phase, which repair restores into the slot. */
 static inline void cshm_note_locked(const cshm_shadow_ref *r, uint32_t slot_index, uint32_t phase, int32_t coach) {
     cshm_checkpoint(r, slot_index, phase, coach);
+    /* The slot's stores must not be moved above the checkpoint's flip by the compiler (SIGKILL
+     * stops between two instructions; the CPU's own order does not matter to this thread). */
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
     if (slot_index >= r->nslots) return; /* never: the index is the caller's own slot */
     cshm_slot *slot = r->slots + slot_index;
     __atomic_store_n(&slot->phase, phase, __ATOMIC_RELAXED);
