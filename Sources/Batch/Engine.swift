@@ -257,7 +257,7 @@ extension _BatchEngine {
             switch enterStep(blocking: blocking, queued: &queued, balancer: balancer) {
             case .entered(let c, let index):
                 takeSection(me, coach: c, state: 1)
-                home.note(.entered, coach: c)
+                home.note(.entered, coach: c, token: me)
                 return (c, index)
             case .busy:
                 home.note(.idle, coach: -1)
@@ -288,15 +288,15 @@ extension _BatchEngine {
             switch commitStep(coach: c) {
             case .ready:
                 core.pointee.holder_state = 2
-                home.note(.done, coach: c)
+                home.note(.done, coach: c, token: me)
                 return try home.result(coach: c)
             case .wait:
-                home.note(.waiting, coach: c)
+                home.note(.waiting, coach: c, token: me)
                 releaseSection()
                 home.wait(Self.commitChannel(c))
                 takeSection(me, coach: c, state: 1)
             case .commit:
-                home.note(.committing, coach: c)
+                home.note(.committing, coach: c, token: me)
                 releaseSection()
                 home.unlock()
                 let outcome = home.runCommit(coach: c)
@@ -318,17 +318,18 @@ extension _BatchEngine {
             "cancel() after commit() or cancel(): each worker gets one outcome per batch; call exit() next")
         close(coach: c, error: error)
         core.pointee.holder_state = 2
-        home.note(.done, coach: c)
+        home.note(.done, coach: c, token: me)
         return try home.result(coach: c)
     }
 
     /// Leave the batch and release the critical section.
     @inlinable
     public func exit(coach c: Int) -> Int {
-        checkHolder(home.threadToken(), coach: c, "exit() without enter(): call enter() first, and exit() once")
+        let me = home.threadToken()
+        checkHolder(me, coach: c, "exit() without enter(): call enter() first, and exit() once")
         let left = exitStep(coach: c)
         core.pointee.holder_state = 0
-        home.note(.idle, coach: c)
+        home.note(.idle, coach: c, token: me)
         releaseSection()
         home.unlock()
         return left

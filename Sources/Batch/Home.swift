@@ -74,6 +74,9 @@ public protocol _BatchHome: AnyObject, Sendable {
     /// worker is doing now. The shared-memory home records it so that a crash can be told apart;
     /// the in-process home ignores it.
     func note(_ phase: _WorkerPhase, coach: Int)
+    /// ``note(_:coach:)`` by the worker whose ``threadToken()`` is `token` (the caller's, already
+    /// at hand): a home that finds its per-thread record from the token saves a lookup.
+    func note(_ phase: _WorkerPhase, coach: Int, token: UInt64)
 }
 
 /// What a worker is doing, as far as crash recovery cares. See DESIGN.md §2, "Crash model".
@@ -106,6 +109,7 @@ extension _BatchHome {
         Int(cshm_atomic_add_i64(&core.pointee.queue, -1))
     }
     @inlinable public func note(_ phase: _WorkerPhase, coach: Int) {}
+    @inlinable public func note(_ phase: _WorkerPhase, coach: Int, token: UInt64) { note(phase, coach: coach) }
 }
 
 /// Not API: a home of this process that keeps each coach's outcome as a Swift `Result` in

@@ -181,6 +181,14 @@ extension SharedSegment {
         return mySlotSlow()
     }
 
+    /// The calling thread's token in this mapping (its slot's, claimed on first use).
+    @inlinable @inline(__always)
+    func myToken() -> UInt64 {
+        let cache = cshm_tls()!
+        if cache[0].serial == serial { return cache[0].token }
+        return slotsP[mySlotSlow()].token
+    }
+
     @usableFromInline @inline(never)
     func mySlotSlow() -> Int {
         do {
@@ -213,7 +221,8 @@ extension SharedSegment {
         }
         let slot = slotsP + found
         slot.pointee.serial &+= 1
-        slot.pointee.token = UInt64(slot.pointee.serial) << 16 | UInt64(found + 1)
+        let token = UInt64(slot.pointee.serial) << 16 | UInt64(found + 1)
+        slot.pointee.token = token
         slot.pointee.proc = UInt32(proc + 1)
         slot.pointee.pid = getpid()
         slot.pointee.phase = 0
@@ -222,11 +231,11 @@ extension SharedSegment {
         slot.pointee.holding = 0
         if header.pointee.slot_high < UInt32(found + 1) { header.pointee.slot_high = UInt32(found + 1) }
         unlockRaw()
-        rememberSlot(found)
+        rememberSlot(found, token: token)
         return found
     }
 
-    func rememberSlot(_ slot: Int) {
+    func rememberSlot(_ slot: Int, token: UInt64) {
         threadExitKey.register()
         let cache = cshm_tls()!
         var free = -1
@@ -239,7 +248,7 @@ extension SharedSegment {
             "a thread takes part in more than \(CSHM_TLS_ENTRIES) shared segments at once: close some first")
         // Keep the newest in entry 0: the common case is one segment per thread.
         cache[free] = cache[0]
-        cache[0] = cshm_tls_entry(serial: serial, slot: Int64(slot))
+        cache[0] = cshm_tls_entry(serial: serial, slot: Int64(slot), token: token)
     }
 
     /// Called on the exiting thread (pthread key destructor): frees its slot if it is idle.

@@ -35,7 +35,7 @@ public final class _SharedHome<Result: BitwiseCopyable & Sendable>: _BatchHome, 
 
     // The hot path is inlinable, so that it is specialised and inlined into the caller like the
     // in-process home (the bar: a shared-memory op within 2× an in-process op).
-    @inlinable @inline(__always) public func threadToken() -> UInt64 { segment.slotsP[segment.mySlot()].token }
+    @inlinable @inline(__always) public func threadToken() -> UInt64 { segment.myToken() }
     @inlinable @inline(__always) public func lock() { segment.lockRaw() }
     @inlinable @inline(__always) public func unlock() { segment.unlockRaw() }
     public func wait(_ channel: Int) { segment.wait(channel, slot: segment.mySlot()) }
@@ -47,6 +47,10 @@ public final class _SharedHome<Result: BitwiseCopyable & Sendable>: _BatchHome, 
     @inlinable public func leaveQueue() -> Int { segment.queueOut() }
     @inlinable @inline(__always) public func note(_ phase: _WorkerPhase, coach: Int) {
         segment.note(phase, coach: coach, slot: segment.mySlot())
+    }
+    /// The token names the slot (`serial << 16 | slot + 1`, see `reserveSlot`): no lookup.
+    @inlinable @inline(__always) public func note(_ phase: _WorkerPhase, coach: Int, token: UInt64) {
+        segment.note(phase, coach: coach, slot: Int(truncatingIfNeeded: token & 0xffff) &- 1)
     }
 
     @inlinable public func runCommit(coach: Int) -> Outcome {

@@ -366,6 +366,7 @@ static inline void cshm_set_phase_hook(cshm_phase_hook_fn hook) { cshm_phase_hoo
 typedef struct cshm_tls_entry {
     uint64_t serial; /* 0: empty */
     int64_t slot;
+    uint64_t token;  /* the slot's token (cshm_slot.token), fixed while the thread holds the slot */
 } cshm_tls_entry;
 /* initial-exec: a plain %fs-relative access, no __tls_get_addr call (the module is linked into
  * the executable, or into a library loaded at start). */
