@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Group commit across processes (DESIGN.md §4, issue 4): `batch-shm-demo spawn N` against the
-# flock baseline (`--baseline flock`) and against the library-free floor
-# (scripts/group-commit-floor.c), N = 1 2 4 8 16, RUNS interleaved runs per cell, medians.
+# flock baseline (`--baseline flock`) and against a minimal library-free group commit
+# (scripts/group-commit-minimal.c), N = 1 2 4 8 16, RUNS interleaved runs per cell, medians.
 #   scripts/group-commit-bench.sh [RUNS] [path/to/batch-shm-demo]
 # The log goes to $TMPDIR (default /tmp): point it at the disk to measure, never at a tmpfs.
 set -euo pipefail
@@ -9,16 +9,16 @@ runs=${1:-3}
 demo=${2:-.build/release/batch-shm-demo}
 total=${TOTAL:-4000}
 dir=${TMPDIR:-/tmp}
-floor=$(mktemp "$dir/group-commit-floor.XXXXXX")
+minimal=$(mktemp "$dir/group-commit-minimal.XXXXXX")
 out=$(mktemp "$dir/group-commit-bench.XXXXXX")
-trap 'rm -f "$floor" "$out"' EXIT
-cc -O2 -Wall -o "$floor" "$(dirname "$0")/group-commit-floor.c"
-for n in 1 2 4 8 16; do
+trap 'rm -f "$minimal" "$out"' EXIT
+cc -O2 -Wall -o "$minimal" "$(dirname "$0")/group-commit-minimal.c"
+for n in ${NS:-1 2 4 8 16}; do
     for _ in $(seq 1 "$runs"); do
         # Interleaved run by run, so that the three see the same machine load.
         "$demo" spawn "$n" --ops $((total / n)) --json | tr -d '\n' | sed "s/^/shared $n /;s/$/\n/" >>"$out"
         "$demo" spawn "$n" --ops $((total / n)) --baseline flock --json | tr -d '\n' | sed "s/^/flock $n /;s/$/\n/" >>"$out"
-        "$floor" "$n" $((total / n)) "$dir" | awk -v n="$n" '/^floor N=/ {print "floor " n " {\"ops_per_second\": " $4 ", \"ok\": true}"}' >>"$out"
+        "$minimal" "$n" $((total / n)) "$dir" | awk -v n="$n" '/^minimal N=/ {print "minimal " n " {\"ops_per_second\": " $4 ", \"ok\": true}"}' >>"$out"
     done
 done
 python3 - "$out" "$runs" <<'PY'
@@ -33,10 +33,10 @@ for line in open(sys.argv[1]):
     rows.setdefault((mode, int(n)), []).append(d)
 med = lambda mode, n, key: statistics.median(d[key] for d in rows[(mode, n)])
 print(f"medians of {sys.argv[2]} interleaved runs per cell\n")
-print("| N | shared ops/s | mean batch | flock baseline ops/s | shared ÷ flock | floor ops/s | floor ÷ flock |")
+print("| N | shared ops/s | mean batch | flock baseline ops/s | shared ÷ flock | minimal ops/s | minimal ÷ flock |")
 print("|---:|---:|---:|---:|---:|---:|---:|")
-for n in (1, 2, 4, 8, 16):
-    s, b, f = med("shared", n, "ops_per_second"), med("flock", n, "ops_per_second"), med("floor", n, "ops_per_second")
+for n in sorted({k[1] for k in rows}):
+    s, b, f = med("shared", n, "ops_per_second"), med("flock", n, "ops_per_second"), med("minimal", n, "ops_per_second")
     m = med("shared", n, "mean_batch_size")
     print(f"| {n} | {s:,.0f} | {m:.2f} | {b:,.0f} | {s/b:.2f}× | {f:,.0f} | {f/b:.2f}× |")
 print()

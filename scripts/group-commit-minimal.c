@@ -1,22 +1,21 @@
 /*
- * group-commit-floor.c — the best a group commit of N closed-loop processes can do on this
- * machine, next to the flock baseline, in one run (DESIGN.md §4, issue 4).
+ * group-commit-minimal.c — the simplest correct group commit of N closed-loop processes, without
+ * the library, next to the flock baseline, in one run (DESIGN.md §4, issue 4). A reference point
+ * for `batch-shm-demo spawn`, not part of the package. Both modes append 64-byte records to a log
+ * file in DIR and fdatasync it.
  *
- * Not part of the package: a measurement that says how much of the group-commit bar is left to
- * the library. Both modes append 64-byte records to a log file in DIR and fdatasync it.
+ *   flock   : each process, per operation: flock(LOCK_EX), write one record, fdatasync, unlock.
+ *   minimal : every process arrives (one atomic add on a shared counter); the last to arrive
+ *             writes the batch of N records with one write and one fdatasync, then bumps a futex
+ *             word and wakes the others, which go straight back. One sleep and one wake-up per
+ *             waiting process per batch; no mutex, no crash safety, no bookkeeping. (Not a bound:
+ *             BatchIPC's waiters yield the CPU before they sleep and can beat it.)
  *
- *   flock : each process, per operation: flock(LOCK_EX), write one record, fdatasync, unlock.
- *   floor : an ideal group commit with no library at all: every process arrives (one atomic add on
- *           a shared counter); the last to arrive writes the batch of N records with one write and
- *           one fdatasync, then bumps a futex word and wakes the others, which go straight back.
- *           One sleep and one wake-up per waiting process per batch, no mutex, no bookkeeping:
- *           no real coordinator can do less work per batch.
- *
- * Build and run (release flags; DIR on the disk the demo uses, not tmpfs):
- *   cc -O2 -o /tmp/group-commit-floor scripts/group-commit-floor.c
- *   /tmp/group-commit-floor 8 500 /tmp     # N processes, operations per process, DIR
- * Prints one line per mode (ops/s, batches, mean fdatasync and mean gap between batches) and the
- * ratio floor ÷ flock.
+ * Build and run (DIR on the disk the demo uses, not tmpfs):
+ *   cc -O2 -o /tmp/group-commit-minimal scripts/group-commit-minimal.c
+ *   /tmp/group-commit-minimal 8 500 /tmp     # N processes, operations per process, DIR
+ * Prints one line per mode (ops/s, fdatasyncs, mean fdatasync and mean time between batches
+ * outside it) and the ratio minimal ÷ flock.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -41,7 +40,7 @@ typedef struct shared {
     uint32_t arrived;    /* processes arrived in the current batch */
     uint32_t start;      /* start barrier: processes ready */
     uint32_t pad;
-    uint64_t batches;    /* batches committed (floor) */
+    uint64_t batches;    /* batches committed (minimal) */
     uint64_t sync_ns;    /* total time inside fdatasync */
 } shared;
 
@@ -102,7 +101,7 @@ static void worker_flock(shared *s, int n, int ops, const char *path) {
     close(fd);
 }
 
-static void worker_floor(shared *s, int n, int ops, const char *path) {
+static void worker_minimal(shared *s, int n, int ops, const char *path) {
     int fd = open(path, O_WRONLY | O_APPEND);
     if (fd < 0) die("open");
     char *batch = malloc((size_t)n * RECORD);
@@ -129,20 +128,20 @@ static void worker_floor(shared *s, int n, int ops, const char *path) {
 /* Runs one mode with n processes; returns ops/s. */
 static double run(const char *mode, int n, int ops, const char *dir) {
     char path[4096];
-    snprintf(path, sizeof path, "%s/group-commit-floor-%d.log", dir, (int)getpid());
+    snprintf(path, sizeof path, "%s/group-commit-minimal-%d.log", dir, (int)getpid());
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
     if (fd < 0) die("open log");
     close(fd);
     shared *s = mmap(NULL, sizeof(shared), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (s == MAP_FAILED) die("mmap");
     memset(s, 0, sizeof *s);
-    int floor_mode = strcmp(mode, "floor") == 0;
+    int minimal_mode = strcmp(mode, "minimal") == 0;
     pid_t pids[256];
     for (int i = 0; i < n; i++) {
         pids[i] = fork();
         if (pids[i] < 0) die("fork");
         if (pids[i] == 0) {
-            if (floor_mode) worker_floor(s, n, ops, path); else worker_flock(s, n, ops, path);
+            if (minimal_mode) worker_minimal(s, n, ops, path); else worker_flock(s, n, ops, path);
             _exit(0);
         }
     }
@@ -157,10 +156,10 @@ static double run(const char *mode, int n, int ops, const char *dir) {
     }
     double secs = now() - t0;
     double total = (double)n * ops;
-    uint64_t syncs = floor_mode ? s->batches : (uint64_t)total;
+    uint64_t syncs = minimal_mode ? s->batches : (uint64_t)total;
     double sync_us = syncs ? (double)s->sync_ns / 1e3 / (double)syncs : 0;
     double per_batch_us = secs * 1e6 / (double)syncs;
-    printf("%-5s N=%d ops/s %9.0f  fdatasyncs %6llu  mean fdatasync %6.1f us  mean time per fdatasync %6.1f us  gap %6.1f us\n",
+    printf("%-7s N=%d ops/s %9.0f  fdatasyncs %6llu  mean fdatasync %6.1f us  mean time per fdatasync %6.1f us  gap %6.1f us\n",
            mode, n, total / secs, (unsigned long long)syncs, sync_us, per_batch_us, per_batch_us - sync_us);
     munmap(s, sizeof *s);
     unlink(path);
@@ -172,11 +171,11 @@ int main(int argc, char **argv) {
     int ops = argc > 2 ? atoi(argv[2]) : 500;
     const char *dir = argc > 3 ? argv[3] : "/tmp";
     if (n < 1 || n > 256 || ops < 1) {
-        fprintf(stderr, "usage: group-commit-floor [N 1..256] [OPS] [DIR]\n");
+        fprintf(stderr, "usage: group-commit-minimal [N 1..256] [OPS] [DIR]\n");
         return 64;
     }
     double fl = run("flock", n, ops, dir);
-    double fo = run("floor", n, ops, dir);
-    printf("floor / flock = %.2f\n", fo / fl);
+    double mi = run("minimal", n, ops, dir);
+    printf("minimal / flock = %.2f\n", mi / fl);
     return 0;
 }
