@@ -103,9 +103,10 @@ extension SharedSegment {
         let seq = cshm_atomic_load_u32(&ch.pointee.seq)
         ch.pointee.sleepers += 1
         slotsP[slot].channel = Int32(channel)
-        let soon = wakeIsNear(channel)
+        let budget = yieldBudgetNS.load(ordering: .relaxed)
+        let soon = budget > 0 && wakeIsNear(channel)
         unlock(slot: slot)
-        if !soon || cshm_yield_until_changed(&ch.pointee.seq, seq, Self.waitYields, Self.yieldBudgetNS(livenessNS)) == 0 {
+        if !soon || cshm_yield_until_changed(&ch.pointee.seq, seq, Self.waitYields, budget) == 0 {
             _ = cshm_futex_wait(&ch.pointee.seq, seq, livenessNS)
         }
         lock(slot: slot)
@@ -121,10 +122,9 @@ extension SharedSegment {
     /// millisecond, and a worker waiting for a commit function never yields.
     @usableFromInline static var waitYields: Int32 { 256 }
 
-    /// At most this long yielding (1 ms, or a quarter of the liveness period if shorter): a
-    /// yielding waiter does not look for dead participants, so the time bounds how much later
-    /// than one liveness period a death can be noticed. 200 µs cut the group-commit gain by ~8 %.
-    static func yieldBudgetNS(_ liveness: Int64) -> Int64 { min(1_000_000, liveness / 4) }
+    // And at most `yieldBudget` long (1 ms by default, or a quarter of the liveness period if
+    // shorter): a yielding waiter does not look for dead participants, so the time bounds how much
+    // later than one liveness period a death can be noticed. 200 µs cut the group-commit gain by ~8 %.
 
     /// Under the lock: whether what a waiter on `channel` waits for is a few steps of other
     /// workers away (worth yielding the CPU for) rather than a commit function (sleep at once):
