@@ -68,9 +68,10 @@ final class SharedSink: RecordSink {
     }
 
     static func open(
-        segment name: String, coaches: Int, recordSize: Int, liveness: Int, writer: LogWriter
+        segment name: String, coaches: Int, recordSize: Int, liveness: Int, yieldBudget: Int?, writer: LogWriter
     ) throws -> any RecordSink {
         let segment = try SharedSegment.open(name: name)
+        if let yieldBudget { segment.yieldBudget = .microseconds(yieldBudget) }
         guard segment.configuration.coaches == coaches else {
             throw DemoFailure(
                 "segment \(name) has \(segment.configuration.coaches) coaches, the worker was told \(coaches)")

@@ -39,6 +39,8 @@ struct SpawnOptions {
     var crashAfter: Int?
     var seed: UInt64?
     var liveness = 20
+    /// `--yield-budget` in µs; nil: the library's default.
+    var yieldBudget: Int?
     var baseline: String?
     var timeout = 120
     var name: String?
@@ -67,6 +69,7 @@ struct SpawnOptions {
         if p.string("crash-after") != nil { crashAfter = try p.int("crash-after", 0, max: 10_000_000) }
         if p.string("seed") != nil { seed = UInt64(try p.int("seed", 0)) }
         liveness = try p.int("liveness", liveness, min: 1, max: 60_000)
+        if p.string("yield-budget") != nil { yieldBudget = try p.int("yield-budget", 0, max: 15_000_000) }
         baseline = try p.choice("baseline", ["flock"], nil)
         timeout = try p.int("timeout", timeout, min: 1, max: 86_400)
         name = p.string("name")
@@ -82,9 +85,12 @@ struct SpawnOptions {
         if baseline != nil && crash != nil {
             throw UsageError(message: "--crash applies to the shared batch, not to --baseline", command: .spawn)
         }
-        if baseline != nil && (p.string("coaches") != nil || p.string("liveness") != nil || p.string("name") != nil) {
+        if baseline != nil
+            && (p.string("coaches") != nil || p.string("liveness") != nil || p.string("name") != nil
+                || p.string("yield-budget") != nil)
+        {
             throw UsageError(
-                message: "--coaches, --liveness and --name apply to the shared batch, not to --baseline",
+                message: "--coaches, --liveness, --yield-budget and --name apply to the shared batch, not to --baseline",
                 command: .spawn)
         }
         if let name, !name.hasPrefix("/") || name.dropFirst().contains("/") || name.count < 2 || name.count > 250 {
@@ -191,6 +197,7 @@ enum SpawnCommand {
                 args += ["--baseline", b]
             } else {
                 args += ["--segment", segmentName, "--coaches", "\(o.coaches)", "--liveness", "\(o.liveness)"]
+                if let y = o.yieldBudget { args += ["--yield-budget", "\(y)"] }
             }
             if let phase = phases[i] {
                 args += ["--crash", phase.rawValue, "--crash-after", "\(o.crashAfter ?? o.ops / 2)"]

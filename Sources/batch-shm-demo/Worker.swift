@@ -188,6 +188,7 @@ enum WorkerCommand {
         let coaches = try p.int("coaches", 1, min: 1, max: 64)
         let cost = try p.int("commit-cost", 100, max: 10_000_000)
         let liveness = try p.int("liveness", 20, min: 1, max: 60_000)
+        let yieldBudget = p.string("yield-budget") != nil ? try p.int("yield-budget", 0, max: 15_000_000) : nil
         let mode = CommitMode(rawValue: try p.choice("commit", ["fdatasync", "simulate"], "fdatasync")!)!
         let crash = try p.choice("crash", CrashPhase.allCases.map(\.rawValue), nil).flatMap(CrashPhase.init)
         let crashAfter = try p.int("crash-after", ops / 2, max: 1 << 30)
@@ -201,7 +202,8 @@ enum WorkerCommand {
             baseline != nil
             ? FlockSink(writer: writer)
             : try SharedSink.open(
-                segment: segment, coaches: coaches, recordSize: recordSize, liveness: liveness, writer: writer)
+                segment: segment, coaches: coaches, recordSize: recordSize, liveness: liveness,
+                yieldBudget: yieldBudget, writer: writer)
 
         startBarrier()
         for seq in 0..<ops {

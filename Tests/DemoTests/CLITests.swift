@@ -62,6 +62,8 @@ struct CLITests {
             ["spawn", "--baseline", "flock", "--crash", "entered"],
             ["spawn", "--baseline", "lockf"],
             ["spawn", "--baseline", "flock", "--coaches", "2"],
+            ["spawn", "--baseline", "flock", "--yield-budget", "0"],
+            ["spawn", "--yield-budget", "-1"],
             ["spawn", "--name", "no-slash"],
             ["spawn", "--name", "/a/b"],
             ["spawn", "--json=yes"],

@@ -68,7 +68,7 @@ struct SpawnTests {
         let name = Demo.segmentName("opts")
         let j = spawnJSON([
             "3", "-n", "20", "-c", "2", "-s", "100", "--commit", "simulate", "--commit-cost", "50",
-            "--liveness", "10", "-t", "30", "--seed", "7", "--name", name,
+            "--liveness", "10", "--yield-budget", "0", "-t", "30", "--seed", "7", "--name", name,
         ])
         #expect(j.int("workers") == 3)
         #expect(j.int("coaches") == 2)

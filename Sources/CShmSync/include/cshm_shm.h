@@ -216,8 +216,8 @@ static inline int cshm_futex_wait(uint32_t *word, uint32_t expected, int64_t tim
  * when it changed (a wake came: no need to sleep), 0 otherwise. With more runnable processes
  * than CPUs the yield runs the very processes whose progress the waiter waits for (the rest of
  * its batch), and a wake that comes meanwhile costs neither a FUTEX_WAIT nor the wake-up of a
- * sleeping process. BatchIPC yields only when the wake is a few steps of other workers away,
- * never while a commit function runs (see SharedSegment.wakeIsNear). */
+ * sleeping process. BatchIPC starts yielding only when the wake is a few steps of other workers
+ * away, never once a commit function runs (see SharedSegment.wakeIsNear, yieldBudget). */
 static inline int cshm_yield_until_changed(uint32_t *word, uint32_t expected, int yields, int64_t budget_ns) {
     /* Bounded in count and in time: with unrelated CPU-bound processes about, one yield may give
      * away a whole time slice, and the waiter looks for dead participants only once it wakes. */
