@@ -67,7 +67,7 @@ extension SharedSegment {
         while bits != 0 {
             let ch = bits.trailingZeroBitCount
             bits &= bits - 1
-            cshm_futex_wake(&channelsP[ch].seq, all & (1 << UInt64(ch)) != 0 ? 1 : 0)
+            cshm_futex_wake(seqP(ch), all & (1 << UInt64(ch)) != 0 ? 1 : 0)
         }
     }
 
@@ -95,22 +95,33 @@ extension SharedSegment {
 
     // MARK: - The robust condition
 
+    // A channel's fields through pointers of their own (offsets asserted in cshm_shm.c), never
+    // `&channelsP[c].seq`: Swift counts an inout argument as a write to the whole struct for the
+    // length of the call (FUTEX_WAIT, the yields), which ThreadSanitizer reports against every
+    // other waiter's atomic read of the same word.
+    @inlinable func seqP(_ channel: Int) -> UnsafeMutablePointer<UInt32> {
+        UnsafeMutableRawPointer(channelsP + channel).assumingMemoryBound(to: UInt32.self)
+    }
+    @inlinable func sleepersP(_ channel: Int) -> UnsafeMutablePointer<UInt32> {
+        (UnsafeMutableRawPointer(channelsP + channel) + 4).assumingMemoryBound(to: UInt32.self)
+    }
+
     /// Under the lock: sleeps on `channel` until a wake, or at most one liveness period, then
     /// retakes the lock and looks for dead participants. A sleeper that is killed leaves nothing
     /// behind but its slot's `channel`, which crash repair discounts.
     func wait(_ channel: Int, slot: Int) {
-        let ch = channelsP + channel
-        let seq = cshm_atomic_load_u32(&ch.pointee.seq)
-        ch.pointee.sleepers += 1
+        let seqWord = seqP(channel)
+        let seq = cshm_atomic_load_u32(seqWord)
+        sleepersP(channel).pointee += 1
         slotsP[slot].channel = Int32(channel)
         let budget = yieldBudgetNS.load(ordering: .relaxed)
         let soon = budget > 0 && wakeIsNear(channel)
         unlock(slot: slot)
-        if !soon || cshm_yield_until_changed(&ch.pointee.seq, seq, Self.waitYields, budget) == 0 {
-            _ = cshm_futex_wait(&ch.pointee.seq, seq, livenessNS)
+        if !soon || cshm_yield_until_changed(seqWord, seq, Self.waitYields, budget) == 0 {
+            _ = cshm_futex_wait(seqWord, seq, livenessNS)
         }
         lock(slot: slot)
-        if ch.pointee.sleepers > 0 { ch.pointee.sleepers -= 1 }
+        if sleepersP(channel).pointee > 0 { sleepersP(channel).pointee -= 1 }
         slotsP[slot].channel = -1
         repair(ownerDied: false)
     }
@@ -152,18 +163,17 @@ extension SharedSegment {
     /// after any crash.
     @inlinable @inline(__always)
     func wake(_ channel: Int, all: Bool) {
-        guard channelsP[channel].sleepers > 0 else { return }
+        guard sleepersP(channel).pointee > 0 else { return }
         wakeSleepers(channel, all: all)
     }
 
     @usableFromInline @inline(never)
     func wakeSleepers(_ channel: Int, all: Bool) {
-        let ch = channelsP + channel
-        _ = cshm_atomic_add_u32(&ch.pointee.seq, 1)
+        _ = cshm_atomic_add_u32(seqP(channel), 1)
         if channel < 64 {  // a Multi with 63 coaches or more: the others are woken at once
             pendingWakes[all ? 1 : 0] |= 1 << UInt64(channel)
         } else {
-            cshm_futex_wake(&ch.pointee.seq, all ? 1 : 0)
+            cshm_futex_wake(seqP(channel), all ? 1 : 0)
         }
     }
 
@@ -463,10 +473,10 @@ extension SharedSegment {
 
     /// Sleeper counts from the slots (a dead sleeper is no longer counted).
     func recomputeSleepers() {
-        for ch in 0...coachCount { channelsP[ch].sleepers = 0 }
+        for ch in 0...coachCount { sleepersP(ch).pointee = 0 }
         for s in 0..<slotHigh where slotsP[s].proc != 0 {
             let ch = Int(slotsP[s].channel)
-            if ch >= 0 && ch <= coachCount { channelsP[ch].sleepers += 1 }
+            if ch >= 0 && ch <= coachCount { sleepersP(ch).pointee += 1 }
         }
     }
 

@@ -37,7 +37,7 @@ public final class SharedSegment: @unchecked Sendable {
     /// Process-unique number of this mapping (never reused): the key of the per-thread slot cache.
     @usableFromInline let serial: UInt64
     /// Process-local attachment state: the lease thread, the process entry, closed flag.
-    let local = Mutex(LocalState())
+    let local = ProcessLock(LocalState())
     /// Per coach, in the committer's own process: the original error of the last outcome it
     /// published, with the coach generation. Read and written only under the segment mutex.
     let localErrors: UnsafeMutablePointer<(generation: UInt64, error: any Error)?>
@@ -592,7 +592,7 @@ struct RegisteredSegment: @unchecked Sendable {
 }
 /// Open mappings of this process by serial: lets a thread's exit release its slots. A segment
 /// unregisters itself first thing in deinit.
-let liveSegments = Mutex<[UInt64: RegisteredSegment]>([:])
+let liveSegments = ProcessLock<[UInt64: RegisteredSegment]>([:])
 
 @inline(__always) func loadRelaxedU64(_ p: UnsafePointer<UInt64>) -> UInt64 {
     cshm_atomic_load_u64(p)

@@ -10,6 +10,8 @@
 
 _Static_assert(sizeof(cshm_proc) == 64, "cshm_proc layout changed: bump CSHM_VERSION");
 _Static_assert(offsetof(cshm_proc, queued) == CSHM_PROC_QUEUED_OFFSET, "update CSHM_PROC_QUEUED_OFFSET");
+_Static_assert(offsetof(cshm_channel, seq) == 0 && offsetof(cshm_channel, sleepers) == 4,
+               "cshm_channel layout: SharedSegment.seqP/sleepersP assume seq at 0, sleepers at 4");
 
 cshm_phase_hook_fn cshm_phase_hook = 0;
 
