@@ -130,7 +130,7 @@ extension SharedSegment {
     /// (``wakeIsNear(_:)``). Group commit, 8 worker processes on 2 CPUs, interleaved medians:
     /// 16 yields on every wait +10-20 % ops/s over none; 256 on near waits only, 5-15 % more
     /// again (64 and 1024 no better). Bounded: on an idle machine 256 yields take well under a
-    /// millisecond, and a worker waiting for a commit function never yields.
+    /// millisecond, and a worker that starts waiting while a commit function runs never yields.
     @usableFromInline static var waitYields: Int32 { 256 }
 
     // And at most `yieldBudget` long (1 ms by default, or a quarter of the liveness period if
