@@ -1,5 +1,5 @@
 // Helpers shared by the behavioural suite. Also linked into BatchIPCTests (symlink), so it uses
-// only the public API of Batch.
+// only the public (and package) API of Batch.
 import Batch
 import Synchronization
 import Testing
@@ -8,31 +8,10 @@ import Testing
 import Glibc
 #endif
 
-/// A lock ThreadSanitizer can see (a pthread mutex). `Synchronization.Mutex` is built on futex
-/// calls inside the standard library, which TSan does not instrument, so under
-/// `--sanitize=thread` it reports races on the very data such a mutex guards.
-final class Locked<Value>: @unchecked Sendable {
-    private let mutex: UnsafeMutablePointer<pthread_mutex_t>
-    private var value: Value
-
-    init(_ value: Value) {
-        self.value = value
-        mutex = .allocate(capacity: 1)
-        let rc = pthread_mutex_init(mutex, nil)
-        precondition(rc == 0, "pthread_mutex_init failed: \(rc)")
-    }
-
-    deinit {
-        pthread_mutex_destroy(mutex)
-        mutex.deallocate()
-    }
-
-    func withLock<R>(_ body: (inout Value) throws -> R) rethrows -> R {
-        pthread_mutex_lock(mutex)
-        defer { pthread_mutex_unlock(mutex) }
-        return try body(&value)
-    }
-}
+/// A lock ThreadSanitizer can see: the package's pthread-mutex lock (`Synchronization.Mutex` is
+/// built on futex calls inside the standard library, which TSan does not instrument, so under
+/// `--sanitize=thread` it reports races on the very data such a mutex guards).
+typealias Locked = ProcessLock
 
 /// An error with a recognisable description, so that it can be recognised even after it crossed
 /// a process boundary as text.

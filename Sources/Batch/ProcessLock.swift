@@ -2,16 +2,16 @@
     import Glibc
 #endif
 
-/// A value guarded by a private pthread mutex: the process-local bookkeeping of BatchIPC (the
-/// attach state of a mapping, the registry of open mappings). Not `Synchronization.Mutex`:
-/// its futex-based lock is invisible to ThreadSanitizer on Linux, which then reports the guarded
-/// accesses as races; a pthread mutex is intercepted. Never on the hot path.
-final class ProcessLock<Value>: @unchecked Sendable {
+/// Not API (package): a value guarded by a private pthread mutex, for the package's process-local
+/// bookkeeping (BatchIPC's attach state and registry of open mappings) and its tests. Not
+/// `Synchronization.Mutex`: its futex-based lock is invisible to ThreadSanitizer on Linux, which
+/// then reports the guarded accesses as races; a pthread mutex is intercepted. Never on a hot path.
+package final class ProcessLock<Value>: @unchecked Sendable {
     // @unchecked Sendable: `value` is only touched inside `withLock`, under `mutex`.
     private let mutex: UnsafeMutablePointer<pthread_mutex_t>
     private var value: Value
 
-    init(_ value: Value) {
+    package init(_ value: Value) {
         self.value = value
         mutex = .allocate(capacity: 1)
         let rc = pthread_mutex_init(mutex, nil)
@@ -23,7 +23,7 @@ final class ProcessLock<Value>: @unchecked Sendable {
         mutex.deallocate()
     }
 
-    func withLock<R>(_ body: (inout Value) throws -> R) rethrows -> R {
+    package func withLock<R>(_ body: (inout Value) throws -> R) rethrows -> R {
         let rc = pthread_mutex_lock(mutex)
         precondition(rc == 0, "pthread_mutex_lock failed: \(rc)")
         defer { pthread_mutex_unlock(mutex) }
