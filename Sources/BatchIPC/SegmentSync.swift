@@ -220,12 +220,7 @@ extension SharedSegment {
         try attach()
         let proc = myProc.load(ordering: .relaxed)
         lockRaw()
-        var found = -1
-        for s in 0..<slotCount where slotsP[s].proc == 0 {
-            found = s
-            break
-        }
-        guard found >= 0 else {
+        guard let found = (0..<slotCount).first(where: { slotsP[$0].proc == 0 }) else {
             unlockRaw()
             throw .participantTableFull(capacity: slotCount)
         }
@@ -248,14 +243,12 @@ extension SharedSegment {
     func rememberSlot(_ slot: Int, token: UInt64) {
         threadExitKey.register()
         let cache = cshm_tls()!
-        var free = -1
-        for i in 0..<Int(CSHM_TLS_ENTRIES) where cache[i].serial == 0 || !isLive(cache[i].serial) {
-            free = i
-            break
+        guard
+            let free = (0..<Int(CSHM_TLS_ENTRIES)).first(where: { cache[$0].serial == 0 || !isLive(cache[$0].serial) })
+        else {
+            preconditionFailure(
+                "a thread takes part in more than \(CSHM_TLS_ENTRIES) shared segments at once: close some first")
         }
-        precondition(
-            free >= 0,
-            "a thread takes part in more than \(CSHM_TLS_ENTRIES) shared segments at once: close some first")
         // Keep the newest in entry 0: the common case is one segment per thread.
         cache[free] = cache[0]
         cache[0] = cshm_tls_entry(serial: serial, slot: Int64(slot), token: token)
@@ -293,12 +286,7 @@ extension SharedSegment {
             // The whole claim happens under the segment mutex, so nobody ever sees an entry in
             // state 1 whose lease is not held yet; a death half-way leaves EOWNERDEAD to repair.
             lockRaw()
-            var found = -1
-            for p in 0..<procCount where procsP[p].state == 0 {
-                found = p
-                break
-            }
-            guard found >= 0 else {
+            guard let found = (0..<procCount).first(where: { procsP[$0].state == 0 }) else {
                 unlockRaw()
                 return .failure(.processTableFull(capacity: procCount))
             }
