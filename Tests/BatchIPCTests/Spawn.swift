@@ -8,29 +8,9 @@ import Testing
     import Glibc
 #endif
 
-/// The state, result and record of the helper's batches (same layout as Tests/IPCHelper).
-struct TestState: BitwiseCopyable {
-    var batchSum: Int64
-    var total: Int64
-}
-struct TestResult: BitwiseCopyable, Sendable, Equatable {
-    var total: Int64
-    var batchSize: Int64
-}
-struct TestRecord: BitwiseCopyable {
-    var pid: Int32
-    var thread: Int32
-    var op: Int64
-}
-
 /// The helper's commit function, for a coordinator in the test process joining the same batches.
 func testCoordinator(_ segment: SharedSegment) throws -> SharedCoordinator<TestResult> {
-    try SharedCoordinator<TestResult>(segment: segment) { contents in
-        var state = contents.load(as: TestState.self)
-        state.total += state.batchSum
-        contents.store(state)
-        return TestResult(total: state.total, batchSize: state.batchSum)
-    }
+    try SharedCoordinator<TestResult>(segment: segment, commit: commitTestBatch)
 }
 
 /// One op of the test process, like a helper's.
@@ -123,6 +103,3 @@ func makeNamedSegment(_ configuration: SharedBatchConfiguration, tag: String) th
     return (name, try SharedSegment.create(name: name, configuration: configuration))
 }
 
-let processConfiguration = SharedBatchConfiguration(
-    coaches: 1, participants: 64, stateSize: 16, arenaCapacity: 64 << 10, resultCapacity: 16,
-    livenessPeriod: .milliseconds(20))

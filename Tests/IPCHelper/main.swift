@@ -24,25 +24,6 @@ import Synchronization
     import Glibc
 #endif
 
-/// The state of the test batch, in the segment's state region (same layout in the tests).
-struct TestState: BitwiseCopyable {
-    var batchSum: Int64  // reset by the batch's first worker
-    var total: Int64  // grand total, kept across batches by the commit function
-}
-
-/// What every worker of a batch gets.
-struct TestResult: BitwiseCopyable, Sendable {
-    var total: Int64
-    var batchSize: Int64
-}
-
-/// One record: who added it.
-struct TestRecord: BitwiseCopyable {
-    var pid: Int32
-    var thread: Int32
-    var op: Int64
-}
-
 nonisolated(unsafe) var killPhase: UInt32 = UInt32.max
 let currentOp = Atomic<Int>(0)
 nonisolated(unsafe) var killAt = 0
@@ -85,8 +66,7 @@ case "create":
     do {
         _ = try SharedSegment.create(
             name: name,
-            configuration: SharedBatchConfiguration(
-                coaches: 1, participants: 64, stateSize: 16, arenaCapacity: 64 << 10, resultCapacity: 16))
+            configuration: processConfiguration)
     } catch {
         fail("\(error)")
     }
@@ -140,15 +120,14 @@ case "worker":
     let coordinator: SharedCoordinator<TestResult>
     do {
         coordinator = try SharedCoordinator<TestResult>(segment: segment) { contents in
-            var state = contents.load(as: TestState.self)
-            state.total += state.batchSum
-            contents.store(state)
-            if logFD >= 0 && !contents.arena.isEmpty {
+            let result = commitTestBatch(contents)
+            let arena = contents.arena
+            if logFD >= 0 && !arena.isEmpty {
                 // One write for the whole batch (group commit).
-                let n = write(logFD, contents.arena.baseAddress, contents.arena.count)
-                precondition(n == contents.arena.count, "short write to the log")
+                let n = write(logFD, arena.baseAddress, arena.count)
+                precondition(n == arena.count, "short write to the log")
             }
-            return TestResult(total: state.total, batchSize: state.batchSum)
+            return result
         }
     } catch {
         say("attach-failed \(error)")

@@ -1,0 +1,1 @@
+../IPCHelper/TestBatch.swift
