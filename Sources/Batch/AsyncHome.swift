@@ -55,17 +55,11 @@ public final class _AsyncHome<Result: Sendable>: _AsyncBatchHome, _LocalOutcomes
     /// What the commit function produced: its result or its error.
     public typealias Outcome = Swift.Result<Result, any Error>
 
-    /// The algorithm's state, the real lock and the outcomes. Allocated once; nothing moves.
-    @usableFromInline let memory: _ProcessMemory<Outcome>
-    @inlinable public var core: UnsafeMutablePointer<cshm_core> { memory.core }
-    @inlinable public var coaches: UnsafeMutablePointer<cshm_coach> { memory.coaches }
-    @inlinable public var coachCount: Int { memory.coachCount }
-    /// The real lock, held only while a step runs.
-    @inlinable var mutex: UnsafeMutablePointer<pthread_mutex_t> { memory.mutex }
+    /// The algorithm's state, the real lock (held only while a step runs) and the outcomes.
+    public let memory: _ProcessMemory<Outcome>
     /// The logical section and its waiters, in memory the class does not own, so that accesses
     /// carry no dynamic exclusivity check. Read and written only with `mutex` held.
     @usableFromInline let state: UnsafeMutablePointer<_AsyncSectionState>
-    @inlinable public var outcomes: UnsafeMutablePointer<Outcome?> { memory.outcomes }
     /// Names waits, so that a cancellation handler can find its waiter. Any thread, atomic.
     @usableFromInline let nextWaiter = Atomic<UInt64>(1)
     /// The user's commit function, called with the coach. Immutable.

@@ -112,14 +112,23 @@ extension _BatchHome {
     @inlinable public func note(_ phase: _WorkerPhase, coach: Int, token: UInt64) { note(phase, coach: coach) }
 }
 
-/// Not API: a home of this process that keeps each coach's outcome as a Swift `Result` in
-/// ordinary memory (the in-process and the async home). Its outcome storage is written once here.
+/// Not API: a home of this process (the in-process and the async home): its state, mutex and
+/// outcomes live in one ``_ProcessMemory``, and each coach's outcome is a Swift `Result`. The
+/// state's accessors and the outcome storage are written once here.
 public protocol _LocalOutcomes: _BatchHome where Outcome == Swift.Result<Result, any Error> {
-    /// Per coach, the published outcome; `nil` until published and after reset. Under the lock.
-    var outcomes: UnsafeMutablePointer<Outcome?> { get }
+    /// The algorithm's state, the mutex and the outcomes. Allocated once; nothing moves.
+    var memory: _ProcessMemory<Outcome> { get }
 }
 
 extension _LocalOutcomes {
+    @inlinable public var core: UnsafeMutablePointer<cshm_core> { memory.core }
+    @inlinable public var coaches: UnsafeMutablePointer<cshm_coach> { memory.coaches }
+    @inlinable public var coachCount: Int { memory.coachCount }
+    /// The home's pthread mutex.
+    @inlinable public var mutex: UnsafeMutablePointer<pthread_mutex_t> { memory.mutex }
+    /// Per coach, the published outcome; `nil` until published and after reset. Under the lock.
+    @inlinable public var outcomes: UnsafeMutablePointer<Outcome?> { memory.outcomes }
+
     @inlinable
     public func publish(_ outcome: consuming Outcome, coach: Int) {
         outcomes[coach] = outcome

@@ -14,18 +14,12 @@ public final class _LocalHome<Result>: _LocalOutcomes, @unchecked Sendable {
     public typealias Outcome = Swift.Result<Result, any Error>
 
     /// The algorithm's state, the lock and the outcomes. Allocated once; nothing moves.
-    @usableFromInline let memory: _ProcessMemory<Outcome>
-    @inlinable public var core: UnsafeMutablePointer<cshm_core> { memory.core }
-    @inlinable public var coaches: UnsafeMutablePointer<cshm_coach> { memory.coaches }
-    @inlinable public var coachCount: Int { memory.coachCount }
-    /// The lock.
-    @inlinable var mutex: UnsafeMutablePointer<pthread_mutex_t> { memory.mutex }
+    public let memory: _ProcessMemory<Outcome>
     /// `1 + coachCount` conditions: channel 0 (waiting to enter), then one per coach.
     @usableFromInline let conditions: UnsafeMutablePointer<pthread_cond_t>
     /// Per channel, how many threads sleep on it. Under the lock. Lets `wake` skip the call
     /// when nobody sleeps.
     @usableFromInline let sleepers: UnsafeMutablePointer<Int>
-    @inlinable public var outcomes: UnsafeMutablePointer<Outcome?> { memory.outcomes }
     /// The user's commit function, called with the coach. Immutable.
     @usableFromInline let commitFunction: @Sendable (_ coach: Int) throws -> Result
 
