@@ -219,21 +219,7 @@ import Testing
             }
         }
         for (i, handle) in handles.enumerated() where i % 3 == 0 { handle.cancel() }
-        var served = Set<Int>()
-        var cancelled = 0
-        for (item, handle) in handles.enumerated() {
-            do {
-                let batch = try await handle.value
-                #expect(batch.contains(item))
-                served.insert(item)
-            } catch is CancellationError {
-                cancelled += 1
-            }
-        }
-        let committed = ledger.all.flatMap { $0 }
-        #expect(committed.count == Set(committed).count)
-        #expect(Set(committed) == served)
-        #expect(served.count + cancelled == tasks)
+        await ledger.expectStormAccounted(handles)
         #expect(coordinator.queueLength == 0)
     }
 }

@@ -93,6 +93,31 @@ final class AsyncLedger: Sendable {
     }
 
     var all: [[Int]] { batches.withLock { $0 } }
+
+    /// The accounting of a cancellation storm, once every task of `handles` (task `i` submitted
+    /// item `i`) has ended: each task either got `CancellationError` or a batch containing its
+    /// item; every committed item is in exactly one batch, and only served items are committed.
+    func expectStormAccounted(
+        _ handles: [Task<[Int], any Error>], sourceLocation: SourceLocation = #_sourceLocation
+    ) async {
+        var served = Set<Int>()
+        var cancelled = 0
+        for (item, handle) in handles.enumerated() {
+            do {
+                let batch = try await handle.value
+                #expect(batch.contains(item), sourceLocation: sourceLocation)
+                served.insert(item)
+            } catch is CancellationError {
+                cancelled += 1
+            } catch {
+                Issue.record("task \(item): \(error)", sourceLocation: sourceLocation)
+            }
+        }
+        let committed = all.flatMap { $0 }
+        #expect(committed.count == Set(committed).count, sourceLocation: sourceLocation)
+        #expect(Set(committed) == served, sourceLocation: sourceLocation)
+        #expect(served.count + cancelled == handles.count, sourceLocation: sourceLocation)
+    }
 }
 
 /// Booleans recorded from any task.
