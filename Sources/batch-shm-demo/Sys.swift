@@ -1,5 +1,7 @@
 // Thin wrappers over the few system calls the demo makes, each retrying EINTR in one place
 // (`retrying`) and turning failures into a `DemoFailure` that names the call and the errno.
+// Self-contained: Tests/DemoTests links this file too (a symlink), so that the tests start,
+// time and clean up the demo with the demo's own helpers.
 
 #if canImport(Glibc)
     import Glibc
@@ -109,8 +111,21 @@ enum Sys {
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        // The worker starts with no signal blocked and SIGINT/SIGTERM at their defaults, whatever
-        // this process inherited, so that Ctrl-C and kill stop it.
+        let argv: [UnsafeMutablePointer<CChar>?] = ([path] + arguments).map { strdup($0) } + [nil]
+        defer { for p in argv { free(p) } }
+        var pid: pid_t = 0
+        let rc = withShellSpawnAttributes { attr in posix_spawn(&pid, path, &actions, attr, argv, environ) }
+        if rc != 0 { throw DemoFailure.errno("posix_spawn(\(path))", rc) }
+        return pid
+    }
+
+    /// posix_spawn attributes for a child that starts as from a shell, whatever this process
+    /// inherited: no signal blocked, SIGINT and SIGTERM at their defaults (so that Ctrl-C and
+    /// kill stop it); with `newGroup`, in a process group of its own. Also used by the demo's
+    /// tests (Tests/DemoTests links this file).
+    static func withShellSpawnAttributes<R>(
+        newGroup: Bool = false, _ body: (UnsafePointer<posix_spawnattr_t>) throws -> R
+    ) rethrows -> R {
         var attr = posix_spawnattr_t()
         posix_spawnattr_init(&attr)
         defer { posix_spawnattr_destroy(&attr) }
@@ -122,13 +137,13 @@ enum Sys {
         sigaddset(&defaults, SIGTERM)
         posix_spawnattr_setsigmask(&attr, &empty)
         posix_spawnattr_setsigdefault(&attr, &defaults)
-        posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
-        let argv: [UnsafeMutablePointer<CChar>?] = ([path] + arguments).map { strdup($0) } + [nil]
-        defer { for p in argv { free(p) } }
-        var pid: pid_t = 0
-        let rc = posix_spawn(&pid, path, &actions, &attr, argv, environ)
-        if rc != 0 { throw DemoFailure.errno("posix_spawn(\(path))", rc) }
-        return pid
+        var flags = POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF
+        if newGroup {
+            flags |= POSIX_SPAWN_SETPGROUP
+            posix_spawnattr_setpgroup(&attr, 0)
+        }
+        posix_spawnattr_setflags(&attr, Int16(flags))
+        return try body(&attr)
     }
 
     /// A new private directory `/tmp/batch-shm-demo.XXXXXX` (or under `$TMPDIR`).

@@ -20,8 +20,8 @@ struct SegmentTests {
                 "spawn", "2", "--ops", "1000000", "--commit", "simulate", "--commit-cost", "2000",
                 "--name", name, "--timeout", "50", "--quiet", "--dir", dir,
             ], newGroup: true)
-        let deadline = Demo.now() + 20
-        while Demo.now() < deadline {
+        let deadline = Sys.now() + 20
+        while Sys.now() < deadline {
             let r = Demo.run(["stat", name, "--json"])
             if r.status == 0, (FlatJSON(text: r.stdout).int("live_participants") ?? 0) >= 2 { break }
             var ts = timespec(tv_sec: 0, tv_nsec: 20_000_000)
@@ -39,7 +39,7 @@ struct SegmentTests {
     func liveThenStale() {
         let name = Demo.segmentName("stat")
         let dir = Demo.tempDirectory()
-        defer { Demo.removeDirectory(dir) }
+        defer { Sys.removeDirectory(dir) }
         let spawn = startLongSpawn(name, dir: dir)
         defer {
             killpg(spawn.pid, SIGKILL)
@@ -70,8 +70,8 @@ struct SegmentTests {
         #expect(Demo.exists("/dev/shm" + name))
         // SIGKILL is asynchronous: wait (bounded) until stat sees every participant dead.
         var stale = Demo.run(["stat", name, "--json"])
-        let deadline = Demo.now() + 10
-        while FlatJSON(text: stale.stdout).bool("stale") != true && Demo.now() < deadline {
+        let deadline = Sys.now() + 10
+        while FlatJSON(text: stale.stdout).bool("stale") != true && Sys.now() < deadline {
             var ts = timespec(tv_sec: 0, tv_nsec: 10_000_000)
             nanosleep(&ts, nil)
             stale = Demo.run(["stat", name, "--json"])
@@ -96,7 +96,7 @@ struct SegmentTests {
     func forceRemovesALiveSegment() {
         let name = Demo.segmentName("force")
         let dir = Demo.tempDirectory()
-        defer { Demo.removeDirectory(dir) }
+        defer { Sys.removeDirectory(dir) }
         let spawn = startLongSpawn(name, dir: dir)
         defer { killGroup(spawn) }
         #expect(Demo.exists("/dev/shm" + name))

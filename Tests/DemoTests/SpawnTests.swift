@@ -82,7 +82,7 @@ struct SpawnTests {
     @Test(.timeLimit(.minutes(1)))
     func dirKeepsTheLog() throws {
         let dir = Demo.tempDirectory()
-        defer { Demo.removeDirectory(dir) }
+        defer { Sys.removeDirectory(dir) }
         let j = spawnJSON(["2", "--ops", "25", "-s", "48", "--dir", dir])
         var st = stat()
         #expect(stat("\(dir)/batch.log", &st) == 0)
@@ -145,8 +145,8 @@ struct SpawnTests {
         let started = Demo.start([
             "spawn", "2", "--ops", "1000000", "--commit", "simulate", "--commit-cost", "1000", "--name", name,
         ])
-        let deadline = Demo.now() + 20
-        while !Demo.exists("/dev/shm" + name) && Demo.now() < deadline {
+        let deadline = Sys.now() + 20
+        while !Demo.exists("/dev/shm" + name) && Sys.now() < deadline {
             var ts = timespec(tv_sec: 0, tv_nsec: 5_000_000)
             nanosleep(&ts, nil)
         }

@@ -62,26 +62,10 @@ enum Demo {
         posix_spawn_file_actions_addopen(&actions, 2, err, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
         let argv: [UnsafeMutablePointer<CChar>?] = ([binary] + args).map { strdup($0) } + [nil]
         defer { for p in argv { free(p) } }
-        var attr = posix_spawnattr_t()
-        posix_spawnattr_init(&attr)
-        defer { posix_spawnattr_destroy(&attr) }
-        // As from a shell: no signal blocked, SIGINT and SIGTERM at their defaults.
-        var empty = sigset_t()
-        sigemptyset(&empty)
-        var defaults = sigset_t()
-        sigemptyset(&defaults)
-        sigaddset(&defaults, SIGINT)
-        sigaddset(&defaults, SIGTERM)
-        posix_spawnattr_setsigmask(&attr, &empty)
-        posix_spawnattr_setsigdefault(&attr, &defaults)
-        var flags = POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF
-        if newGroup {
-            flags |= POSIX_SPAWN_SETPGROUP
-            posix_spawnattr_setpgroup(&attr, 0)
-        }
-        posix_spawnattr_setflags(&attr, Int16(flags))
         var pid: pid_t = 0
-        let rc = posix_spawn(&pid, binary, &actions, &attr, argv, environ)
+        let rc = Sys.withShellSpawnAttributes(newGroup: newGroup) { attr in
+            posix_spawn(&pid, binary, &actions, attr, argv, environ)
+        }
         precondition(rc == 0, "posix_spawn(\(binary)) failed: \(rc)")
         return (pid, out, err)
     }
@@ -89,13 +73,13 @@ enum Demo {
     /// Waits for `pid` (killing it after `seconds`) and collects its output.
     static func finish(_ started: (pid: pid_t, out: String, err: String), seconds: Double = 50) -> RunResult {
         var status: Int32 = 0
-        let deadline = now() + seconds
+        let deadline = Sys.now() + seconds
         var killed = false
         while true {
             let r = waitpid(started.pid, &status, WNOHANG)
             if r == started.pid { break }
             if r < 0 && errno != EINTR { break }
-            if !killed && now() > deadline {
+            if !killed && Sys.now() > deadline {
                 kill(started.pid, SIGKILL)
                 killed = true
             }
@@ -115,12 +99,6 @@ enum Demo {
         finish(start(args), seconds: seconds)
     }
 
-    static func now() -> Double {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
-    }
-
     static func tempFile(_ tag: String) -> String {
         var template = Array("/tmp/batch-shm-demo-test-\(tag).XXXXXX".utf8CString)
         let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
@@ -129,19 +107,12 @@ enum Demo {
         return String(decoding: template.dropLast().map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
-    /// A new empty directory for a spawn's log and reports.
+    /// A new empty directory for a spawn's log and reports (remove it with `Sys.removeDirectory`).
     static func tempDirectory() -> String {
         let path = tempFile("dir")
         unlink(path)
         precondition(mkdir(path, 0o700) == 0, "mkdir(\(path)) failed")
         return path
-    }
-
-    /// Removes a directory made by ``tempDirectory()`` with the files a spawn leaves in it.
-    static func removeDirectory(_ dir: String) {
-        unlink(dir + "/batch.log")
-        for i in 0..<64 { unlink(dir + "/worker-\(i).report") }
-        rmdir(dir)
     }
 
     static func readText(_ path: String) -> String {

@@ -1,0 +1,1 @@
+../../Sources/batch-shm-demo/Sys.swift
