@@ -45,7 +45,7 @@ func runAsyncBench() {
         ("async `AsyncBatcher.submit`", { asyncBenchBlockOn { await asyncBenchBatcherNanos(iterations) } }),
     ]
     for (name, measure) in rows {
-        let value = asyncBenchMedian((0..<runs).map { _ in measure() })
+        let value = median((0..<runs).map { _ in measure() })
         print("| \(name) | \(asyncBenchFormat(value, 1)) |")
     }
     print()
@@ -76,9 +76,9 @@ func runAsyncBench() {
                     })
             }
             print(
-                "| \(workers) | \(commitMicros) µs | \(asyncBenchFormat(asyncBenchMedian(blocking.map(\.0)), 0)) | "
-                    + "\(asyncBenchFormat(asyncBenchMedian(blocking.map(\.1)), 2)) | \(asyncBenchFormat(asyncBenchMedian(async.map(\.0)), 0)) | "
-                    + "\(asyncBenchFormat(asyncBenchMedian(async.map(\.1)), 2)) |")
+                "| \(workers) | \(commitMicros) µs | \(asyncBenchFormat(median(blocking.map(\.0)), 0)) | "
+                    + "\(asyncBenchFormat(median(blocking.map(\.1)), 2)) | \(asyncBenchFormat(median(async.map(\.0)), 0)) | "
+                    + "\(asyncBenchFormat(median(async.map(\.1)), 2)) |")
         }
     }
     print()
@@ -103,11 +103,6 @@ private func asyncBenchNanos() -> UInt64 {
     var t = timespec()
     clock_gettime(CLOCK_MONOTONIC, &t)
     return UInt64(t.tv_sec) * 1_000_000_000 + UInt64(t.tv_nsec)
-}
-
-private func asyncBenchMedian(_ values: [Double]) -> Double {
-    let sorted = values.sorted()
-    return sorted[sorted.count / 2]
 }
 
 private func asyncBenchFormat(_ value: Double, _ decimals: Int) -> String {

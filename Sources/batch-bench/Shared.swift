@@ -1,30 +1,14 @@
 // The BatchIPC measurements of batch-bench: the op cost of `SharedCoordinator` (the batch in a
 // POSIX shared-memory segment, one thread, trivial commit) next to the in-process `Coordinator`
 // op measured in the same run with the same loop. Bar (DESIGN.md §4): the shared-memory op
-// within 2× the in-process op. Self-contained (private helpers, `shared` prefix) so that it
-// does not depend on the other files of batch-bench.
+// within 2× the in-process op. Uses the timing helpers of InProcess.swift (now, median,
+// blackHole).
 import Batch
 import BatchIPC
 
 #if canImport(Glibc)
     import Glibc
 #endif
-
-private func sharedNow() -> Double {
-    var t = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &t)
-    return Double(t.tv_sec) + Double(t.tv_nsec) / 1e9
-}
-
-private func sharedMedian(_ values: [Double]) -> Double {
-    let s = values.sorted()
-    return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
-}
-
-@inline(never)
-private func sharedBlackHole(_ value: Int) {
-    if value == 0x5eed_f00d { print("") }
-}
 
 /// The low-level op on one thread: queueIn → enter → add → commit → exit.
 private func sharedLowLevelOps<C: BatchCoordinator<Int>>(_ c: C, _ ops: Int, _ state: UnsafeMutablePointer<Int>) {
@@ -36,7 +20,7 @@ private func sharedLowLevelOps<C: BatchCoordinator<Int>>(_ c: C, _ ops: Int, _ s
         sum &+= (try? c.commit()) ?? 0
         c.exit()
     }
-    sharedBlackHole(sum)
+    blackHole(sum)
 }
 
 /// The safe op on one thread: `batch { section in … commit() }`.
@@ -50,14 +34,14 @@ private func sharedSafeOps<C: BatchCoordinator<Int>>(_ c: C, _ ops: Int, _ state
                 return try section.commit()
             }) ?? 0
     }
-    sharedBlackHole(sum)
+    blackHole(sum)
 }
 
 /// ns per op of one timed run of `body(ops)`.
 private func sharedTimed(ops: Int, _ body: (Int) -> Void) -> Double {
-    let start = sharedNow()
+    let start = now()
     body(ops)
-    return (sharedNow() - start) * 1e9 / Double(ops)
+    return (now() - start) * 1e9 / Double(ops)
 }
 
 /// One side's samples: ns/op per pair, low-level and safe.
@@ -106,7 +90,7 @@ func runSharedBench() {
         let samples = doLocal ? l : s
         print(
             "\(side) side only: low-level "
-                + String(format: "%.1f ns/op, safe %.1f ns/op", sharedMedian(samples.low), sharedMedian(samples.safe))
+                + String(format: "%.1f ns/op, safe %.1f ns/op", median(samples.low), median(samples.safe))
                 + " (medians of \(pairs) runs)")
         return
     }
@@ -118,8 +102,8 @@ func runSharedBench() {
         print(
             "| \(what) "
                 + String(
-                    format: "| %.1f | %.1f | %.2f | %.2f |", sharedMedian(a), sharedMedian(b),
-                    sharedMedian(ratios(a, b)), b.min()! / a.min()!))
+                    format: "| %.1f | %.1f | %.2f | %.2f |", median(a), median(b),
+                    median(ratios(a, b)), b.min()! / a.min()!))
     }
     print("\nBar (DESIGN.md §4): the shared-memory op within 2× the in-process op.\n")
 }
