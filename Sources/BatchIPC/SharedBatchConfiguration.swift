@@ -32,10 +32,7 @@ public struct SharedBatchConfiguration: Sendable, Equatable {
         self.livenessPeriod = livenessPeriod
     }
 
-    var livenessNanoseconds: Int64 {
-        let (s, atto) = livenessPeriod.components
-        return s * 1_000_000_000 + atto / 1_000_000_000
-    }
+    var livenessNanoseconds: Int64 { livenessPeriod.saturatingNanoseconds }
 
     func validate() throws(SharedBatchError) {
         func check(_ ok: Bool, _ what: String) throws(SharedBatchError) {
@@ -52,5 +49,16 @@ public struct SharedBatchConfiguration: Sendable, Equatable {
         try check(
             ns >= 1_000_000 && ns <= 10_000_000_000,
             "livenessPeriod must be 1 ms...10 s (got \(livenessPeriod))")
+    }
+}
+
+extension Duration {
+    /// Whole nanoseconds, saturated at `Int64.min` / `Int64.max` where they do not fit (a
+    /// duration of centuries is out of every range here, not a trap).
+    var saturatingNanoseconds: Int64 {
+        let (seconds, attoseconds) = components
+        let (whole, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
+        let (sum, overflow2) = whole.addingReportingOverflow(attoseconds / 1_000_000_000)
+        return overflow || overflow2 ? (seconds < 0 ? .min : .max) : sum
     }
 }

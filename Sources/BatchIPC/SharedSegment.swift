@@ -378,16 +378,7 @@ public final class SharedSegment: @unchecked Sendable {
     public var yieldBudget: Duration {
         get { .nanoseconds(yieldBudgetNS.load(ordering: .relaxed)) }
         set {
-            let (seconds, attoseconds) = newValue.components
-            let ns: Int64
-            if seconds < 0 {
-                ns = 0
-            } else if seconds >= Int64.max / 1_000_000_000 - 1 {
-                ns = Int64.max
-            } else {
-                ns = max(0, seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
-            }
-            yieldBudgetNS.store(min(ns, livenessNS / 4), ordering: .relaxed)
+            yieldBudgetNS.store(min(max(0, newValue.saturatingNanoseconds), livenessNS / 4), ordering: .relaxed)
         }
     }
 

@@ -49,6 +49,8 @@ struct BadInputTests {
             SharedBatchConfiguration(coaches: 0), SharedBatchConfiguration(coaches: 5000),
             SharedBatchConfiguration(participants: 0), SharedBatchConfiguration(stateSize: -1),
             SharedBatchConfiguration(livenessPeriod: .zero),
+            SharedBatchConfiguration(livenessPeriod: .seconds(Int64.max)),  // does not fit in ns: refused, no trap
+            SharedBatchConfiguration(livenessPeriod: .seconds(-Int64.max)),
         ]
         for configuration in bad {
             #expect {
