@@ -129,6 +129,14 @@ extension _LocalOutcomes {
     /// Per coach, the published outcome; `nil` until published and after reset. Under the lock.
     @inlinable public var outcomes: UnsafeMutablePointer<Outcome?> { memory.outcomes }
 
+    /// Takes the home's pthread mutex (for the async home: the real mutex, not the logical
+    /// section).
+    @inlinable
+    public func lock() {
+        let rc = pthread_mutex_lock(mutex)
+        precondition(rc == 0, "pthread_mutex_lock failed: \(rc)")
+    }
+
     @inlinable
     public func publish(_ outcome: consuming Outcome, coach: Int) {
         outcomes[coach] = outcome

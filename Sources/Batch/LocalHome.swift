@@ -46,12 +46,6 @@ public final class _LocalHome<Result>: _LocalOutcomes, @unchecked Sendable {
     public func threadToken() -> UInt64 { cshm_thread_token() }
 
     @inlinable
-    public func lock() {
-        let rc = pthread_mutex_lock(mutex)
-        precondition(rc == 0, "pthread_mutex_lock failed: \(rc)")
-    }
-
-    @inlinable
     public func unlock() {
         let rc = pthread_mutex_unlock(mutex)
         precondition(rc == 0, "pthread_mutex_unlock failed: \(rc)")
