@@ -1,7 +1,7 @@
 // The demo over BatchIPC: the segment `spawn` creates, the sink a worker appends through, and
 // crash injection at an exact phase.
 
-@_spi(Testing) import BatchIPC
+import BatchIPC
 
 #if canImport(Glibc)
     import Glibc
@@ -9,7 +9,7 @@
     import Musl
 #endif
 
-/// The phase (raw `_WorkerPhase` value) at which this process kills itself, 0 for none. Read by
+/// The phase (raw `WorkerPhase` value) at which this process kills itself, 0 for none. Read by
 /// `crashHook`, which BatchIPC calls at every phase change of this process's worker. One
 /// worker thread per process, so a plain global is enough.
 nonisolated(unsafe) var armedCrashPhase: UInt32 = 0
@@ -85,14 +85,14 @@ final class SharedSink: RecordSink {
             return try bytes.withUnsafeBytes { try writer.commit(records: $0) }
         }
         try multi.reserveSlot()
-        SharedSegment._phaseHook = crashHook
+        SharedSegment.phaseHook = crashHook
         return SharedSink(multi: multi, writer: writer)
     }
 
     func submit(seq: Int, record: [UInt8], crash: CrashPhase?) throws -> Receipt {
         switch crash {
-        case .queued?: armedCrashPhase = _WorkerPhase.queued.rawValue
-        case .waiting?: armedCrashPhase = _WorkerPhase.waiting.rawValue
+        case .queued?: armedCrashPhase = WorkerPhase.queued.rawValue
+        case .waiting?: armedCrashPhase = WorkerPhase.waiting.rawValue
         default: armedCrashPhase = 0
         }
         defer { armedCrashPhase = 0 }

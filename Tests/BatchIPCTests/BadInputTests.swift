@@ -3,6 +3,7 @@
 import BatchIPC
 import CShmSync
 import Synchronization
+import BatchTestSupport
 import Testing
 
 #if canImport(Glibc)

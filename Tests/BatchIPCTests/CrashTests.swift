@@ -3,6 +3,7 @@
 // segment shows it asleep). The survivors get exactly the table's outcome, nobody hangs (time
 // limits), the next batch works, and the counters say what happened.
 import BatchIPC
+import BatchTestSupport
 import Testing
 
 #if canImport(Glibc)

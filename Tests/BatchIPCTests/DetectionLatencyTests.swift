@@ -3,6 +3,7 @@
 // survivors find it at their next liveness check. The test kills such a sleeper and measures
 // the time until its participant slot has been repaired and freed.
 import BatchIPC
+import BatchTestSupport
 import Testing
 
 #if canImport(Glibc)

@@ -1,6 +1,7 @@
 // Several real processes join one batch: every worker checks its results, the grand total is
 // exact, and every record is committed exactly once.
 import BatchIPC
+import BatchTestSupport
 import Testing
 
 #if canImport(Glibc)

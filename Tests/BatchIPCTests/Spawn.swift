@@ -2,6 +2,7 @@
 // with posix_spawn — never fork() in the test runner — and reading its output before waiting.
 import BatchIPC
 import CShmSync
+import BatchTestSupport
 import Testing
 
 #if canImport(Glibc)
@@ -95,11 +96,3 @@ func waitForPhase(
         }
     }
 }
-
-/// A segment for multi-process tests: created (not unlinked, the helpers open it by name) and
-/// removed by `cleanup`.
-func makeNamedSegment(_ configuration: SharedBatchConfiguration, tag: String) throws -> (String, SharedSegment) {
-    let name = uniqueSegmentName(tag)
-    return (name, try SharedSegment.create(name: name, configuration: configuration))
-}
-

@@ -1,4 +1,5 @@
 import Synchronization
+import BatchTestSupport
 import Testing
 
 // AsyncBatcher: submit one item, get the batch's result.

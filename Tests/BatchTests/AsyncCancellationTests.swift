@@ -1,4 +1,5 @@
 import Synchronization
+import BatchTestSupport
 import Testing
 
 // Task cancellation in each phase (docs/ASYNC.md): queued, waiting for the section, waiting to

@@ -1,4 +1,5 @@
 import Synchronization
+import BatchTestSupport
 import Testing
 
 // AsyncMulti: several coaches in flight, many tasks, exact totals; and the balancer.

@@ -1,4 +1,5 @@
 import Synchronization
+import BatchTestSupport
 import Testing
 
 // Helpers for the async tests: gates the test opens, and bounded waits for an observable state.

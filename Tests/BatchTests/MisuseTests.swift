@@ -1,6 +1,7 @@
 // Misuse that the compiler cannot reject traps, with a message that names the right order of
 // calls. Each case runs in a child process (an exit test) and checks the message on stderr.
 import Batch
+import BatchTestSupport
 import Testing
 
 @Suite("Misuse traps with the right order of calls", .timeLimit(.minutes(1)))

@@ -1,6 +1,7 @@
 // Crash injection at every phase: the check passes and the errors are the ones the crash model
 // of DESIGN.md §2 gives for that phase.
 
+@testable import batch_shm_demo
 import Testing
 
 #if canImport(Glibc)

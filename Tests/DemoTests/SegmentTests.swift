@@ -1,6 +1,7 @@
 // `stat` and `unlink` on a live segment (a spawn running) and on a stale one (spawn and its
 // workers killed).
 
+@testable import batch_shm_demo
 import Testing
 
 #if canImport(Glibc)

@@ -1,5 +1,6 @@
 // Runs the built batch-shm-demo binary (found next to the test bundle) and captures its output.
 
+@testable import batch_shm_demo
 import Testing
 
 #if canImport(Glibc)

@@ -18,6 +18,7 @@
 //
 // Exit status 0 when every op got an answer it could check, 1 on a check failure, 2 on usage.
 @_spi(Testing) import BatchIPC
+import BatchTestSupport
 import Synchronization
 
 #if canImport(Glibc)
@@ -105,7 +106,7 @@ case "worker":
     if let p = option("--kill") {
         killPhase = phase(named: p)
         killAt = Int(option("--kill-at") ?? "0") ?? 0
-        SharedSegment._phaseHook = { phase in
+        SharedSegment.phaseHook = { phase in
             if phase == killPhase && currentOp.load(ordering: .relaxed) == killAt { kill(getpid(), SIGKILL) }
         }
     }

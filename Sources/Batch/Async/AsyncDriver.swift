@@ -1,0 +1,150 @@
+import CBatchCore
+
+/// The async driver: the same engine steps as the blocking driver (`Engine/Steps.swift`), run through
+/// ``_AsyncBatchHome/drive(owned:cancellable:_:)`` so that a worker that must wait suspends (a
+/// continuation parked on the channel) instead of blocking a thread.
+///
+/// Ownership of the critical section: a task owns the home's logical section from the return of
+/// ``asyncEnter(blocking:balancer:)`` to ``asyncExit(coach:)``, except while it is suspended in
+/// ``asyncCommit(coach:)`` (waiting for the committer) or runs the commit function. `core.holder`
+/// names the owning task (``_WorkerHome/threadToken()`` is a task token in an async home) so that
+/// the holder bookkeeping and misuse checks (`Engine/HolderState.swift`) apply unchanged.
+///
+/// Cancellation (documented for users in docs/ASYNC.md):
+/// - before entering (queued, waiting for the section, or waiting to enter while a batch
+///   commits): the wait ends, the worker leaves the queue (``leaveBeforeEntering()``, the
+///   engine's own path) and gets `CancellationError`;
+/// - once entered: no wait is cancellable any more. The worker's data is (or may be) in the
+///   batch, so it waits for and gets the batch's outcome like every other worker, and the
+///   commit function runs shielded from its cancellation when the batch holds other workers.
+extension _BatchEngine where Home: _AsyncBatchHome {
+    /// What an async enter ended with.
+    @usableFromInline
+    enum _AsyncEntered: Sendable {
+        case entered(coach: Int, index: Int)
+        case busy
+        case cancelled
+    }
+
+    /// Enters a coach for the task `me` (its ``_WorkerHome/threadToken()``, computed once by the
+    /// caller: reading the current task is not free), suspending while no coach accepts workers
+    /// (or the balancer refuses).
+    ///
+    /// - Returns: the coach and index, or `nil` when non-blocking and no coach can be entered.
+    /// - Throws: `CancellationError` if the task is cancelled before it enters; it then no
+    ///   longer counts as coming and the committers were told.
+    @inlinable
+    nonisolated(nonsending) public func asyncEnter(
+        blocking: Bool, balancer: _Balancer?, me: UInt64
+    ) async throws -> (coach: Int, index: Int)? {
+        precondition(me != 0, _Misuse.asyncOutsideTask.description)
+        checkNotHolder(me, _Misuse.enterTwice)
+        var queued = true
+        let outcome = await home.drive(owned: false, cancellable: true) { () -> _SectionStep<_AsyncEntered> in
+            if Task.isCancelled { return .release(.cancelled) }
+            switch enterStep(blocking: blocking, queued: &queued, balancer: balancer) {
+            case .entered(let c, let index):
+                takeSection(me, coach: c, state: .inside)
+                home.note(.entered, coach: c, token: me)
+                return .keep(.entered(coach: c, index: index))
+            case .busy:
+                home.note(.idle, coach: -1)
+                return .release(.busy)
+            case .wait:
+                return .wait(channel: Self.enterChannel)
+            }
+        }
+        switch outcome {
+        case .entered(let c, let index)?:
+            return (c, index)
+        case .busy?:
+            return nil
+        case .cancelled?, nil:
+            if queued { leaveBeforeEntering() }
+            throw CancellationError()
+        }
+    }
+
+    /// What one round of an async commit ended with.
+    @usableFromInline
+    enum _AsyncCommitted {
+        case ready(Swift.Result<Home.Result, any Error>)
+        case commit(workers: Int)
+    }
+
+    /// Commits the caller's batch (the task `me`, the token it entered with), or suspends until
+    /// its committer published the outcome; every worker of the batch gets the same outcome. Not
+    /// cancellable (see the type's notes).
+    @inlinable
+    nonisolated(nonsending) public func asyncCommit(coach c: Int, me: UInt64) async throws -> Home.Result {
+        checkHolder(me, coach: c, _Misuse.commitOutside)
+        checkNoOutcome(_Misuse.secondOutcome)
+        var owned = true
+        var outcome: Home.Outcome? = nil
+        while true {
+            let next = await home.drive(owned: owned, cancellable: false) { () -> _SectionStep<_AsyncCommitted> in
+                takeSection(me, coach: c, state: .inside)
+                if let published = outcome.take() { publish(published, coach: c) }
+                switch commitStep(coach: c) {
+                case .ready:
+                    holderState = .decided
+                    home.note(.done, coach: c, token: me)
+                    return .keep(.ready(Swift.Result { try home.result(coach: c) }))
+                case .wait:
+                    home.note(.waiting, coach: c, token: me)
+                    releaseSection()
+                    return .wait(channel: Self.commitChannel(c))
+                case .commit:
+                    home.note(.committing, coach: c, token: me)
+                    releaseSection()
+                    return .release(.commit(workers: workersInside(c)))
+                }
+            }
+            switch next {
+            case .ready(let result)?:
+                return try result.get()
+            case .commit(let workers)?:
+                if workers > 1 {
+                    // Other workers depend on this commit: the committer's cancellation must not
+                    // reach the commit function. An unstructured task inherits priority and
+                    // task-locals but not cancellation.
+                    let home = self.home
+                    outcome = await Task { await home.runCommit(coach: c) }.value
+                } else {
+                    outcome = await home.runCommit(coach: c)
+                }
+                owned = false  // re-take the section to publish, like the blocking re-lock
+            case nil:
+                preconditionFailure("a non-cancellable wait was cancelled")
+            }
+        }
+    }
+
+    /// Cancels the caller's batch; every worker of it gets the closing's error. Does not suspend:
+    /// the caller owns the section.
+    @inlinable
+    public func asyncCancel(coach c: Int, _ closing: _Closing, me: UInt64) throws -> Home.Result {
+        home.lock()
+        defer { home.unlock() }
+        return try cancelStep(me, coach: c, closing)
+    }
+
+    /// Sets `triggered` on the caller's coach. Does not suspend.
+    @inlinable
+    public func asyncTrigger(coach c: Int, me: UInt64) {
+        home.lock()
+        defer { home.unlock() }
+        triggerStep(me, coach: c)
+    }
+
+    /// Leaves the batch and gives up the critical section, for the task `me`, the token it
+    /// entered with. Does not suspend, so it can run in a `defer`.
+    @inlinable
+    public func asyncExit(coach c: Int, me: UInt64) -> Int {
+        home.lock()
+        let left = exitSectionStep(me, coach: c)
+        home.giveUpSection()
+        home.unlock()
+        return left
+    }
+}

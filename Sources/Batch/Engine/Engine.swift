@@ -1,0 +1,36 @@
+import CBatchCore
+
+/// The batching algorithm (docs/DESIGN.md, "The protocol"), written once for every home.
+///
+/// Not API: public (underscored) only so that the package's modules can inline it; use
+/// ``Coordinator`` and ``Multi`` (or their async and shared-memory twins).
+///
+/// The algorithm is a set of *steps* that run under the home's lock and say what to do next
+/// (`Steps.swift`), named *predicates* on a coach (`Predicates.swift`), the bookkeeping of the
+/// worker that holds the critical section (`HolderState.swift`), the crash table's step for a
+/// participant that died (`ParticipantDied.swift`), and two *drivers* that loop over the steps:
+/// the blocking one (`Blocking/BlockingDriver.swift`, sleeping with ``_BlockingHome/wait(_:)``)
+/// and the async one (`Async/AsyncDriver.swift`, suspending with continuations).
+///
+/// State (all in ``cbatch_core`` and ``cbatch_coach``; see `CBatchCore.h` for each field's
+/// invariant): `queue` counts workers coming; each coach has `count` (>= 0 filling, < 0 closed
+/// with -count still inside), `triggered`, `ready`. The critical section is held from `enter`
+/// to `exit`, except while the holder waits in `commit` or runs the commit function.
+@frozen
+public struct _BatchEngine<Home: _BatchState>: Sendable {
+    /// Where the state lives. Immutable.
+    public let home: Home
+
+    @inlinable
+    public init(home: Home) { self.home = home }
+
+    /// Channel of workers waiting to enter a coach.
+    @inlinable public static var enterChannel: Int { 0 }
+    /// Channel of workers waiting in commit on `coach`.
+    @inlinable public static func commitChannel(_ coach: Int) -> Int { 1 + coach }
+
+    @inlinable var core: UnsafeMutablePointer<cbatch_core> { home.core }
+    @inlinable func coach(_ c: Int) -> UnsafeMutablePointer<cbatch_coach> { home.coaches + c }
+    /// The number of coaches, at least 1.
+    @inlinable public var coachCount: Int { home.coachCount }
+}

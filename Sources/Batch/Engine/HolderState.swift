@@ -1,0 +1,124 @@
+import CBatchCore
+
+/// Not API: how far the worker that holds the critical section is in its batch
+/// (`cbatch_core.holder_state`).
+@frozen
+public enum _HolderState: UInt32, Sendable {
+    /// Nobody holds the section (or the holder is between steps that do not care).
+    case none = 0
+    /// Entered, no outcome yet: it may commit or cancel, and a throw poisons the batch.
+    case inside = 1
+    /// Has its batch's outcome: it may only exit.
+    case decided = 2
+}
+
+/// The bookkeeping of the critical section's holder, written once for both drivers: who holds
+/// it (`core.holder`, a token from ``_WorkerHome/threadToken()``), which coach it entered, and
+/// its ``_HolderState``. All under the lock, except the relaxed read of `holder` that catches
+/// misuse from any thread.
+extension _BatchEngine where Home: _WorkerHome {
+    /// Under the lock: the holder's progress in its batch.
+    @inlinable
+    public var holderState: _HolderState {
+        get { _HolderState(rawValue: core.pointee.holder_state) ?? .none }
+        nonmutating set { core.pointee.holder_state = newValue.rawValue }
+    }
+
+    /// By the holder of the critical section: whether it has no outcome yet (it may still
+    /// commit or cancel). The safe API poisons the batch on a throw only then.
+    @inlinable
+    public var holderHasNoOutcome: Bool { holderState == .inside }
+
+    /// Under the lock: `me` holds the section, in `coach`, at `state`.
+    @inlinable
+    func takeSection(_ me: UInt64, coach c: Int, state: _HolderState) {
+        cbatch_atomic_store_u64(&core.pointee.holder, me)
+        core.pointee.holder_coach = Int32(truncatingIfNeeded: c)
+        holderState = state
+    }
+
+    /// Under the lock: nobody holds the section (the holder waits, commits, or exited).
+    @inlinable
+    func releaseSection() {
+        cbatch_atomic_store_u64(&core.pointee.holder, 0)
+    }
+
+    /// Traps with `misuse` unless `me` holds the section, and with the wrong-coach message
+    /// unless it entered `coach`.
+    @inlinable
+    func checkHolder(_ me: UInt64, coach c: Int, _ misuse: StaticString) {
+        if cbatch_atomic_load_u64(&core.pointee.holder) != me { preconditionFailure(misuse.description) }
+        precondition(Int(core.pointee.holder_coach) == c, _Misuse.wrongCoach.description)
+    }
+
+    /// Traps with `misuse` unless the holder has no outcome yet (commit or cancel a second time).
+    @inlinable
+    func checkNoOutcome(_ misuse: StaticString) {
+        precondition(holderState == .inside, misuse.description)
+    }
+
+    /// Traps with `misuse` when `me` holds the section already (enter twice).
+    @inlinable
+    func checkNotHolder(_ me: UInt64, _ misuse: StaticString) {
+        precondition(cbatch_atomic_load_u64(&core.pointee.holder) != me, misuse.description)
+    }
+
+    /// Blocking homes: traps when the calling thread holds the critical section, where `misuse`
+    /// would wait for itself forever (the lock is not recursive, and a worker inside does not
+    /// come again before it exits).
+    @inlinable
+    public func checkOutsideSection(_ misuse: StaticString) {
+        if cbatch_atomic_load_u64(&core.pointee.holder) == home.threadToken() { preconditionFailure(misuse.description) }
+    }
+}
+
+// MARK: - The holder's own steps, shared by both drivers (under the lock, by the holder `me`).
+
+extension _BatchEngine where Home: _WorkerHome {
+    /// Sets `triggered` on the holder's coach: commit as soon as possible.
+    @inlinable
+    public func triggerStep(_ me: UInt64, coach c: Int) {
+        checkHolder(me, coach: c, _Misuse.triggerOutside)
+        coach(c).pointee.triggered = 1
+    }
+
+    /// Closes the holder's batch without committing; every worker of it gets the closing's
+    /// error, which this throws.
+    @inlinable
+    public func cancelStep(_ me: UInt64, coach c: Int, _ closing: _Closing) throws -> Home.Result {
+        checkHolder(me, coach: c, _Misuse.cancelOutside)
+        checkNoOutcome(_Misuse.cancelAfterOutcome)
+        close(coach: c, closing)
+        holderState = .decided
+        home.note(.done, coach: c, token: me)
+        return try home.result(coach: c)
+    }
+
+    /// The holder leaves its batch and gives up the critical section (the caller then releases
+    /// the lock). Returns how many workers of that batch have not exited yet.
+    @inlinable
+    public func exitSectionStep(_ me: UInt64, coach c: Int) -> Int {
+        checkHolder(me, coach: c, _Misuse.exitWithoutEnter)
+        let left = exitStep(coach: c)
+        holderState = .none
+        home.note(.idle, coach: c, token: me)
+        releaseSection()
+        return left
+    }
+}
+
+extension _BatchEngine {
+    /// The token of the section's holder, 0 when none; read atomically, from any thread.
+    @inlinable
+    public var holder: UInt64 { cbatch_atomic_load_u64(&core.pointee.holder) }
+
+    /// Under the lock, taken after its previous holder died in the middle of a step (the state
+    /// restored from a consistent snapshot): nobody holds the critical section any more — in a
+    /// blocking home the section is the lock itself.
+    @inlinable
+    public func lockHolderDied() {
+        cbatch_atomic_store_u64(&core.pointee.holder, 0)
+        core.pointee.holder_state = _HolderState.none.rawValue
+        core.pointee.holder_coach = 0
+    }
+}

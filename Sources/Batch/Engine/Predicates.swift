@@ -1,0 +1,52 @@
+import CBatchCore
+
+/// The named states of a coach. Every rule of the algorithm that looks at a coach's fields asks
+/// one of these, so that no home re-derives them (`CBatchCore.h` says what the fields mean).
+/// Under the lock, unless a home documents otherwise.
+extension _BatchEngine {
+    /// The batch is filling: it accepts workers (`count >= 0`). An empty coach is filling too.
+    @inlinable
+    public func isFilling(_ c: Int) -> Bool { coach(c).pointee.count >= 0 }
+
+    /// Whether `coach` accepts workers: the same as ``isFilling(_:)``, named for `enter`.
+    @inlinable
+    public func isFree(_ c: Int) -> Bool { isFilling(c) }
+
+    /// The batch is closed and its commit function runs (or its committer died doing so): no
+    /// outcome yet.
+    @inlinable
+    public func isCommitting(_ c: Int) -> Bool { coach(c).pointee.count < 0 && coach(c).pointee.ready == 0 }
+
+    /// The batch's outcome is published; its workers have not all exited.
+    @inlinable
+    public func isPublished(_ c: Int) -> Bool { coach(c).pointee.ready != 0 }
+
+    /// Workers inside the batch (entered, not exited), filling or closed.
+    @inlinable
+    public func workersInside(_ c: Int) -> Int {
+        let count = coach(c).pointee.count
+        return Int(count >= 0 ? count : -count)
+    }
+
+    /// Some coach is running its commit function.
+    @inlinable
+    public var anyCommitting: Bool {
+        for c in 0..<coachCount where isCommitting(c) { return true }
+        return false
+    }
+
+    /// The batch of `coach` has its first worker now: its per-batch data (a record arena) is
+    /// stale and must be dropped. True right after the entering step that gave index 0.
+    @inlinable
+    public func hasFirstWorkerOnly(_ c: Int) -> Bool { coach(c).pointee.count == 1 }
+
+    /// What a worker waiting on `channel` waits for is a few steps of other workers away, not a
+    /// commit function: in commit, its batch is still filling (it waits for announced workers)
+    /// or already published; to enter, no coach is committing (closed coaches only wait for
+    /// their workers to exit). Homes use it to decide between yielding the CPU and sleeping.
+    @inlinable
+    public func wakeIsNear(_ channel: Int) -> Bool {
+        if channel == Self.enterChannel { return !anyCommitting }
+        return !isCommitting(channel - 1)
+    }
+}

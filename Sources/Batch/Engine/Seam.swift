@@ -1,0 +1,120 @@
+import CBatchCore
+
+// The seam between the algorithm (`_BatchEngine`, written once) and its homes — where a batch's
+// state lives and how its waiters sleep. Not API: public (underscored) only so that the package's
+// modules can inline it. Do not conform to these protocols outside this package.
+//
+// It comes in layers, so that each home implements only what it has:
+//
+//   _BatchState      what the steps need: the state, wake-ups, where outcomes go.
+//                    Every home; BatchIPC's crash repair implements only this.
+//   _WorkerHome      a home that workers use: their names, the lock, the queue, results, phases.
+//   _BlockingHome    its waiters are threads: sleep on a channel, run the commit function.
+//                    The in-process home (LocalHome) and BatchIPC's shared-memory home.
+//   _AsyncBatchHome  its waiters are suspended tasks (Async/AsyncHome.swift).
+//
+// "Under the lock" below means: between `lock()` (or the return of `wait`) and `unlock()` (or
+// the call of `wait`), on the calling thread.
+
+/// Not API: what the engine's steps read and write — the state, the wake-ups, and where a
+/// batch's outcome is kept.
+public protocol _BatchState: AnyObject, Sendable {
+    /// What the commit function produced, as the home stores it (a value or an error).
+    associatedtype Outcome
+
+    /// The algorithm's global state. The address never changes while the home lives.
+    var core: UnsafeMutablePointer<cbatch_core> { get }
+    /// `coachCount` coaches, contiguous. The address never changes while the home lives.
+    var coaches: UnsafeMutablePointer<cbatch_coach> { get }
+    /// Number of coaches, at least 1.
+    var coachCount: Int { get }
+
+    /// Under the lock: wakes the sleepers on `channel` — all of them, or at least one when `all`
+    /// is false. Costs nothing when nobody sleeps there. Channel 0 is "waiting to enter";
+    /// channel `1 + c` is "waiting in commit on coach c".
+    func wake(_ channel: Int, all: Bool)
+
+    /// Under the lock, on a closed coach: stores the commit's outcome.
+    func publish(_ outcome: consuming Outcome, coach: Int)
+    /// Under the lock, on a coach just closed without its commit function: stores why.
+    func publishClosing(_ closing: _Closing, coach: Int)
+    /// Under the lock: forgets the published outcome; the last worker left the coach.
+    func resetOutcome(coach: Int)
+}
+
+/// Not API: a home that workers use (every home but crash repair's).
+public protocol _WorkerHome: _BatchState {
+    /// What `commit()` returns to every worker of a batch.
+    associatedtype Result
+
+    /// A nonzero token that names the calling thread (or task) among the workers of this home.
+    func threadToken() -> UInt64
+
+    /// Takes the lock. A home that can observe dead participants repairs the state here, before
+    /// returning, so the algorithm always sees a consistent state.
+    func lock()
+    /// Releases the lock.
+    func unlock()
+
+    /// Lock free: announce a worker. Returns the queue length after the change.
+    func queueIn() -> Int
+    /// Lock free: take back an announcement. Returns the queue length after the change.
+    func queueOut() -> Int
+    /// The number of announced workers; exact under the lock.
+    var queueLength: Int { get }
+    /// Under the lock: the calling worker, which announced itself, enters a coach or gives up and
+    /// stops counting as coming. Returns the queue length after the change.
+    func leaveQueue() -> Int
+
+    /// Under the lock, on a ready coach: the published result, or its error thrown.
+    func result(coach: Int) throws -> Result
+
+    /// Under the lock: the first worker of a new batch of `coach` entered (index 0). The home
+    /// drops what it keeps per batch besides the user's state (BatchIPC: the record arena).
+    func beginBatch(coach: Int)
+
+    /// Under the lock (except `.queued`, and `.idle` after `queueOut`, which come without it):
+    /// what the calling worker is doing now. The shared-memory home records it so that a crash
+    /// can be told apart; the homes of this process ignore it.
+    func note(_ phase: WorkerPhase, coach: Int)
+    /// ``note(_:coach:)`` by the worker whose ``threadToken()`` is `token` (the caller's, already
+    /// at hand): a home that finds its per-thread record from the token saves a lookup.
+    func note(_ phase: WorkerPhase, coach: Int, token: UInt64)
+}
+
+/// Not API: a home whose waiters are threads, driven by the blocking driver.
+public protocol _BlockingHome: _WorkerHome {
+    /// Under the lock: releases it, sleeps until ``_BatchState/wake(_:all:)`` on `channel` (or
+    /// spuriously, or after a liveness period), and takes it again. Callers re-check.
+    func wait(_ channel: Int)
+    /// Not under the lock: runs the commit function of `coach` and captures what it produced.
+    func runCommit(coach: Int) -> Outcome
+}
+
+/// Not API: why a filling batch is closed without running its commit function. Every worker of
+/// the batch gets ``error``.
+public enum _Closing: Sendable {
+    /// `cancel(error)`; `nil` stands for ``BatchError/canceled``.
+    case canceled((any Error)?)
+    /// A worker threw inside the critical section before its outcome: the batch is poisoned.
+    case workerFailed(any Error)
+    /// A worker process died inside the batch before its outcome (crash repair).
+    case workerCrashed(pid: Int32)
+
+    /// The closing of `cancel(error)`: `cancel(BatchError.canceled)` is the same as `cancel()`.
+    @inlinable
+    public static func cancel(_ error: (any Error)?) -> _Closing {
+        if let error, case BatchError.canceled = error { return .canceled(nil) }
+        return .canceled(error)
+    }
+
+    /// What every worker of the batch gets.
+    @inlinable
+    public var error: any Error {
+        switch self {
+        case .canceled(let error): error ?? BatchError.canceled
+        case .workerFailed(let cause): BatchError.workerFailed(cause)
+        case .workerCrashed(let pid): BatchError.workerCrashed(pid: pid)
+        }
+    }
+}

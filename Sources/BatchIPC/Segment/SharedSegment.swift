@@ -1,0 +1,209 @@
+import Batch
+import CBatchCore
+import CShmSync
+import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// A POSIX shared-memory segment that holds batches: the algorithm's state, its robust mutex and
+/// wait channels, the participant and process tables, the user's state and record arenas, and
+/// live counters.
+///
+/// Create it once (``create(name:configuration:)``), open it in every other process
+/// (``open(name:)``), or let every process call ``openOrCreate(name:configuration:)``. Then make a
+/// ``SharedCoordinator`` (one coach) or ``SharedMulti`` over it. ``close()`` detaches this process;
+/// ``unlink(name:)`` removes the name (mappings stay valid until closed).
+///
+/// Reading ``counters`` and ``status()`` never takes the lock and never disturbs a batch, so a
+/// monitoring process can open a segment without taking part.
+public final class SharedSegment: @unchecked Sendable {
+    // @unchecked Sendable: the mapping's address and every `let` below never change while the
+    // segment is open; everything mutable is either in the segment (guarded by its robust mutex,
+    // or atomic, as cshm_layout.h says field by field) or process-local and guarded by `local`,
+    // an atomic, or the segment mutex (`pendingWakes`, `localErrors`).
+
+    /// The segment's name, with its leading `/`.
+    public let name: String
+    /// The capacities stored in the segment.
+    public let configuration: SharedBatchConfiguration
+    /// The number of coaches in the segment.
+    public let coachCount: Int
+
+    // MARK: The mapping and where its regions are, from the validated header (never re-read).
+
+    /// The mapping. Its address never changes until `close()`.
+    @usableFromInline let base: UnsafeMutableRawPointer
+    /// Bytes mapped (= the segment's size).
+    let size: Int
+    @usableFromInline let header: UnsafeMutablePointer<cshm_header>
+    @usableFromInline let mutexP: UnsafeMutablePointer<pthread_mutex_t>
+    @usableFromInline let coreP: UnsafeMutablePointer<cbatch_core>
+    @usableFromInline let channelsP: UnsafeMutablePointer<cshm_channel>
+    @usableFromInline let coachesP: UnsafeMutablePointer<cbatch_coach>
+    @usableFromInline let slotsP: UnsafeMutablePointer<cshm_slot>
+    @usableFromInline let procsP: UnsafeMutablePointer<cshm_proc>
+    /// Where the crash snapshots are (see `cshm_shadow_ref`). Process memory, written once.
+    @usableFromInline let shadowRef: UnsafeMutablePointer<cshm_shadow_ref>
+    @usableFromInline let slotCount: Int
+    @usableFromInline let procCount: Int
+    /// `configuration.resultCapacity`, `stateSize` and `arenaCapacity`, for the inlined hot path.
+    @usableFromInline let resultCapacity: Int
+    @usableFromInline let stateSize: Int
+    @usableFromInline let arenaCapacity: Int
+    @usableFromInline let resultStride: Int
+    @usableFromInline let resultsOffset: Int
+    @usableFromInline let stateStride: Int
+    @usableFromInline let stateOffset: Int
+    @usableFromInline let arenaStride: Int
+    @usableFromInline let arenaOffset: Int
+    /// The liveness period in nanoseconds (from the header).
+    let livenessNS: Int64
+
+    // MARK: Process-local state.
+
+    /// Process-unique number of this mapping (never reused): the key of the per-thread slot cache.
+    @usableFromInline let serial: UInt64
+    /// This process's pid, read once (`getpid` is a system call; a process attaches after exec,
+    /// never across fork).
+    @usableFromInline let pid = getpid()
+    /// Attachment state: the lease thread, the process entry, the closed flag. Under its lock.
+    let local = ProcessLock(LocalState())
+    /// This process's entry in the process table, -1 until attached. Written once in `attach`.
+    @usableFromInline let myProc = Atomic<Int32>(-1)
+    /// Wakes owed by the holder of the segment mutex, issued by `unlock` once the mutex is
+    /// released (word 0: wake one, word 1: wake all; bit n: channel n < 64). Read and written only
+    /// by the thread holding the segment mutex.
+    @usableFromInline let pendingWakes: UnsafeMutablePointer<UInt64>
+    /// Per coach, in the committer's own process: the original error of the last outcome it
+    /// published, with the coach generation. Read and written only under the segment mutex.
+    let localErrors: UnsafeMutablePointer<(generation: UInt64, error: any Error)?>
+    /// ``yieldBudget`` in nanoseconds, already bounded by a quarter of the liveness period. Any
+    /// thread reads and writes it atomically (relaxed: a waiter may use the previous value once).
+    let yieldBudgetNS: Atomic<Int64>
+    /// The segment's state seen by the engine's steps, for crash repair and the waiting policy:
+    /// made once, it refers back to this segment without retaining it.
+    var state: _SegmentState { _state! }
+    private var _state: _SegmentState?
+
+    struct LocalState {
+        var closed = false
+        /// Index of this process's entry in the process table, -1 while not attached.
+        var proc: Int32 = -1
+        var lease: LeaseThread?
+        /// The serial of the process entry when this process claimed it.
+        var leaseSerial: UInt64 = 0
+    }
+
+    /// A segment over a mapping whose header `check` validated (or `create` wrote).
+    init(name: String, base: UnsafeMutableRawPointer, size: Int) {
+        self.name = name
+        self.base = base
+        self.size = size
+        self.serial = segmentSerials.add(1, ordering: .relaxed).newValue
+        header = base.assumingMemoryBound(to: cshm_header.self)
+        let h = header.pointee
+        coachCount = Int(h.coaches)
+        slotCount = Int(h.slots)
+        procCount = Int(h.procs)
+        livenessNS = Int64(h.liveness_ns)
+        yieldBudgetNS = Atomic(min(1_000_000, Int64(h.liveness_ns) / 4))
+        resultCapacity = Int(h.result_capacity)
+        stateSize = Int(h.state_size)
+        arenaCapacity = Int(h.arena_capacity)
+        configuration = SharedBatchConfiguration(
+            coaches: Int(h.coaches), participants: Int(h.slots), processes: Int(h.procs),
+            stateSize: Int(h.state_size), arenaCapacity: Int(h.arena_capacity),
+            resultCapacity: Int(h.result_capacity), livenessPeriod: .nanoseconds(Int64(h.liveness_ns)))
+        mutexP = cshm_header_mutex(header)
+        coreP = cshm_header_core(header)
+        channelsP = (base + Int(h.off_channels)).assumingMemoryBound(to: cshm_channel.self)
+        coachesP = (base + Int(h.off_coaches)).assumingMemoryBound(to: cbatch_coach.self)
+        slotsP = (base + Int(h.off_slots)).assumingMemoryBound(to: cshm_slot.self)
+        procsP = (base + Int(h.off_procs)).assumingMemoryBound(to: cshm_proc.self)
+        shadowRef = .allocate(capacity: 1)
+        let shadow0 = (base + Int(h.off_shadow)).assumingMemoryBound(to: UInt8.self)
+        shadowRef.initialize(
+            to: cshm_shadow_ref(
+                shadow: (shadow0, shadow0 + Int(h.stride_shadow)), coaches: coachesP, slots: slotsP,
+                current: cshm_header_shadow_current(header), ncoaches: h.coaches, nslots: h.slots))
+        resultStride = Int(h.stride_result)
+        resultsOffset = Int(h.off_results)
+        stateStride = Int(h.stride_state)
+        stateOffset = Int(h.off_state)
+        arenaStride = Int(h.stride_arena)
+        arenaOffset = Int(h.off_arena)
+        pendingWakes = .allocate(capacity: 2)
+        pendingWakes.initialize(repeating: 0, count: 2)
+        localErrors = .allocate(capacity: Int(h.coaches))
+        localErrors.initialize(repeating: nil, count: Int(h.coaches))
+        _state = _SegmentState(segment: self)
+        liveSegments.withLock { $0[serial] = RegisteredSegment(segment: Unmanaged.passUnretained(self)) }
+    }
+
+    deinit {
+        close()
+        localErrors.deinitialize(count: coachCount).deallocate()
+        shadowRef.deallocate()
+        pendingWakes.deallocate()
+    }
+
+    /// Detaches this process: its participant slots and process entry are released, and the
+    /// mapping is removed. Idempotent. Call it after every coordinator over this segment is done
+    /// (no worker of this process inside a batch); the segment's deinit calls it too.
+    public func close() {
+        let (first, proc, serial, lease) = local.withLock { state -> (Bool, Int32, UInt64, LeaseThread?) in
+            if state.closed { return (false, -1, 0, nil) }
+            state.closed = true
+            defer {
+                state.lease = nil
+                state.proc = -1
+            }
+            return (true, state.proc, state.leaseSerial, state.lease)
+        }
+        guard first else { return }
+        // Unregister first: a thread-exit destructor releases slots only under the registry
+        // lock and only for registered segments, so it never touches the mapping after this.
+        liveSegments.withLock { _ = $0.removeValue(forKey: self.serial) }
+        if let lease, proc >= 0 { detach(proc: Int(proc), serial: serial, lease: lease) }
+        munmap(base, size)
+    }
+
+    /// How long a waiter of this process may yield the CPU before it sleeps, when what it waits
+    /// for is a few steps of other workers away (its batch still filling or already published, or
+    /// no commit function running while it waits to enter). A worker that starts waiting while a
+    /// commit function runs sleeps at once; one that is already yielding when its batch closes
+    /// keeps yielding through the commit, up to the budget (that is what lets it take the outcome
+    /// without a wake-up: stopping there cost a sixth of the group-commit gain).
+    ///
+    /// With more runnable workers than CPUs, yielding runs the very workers it waits for and
+    /// spares a sleep and a wake-up: group commit with 8 processes on 2 CPUs gets ~30 % faster
+    /// (docs/BENCHMARKS.md). The price is CPU time while waiting. Default: 1 ms, at most 256
+    /// yields. At most a quarter of the liveness period (a yielding waiter does not look for dead
+    /// participants). `.zero`: always sleep at once. Per process; any thread may set it.
+    public var yieldBudget: Duration {
+        get { .nanoseconds(yieldBudgetNS.load(ordering: .relaxed)) }
+        set {
+            yieldBudgetNS.store(min(max(0, newValue.saturatingNanoseconds), livenessNS / 4), ordering: .relaxed)
+        }
+    }
+
+    // MARK: - Hooks
+
+    /// Called in this process at every phase change of its workers (queued, entered, waiting,
+    /// committing — at the start of the commit function —, done, idle) with the phase's raw
+    /// value (``WorkerPhase``), on the worker's thread, sometimes under the segment's lock.
+    ///
+    /// For fault injection and tracing: a test, or `batch-shm-demo --crash PHASE`, kills its own
+    /// process here (`kill(getpid(), SIGKILL)`) to die exactly in a phase. It must not call into
+    /// the library. Process-wide; `nil` (the default) costs one load per phase change.
+    public static var phaseHook: (@convention(c) (UInt32) -> Void)? {
+        get { cshm_get_phase_hook() }
+        set { cshm_set_phase_hook(newValue) }
+    }
+
+    /// Called right before the segment gets its name in ``create(name:configuration:)``: a test
+    /// helper kills itself here to prove that a creator dying mid-initialisation blocks nobody.
+    @_spi(Testing) nonisolated(unsafe) public static var _createHook: (@convention(c) () -> Void)?
+}

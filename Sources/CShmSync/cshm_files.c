@@ -1,0 +1,38 @@
+/* The file operations behind creating, opening and removing a segment. */
+#define _GNU_SOURCE
+#include "cshm_files.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+int cshm_tmpfile(const char *dir) {
+    int fd;
+    do { fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600); } while (fd < 0 && errno == EINTR);
+    return fd < 0 ? -errno : fd;
+}
+
+int cshm_link(int fd, const char *path) {
+    char proc[64];
+    snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+    return linkat(AT_FDCWD, proc, AT_FDCWD, path, AT_SYMLINK_FOLLOW) == 0 ? 0 : -errno;
+}
+
+int cshm_open(const char *name) {
+    int fd;
+    do { fd = shm_open(name, O_RDWR | O_CLOEXEC, 0); } while (fd < 0 && errno == EINTR);
+    return fd < 0 ? -errno : fd;
+}
+
+int cshm_unlink(const char *name) { return shm_unlink(name) == 0 ? 0 : -errno; }
+
+int cshm_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC) == 0 ? 0 : -errno; }
+
+uint64_t cshm_pid_namespace(void) {
+    struct stat st;
+    if (stat("/proc/self/ns/pid", &st) != 0) return 0;
+    return (uint64_t)st.st_ino;
+}

@@ -1,0 +1,73 @@
+// The homes the behavioural suite runs against, unchanged: the in-process home and the
+// shared-memory home (a fresh segment per coordinator, unlinked right after mapping). A test
+// takes a `TestHome` argument (`@Test(arguments: TestHome.allCases)`) and opens the coordinator
+// it makes by passing it to a generic function.
+import BatchIPC
+import Synchronization
+import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// A home of the blocking API.
+package enum TestHome: String, CaseIterable, Sendable, CustomTestStringConvertible {
+    /// `Coordinator` / `Multi`: threads of this process.
+    case inProcess
+    /// `SharedCoordinator` / `SharedMulti` over a POSIX shared-memory segment.
+    case sharedMemory
+
+    package var testDescription: String { rawValue }
+
+    /// A coordinator of this home whose batches are committed by `commit`.
+    package func makeCoordinator(_ commit: @escaping @Sendable () throws -> Int) -> any BatchCoordinator<Int> {
+        switch self {
+        case .inProcess:
+            return Coordinator<Int>(commit: commit)
+        case .sharedMemory:
+            let segment = makeSegment(SharedBatchConfiguration(coaches: 1, participants: 128))
+            return try! SharedCoordinator<Int>(segment: segment) { _ in try commit() }
+        }
+    }
+
+    /// A multi-coordinator of this home with `coaches` coaches.
+    package func makeMulti(
+        coaches: Int, _ commit: @escaping @Sendable (_ coach: Int) throws -> Int
+    ) -> any MultiBatchCoordinator<Int> {
+        switch self {
+        case .inProcess:
+            return Multi<Int>(coaches: coaches, commit: commit)
+        case .sharedMemory:
+            let segment = makeSegment(SharedBatchConfiguration(coaches: coaches, participants: 128))
+            return try! SharedMulti<Int>(segment: segment) { contents in try commit(contents.coach) }
+        }
+    }
+}
+
+let segmentCounter = Atomic<Int>(0)
+
+/// A unique segment name for this test process.
+package func uniqueSegmentName(_ tag: String = "t") -> String {
+    "/swift-batch-test-\(getpid())-\(tag)-\(segmentCounter.add(1, ordering: .relaxed).newValue)"
+}
+
+/// A fresh segment, already unlinked (the mapping lives as long as its coordinators).
+package func makeSegment(_ configuration: SharedBatchConfiguration) -> SharedSegment {
+    let name = uniqueSegmentName()
+    do {
+        let segment = try SharedSegment.create(name: name, configuration: configuration)
+        try SharedSegment.unlink(name: name)
+        return segment
+    } catch {
+        fatalError("cannot make a test segment: \(error)")
+    }
+}
+
+/// A segment for multi-process tests: created (not unlinked: helper processes open it by name);
+/// the caller unlinks it.
+package func makeNamedSegment(
+    _ configuration: SharedBatchConfiguration, tag: String
+) throws -> (name: String, segment: SharedSegment) {
+    let name = uniqueSegmentName(tag)
+    return (name, try SharedSegment.create(name: name, configuration: configuration))
+}
