@@ -93,7 +93,9 @@ let optionTable: [OptionSpec] = [
         help: "liveness period: how often a waiter looks for dead participants (default 20)"),
     OptionSpec(
         long: "yield-budget", short: nil, value: "USEC", commands: [.spawn, .worker],
-        help: "how long a waiter may yield the CPU before it sleeps, 0 to sleep at once (default 1000, at most a quarter of the liveness period)"),
+        help:
+            "how long a waiter may yield the CPU before it sleeps, 0 to sleep at once (default 1000, at most a quarter of the liveness period)"
+    ),
     OptionSpec(
         long: "baseline", short: nil, value: "MODE", commands: [.spawn, .worker],
         help: "flock: no shared batch; each worker appends + fdatasyncs under flock(2) (for comparison)"),

@@ -90,7 +90,8 @@ struct SpawnOptions {
                 || p.string("yield-budget") != nil)
         {
             throw UsageError(
-                message: "--coaches, --liveness, --yield-budget and --name apply to the shared batch, not to --baseline",
+                message:
+                    "--coaches, --liveness, --yield-budget and --name apply to the shared batch, not to --baseline",
                 command: .spawn)
         }
         if let name, !name.hasPrefix("/") || name.dropFirst().contains("/") || name.count < 2 || name.count > 250 {

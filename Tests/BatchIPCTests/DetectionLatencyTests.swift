@@ -21,8 +21,9 @@ struct DetectionLatencyTests {
     @Test("a sleeper killed in commit is repaired within 100 ms (p99, default liveness period)")
     func sleeperDeathNoticedQuickly() throws {
         #expect(SharedBatchConfiguration().livenessPeriod == .milliseconds(20))
-        let (name, segment) = try makeNamedSegment(SharedBatchConfiguration(
-            coaches: 1, participants: 64, stateSize: 16, arenaCapacity: 64 << 10, resultCapacity: 16), tag: "lat")
+        let (name, segment) = try makeNamedSegment(
+            SharedBatchConfiguration(
+                coaches: 1, participants: 64, stateSize: 16, arenaCapacity: 64 << 10, resultCapacity: 16), tag: "lat")
         defer { try? SharedSegment.unlink(name: name) }
         let coordinator = try testCoordinator(segment)
         var latencies: [Double] = []
@@ -52,7 +53,9 @@ struct DetectionLatencyTests {
         let sorted = latencies.sorted()
         let p99 = sorted[min(sorted.count - 1, Int((Double(sorted.count) * 0.99).rounded(.up)) - 1)]
         let median = sorted[sorted.count / 2]
-        print("death detection latency over \(sorted.count) kills: median \(Int(median * 1000)) ms, p99 \(Int(p99 * 1000)) ms, max \(Int(sorted.last! * 1000)) ms")
+        print(
+            "death detection latency over \(sorted.count) kills: median \(Int(median * 1000)) ms, p99 \(Int(p99 * 1000)) ms, max \(Int(sorted.last! * 1000)) ms"
+        )
         #expect(p99 < 0.100, "p99 \(p99) s")
     }
 }

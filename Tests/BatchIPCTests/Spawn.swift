@@ -1,8 +1,8 @@
 // Spawning the real helper executable (`batch-ipc-test-helper`, built next to the test bundle)
 // with posix_spawn — never fork() in the test runner — and reading its output before waiting.
 import BatchIPC
-import CShmSync
 import BatchTestSupport
+import CShmSync
 import Testing
 
 #if canImport(Glibc)

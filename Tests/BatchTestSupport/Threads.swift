@@ -14,11 +14,13 @@ package final class TestThread: @unchecked Sendable {
     package init(_ body: @escaping @Sendable () -> Void) {
         self.body = body
         let box = Unmanaged.passRetained(self).toOpaque()
-        let rc = pthread_create(&thread, nil, { raw in
-            let me = Unmanaged<TestThread>.fromOpaque(raw!).takeRetainedValue()
-            me.body()
-            return nil
-        }, box)
+        let rc = pthread_create(
+            &thread, nil,
+            { raw in
+                let me = Unmanaged<TestThread>.fromOpaque(raw!).takeRetainedValue()
+                me.body()
+                return nil
+            }, box)
         precondition(rc == 0, "pthread_create failed: \(rc)")
     }
 

@@ -1,5 +1,5 @@
-import Synchronization
 import BatchTestSupport
+import Synchronization
 import Testing
 
 // AsyncBatcher: submit one item, get the batch's result.

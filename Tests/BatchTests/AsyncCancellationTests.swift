@@ -1,5 +1,5 @@
-import Synchronization
 import BatchTestSupport
+import Synchronization
 import Testing
 
 // Task cancellation in each phase (docs/ASYNC.md): queued, waiting for the section, waiting to

@@ -1,6 +1,6 @@
+import BatchTestSupport
 import Foundation
 import Synchronization
-import BatchTestSupport
 import Testing
 
 // AsyncCoordinator: batching through one coordinator from many tasks on the cooperative pool,

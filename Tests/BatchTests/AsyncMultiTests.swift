@@ -1,5 +1,5 @@
-import Synchronization
 import BatchTestSupport
+import Synchronization
 import Testing
 
 // AsyncMulti: several coaches in flight, many tasks, exact totals; and the balancer.

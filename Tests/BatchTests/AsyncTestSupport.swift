@@ -1,12 +1,12 @@
-import Synchronization
 import BatchTestSupport
+import Synchronization
 import Testing
 
 // Helpers for the async tests: gates the test opens, and bounded waits for an observable state.
 @testable import Batch
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A one-shot gate: tasks suspend in `wait()` until the test calls `open()`. Not cancellable, on

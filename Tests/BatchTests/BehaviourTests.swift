@@ -13,14 +13,16 @@ import Synchronization
 import Testing
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 @Suite("Behaviour (docs/DESIGN.md)", .timeLimit(.minutes(1)))
 struct BehaviourTests {
     // MARK: - Totals
 
-    @Test("N workers × M iterations: every result is a batch with the worker's item; totals exact", arguments: TestHome.allCases)
+    @Test(
+        "N workers × M iterations: every result is a batch with the worker's item; totals exact",
+        arguments: TestHome.allCases)
     func exactTotals(_ home: TestHome) {
         let ledger = Ledger()
         exactTotals(home.makeCoordinator { ledger.commitBatch() }, ledger)
@@ -92,7 +94,9 @@ struct BehaviourTests {
 
     // MARK: - The steps of the protocol
 
-    @Test("leave without commit: nothing is committed for a lone leaver; a leaver's data goes with the others", arguments: TestHome.allCases)
+    @Test(
+        "leave without commit: nothing is committed for a lone leaver; a leaver's data goes with the others",
+        arguments: TestHome.allCases)
     func leaveWithoutCommit(_ home: TestHome) throws {
         for _ in 0..<rounds {
             let ledger = Ledger()
@@ -134,7 +138,9 @@ struct BehaviourTests {
         return (b.finish(), aOutcome)
     }
 
-    @Test("cancel with an error: every worker of the batch gets it; the commit function is not called", arguments: TestHome.allCases)
+    @Test(
+        "cancel with an error: every worker of the batch gets it; the commit function is not called",
+        arguments: TestHome.allCases)
     func cancelWithError(_ home: TestHome) throws {
         for round in 0..<rounds {
             let ledger = Ledger()
@@ -182,7 +188,8 @@ struct BehaviourTests {
         #expect(ledger.batches == 0)
     }
 
-    @Test("a body that throws before commit poisons the batch: the others get workerFailed", arguments: TestHome.allCases)
+    @Test(
+        "a body that throws before commit poisons the batch: the others get workerFailed", arguments: TestHome.allCases)
     func throwBeforeCommit(_ home: TestHome) throws {
         for round in 0..<rounds {
             let ledger = Ledger()
@@ -201,7 +208,11 @@ struct BehaviourTests {
         #expect((a.failure as? Boom)?.tag == "body\(round)")
         #expect(b.failure.map { isWorkerFailed($0, "body\(round)") } == true, "\(b)")
         #expect(ledger.batches == 0)
-        #expect(try coordinator.batch { s in ledger.add(3, first: s.isFirst); return try s.commit() } == 0)
+        #expect(
+            try coordinator.batch { s in
+                ledger.add(3, first: s.isFirst)
+                return try s.commit()
+            } == 0)
     }
 
     @Test("a body that throws after commit does not touch the batch", arguments: TestHome.allCases)
@@ -250,7 +261,11 @@ struct BehaviourTests {
         #expect(a.failure.map { isBoom($0, "fn\(round)") } == true)
         #expect(b.failure.map { isBoom($0, "fn\(round)") } == true)
         fail.store(false, ordering: .relaxed)
-        #expect(try coordinator.batch { s in ledger.add(3, first: s.isFirst); return try s.commit() } == 0)
+        #expect(
+            try coordinator.batch { s in
+                ledger.add(3, first: s.isFirst)
+                return try s.commit()
+            } == 0)
     }
 
     @Test("trigger commits at once; workers not yet entered go to the next batch", arguments: TestHome.allCases)
@@ -325,7 +340,10 @@ struct BehaviourTests {
         _ coordinator: some BatchCoordinator<Int>, _ ledger: Ledger, _ gate: CommitGate
     ) throws {
         let thread = TestThread {
-            _ = try? coordinator.batch { s in ledger.add(1, first: s.isFirst); return try s.commit() }
+            _ = try? coordinator.batch { s in
+                ledger.add(1, first: s.isFirst)
+                return try s.commit()
+            }
         }
         waitUntil("the commit function runs") { gate.isHeld }
         #expect(coordinator.queueIn() == 1)
@@ -337,7 +355,11 @@ struct BehaviourTests {
         #expect(coordinator.queueLength == 0)
         gate.release()
         thread.join()
-        #expect(try coordinator.batch { s in ledger.add(2, first: s.isFirst); return try s.commit() } == 1)
+        #expect(
+            try coordinator.batch { s in
+                ledger.add(2, first: s.isFirst)
+                return try s.commit()
+            } == 1)
     }
 
     @Test(
@@ -422,7 +444,9 @@ struct BehaviourTests {
 
     // MARK: - Multi
 
-    @Test("Multi without a balancer: exact totals; each result is a batch of the worker's coach", arguments: TestHome.allCases)
+    @Test(
+        "Multi without a balancer: exact totals; each result is a batch of the worker's coach",
+        arguments: TestHome.allCases)
     func multiTotals(_ home: TestHome) {
         let ledgers = (0..<3).map { _ in Ledger() }
         multiTotals(home.makeMulti(coaches: 3) { coach in ledgers[coach].commitBatch() }, ledgers)

@@ -1,8 +1,9 @@
 // The command line of batch-shm-demo: help, version, usage errors, and the option table
 // against the man page and --help.
 
-@testable import batch_shm_demo
 import Testing
+
+@testable import batch_shm_demo
 
 #if canImport(Glibc)
     import Glibc

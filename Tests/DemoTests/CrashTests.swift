@@ -1,8 +1,9 @@
 // Crash injection at every phase: the check passes and the errors are the ones the crash model
 // of DESIGN.md §2 gives for that phase.
 
-@testable import batch_shm_demo
 import Testing
+
+@testable import batch_shm_demo
 
 #if canImport(Glibc)
     import Glibc

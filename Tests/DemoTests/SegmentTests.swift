@@ -1,8 +1,9 @@
 // `stat` and `unlink` on a live segment (a spawn running) and on a stale one (spawn and its
 // workers killed).
 
-@testable import batch_shm_demo
 import Testing
+
+@testable import batch_shm_demo
 
 #if canImport(Glibc)
     import Glibc

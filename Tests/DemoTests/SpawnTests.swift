@@ -1,8 +1,9 @@
 // `batch-shm-demo spawn`, run as a user runs it: defaults, each option, crash injection at every
 // phase. Serialized: each test starts several processes, and the machine is small.
 
-@testable import batch_shm_demo
 import Testing
+
+@testable import batch_shm_demo
 
 #if canImport(Glibc)
     import Glibc

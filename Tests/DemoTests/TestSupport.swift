@@ -1,7 +1,8 @@
 // Runs the built batch-shm-demo binary (found next to the test bundle) and captures its output.
 
-@testable import batch_shm_demo
 import Testing
+
+@testable import batch_shm_demo
 
 #if canImport(Glibc)
     import Glibc

@@ -123,7 +123,9 @@ extension AsyncMultiBatchCoordinator {
     ///   ``AsyncBatchCoordinator/enter(blocking:)``.
     @inlinable
     nonisolated(nonsending) public func enter(blocking: Bool = true) async throws -> (coach: Int, index: Int) {
-        try await _engine.asyncEnter(blocking: blocking, balancer: _balancer, me: _engine.home.threadToken()) ?? (-1, -1)
+        try await _engine.asyncEnter(blocking: blocking, balancer: _balancer, me: _engine.home.threadToken()) ?? (
+            -1, -1
+        )
     }
 
     /// Leaves `coach`, entered with ``enter(blocking:)``. Call it exactly once per enter. Never

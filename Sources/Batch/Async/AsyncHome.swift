@@ -2,9 +2,9 @@ import CBatchCore
 import Synchronization
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #endif
 
 /// Not API: a home whose waiters are suspended tasks, not sleeping threads. The async driver

@@ -1,9 +1,9 @@
 import CBatchCore
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #endif
 
 /// The in-process home: the algorithm's state in ordinary memory, guarded by a private pthread

@@ -68,7 +68,9 @@ extension _BatchEngine where Home: _WorkerHome {
     /// come again before it exits).
     @inlinable
     public func checkOutsideSection(_ misuse: StaticString) {
-        if cbatch_atomic_load_u64(&core.pointee.holder) == home.threadToken() { preconditionFailure(misuse.description) }
+        if cbatch_atomic_load_u64(&core.pointee.holder) == home.threadToken() {
+            preconditionFailure(misuse.description)
+        }
     }
 }
 
