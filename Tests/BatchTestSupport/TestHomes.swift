@@ -11,7 +11,7 @@ import Testing
 #endif
 
 /// A home of the blocking API.
-package enum TestHome: String, CaseIterable, Sendable, CustomTestStringConvertible {
+package enum TestHome: String, CaseIterable, Codable, Sendable, CustomTestStringConvertible {
     /// `Coordinator` / `Multi`: threads of this process.
     case inProcess
     /// `SharedCoordinator` / `SharedMulti` over a POSIX shared-memory segment.
@@ -70,4 +70,30 @@ package func makeNamedSegment(
 ) throws -> (name: String, segment: SharedSegment) {
     let name = uniqueSegmentName(tag)
     return (name, try SharedSegment.create(name: name, configuration: configuration))
+}
+
+/// A home of the async API.
+package enum AsyncTestHome: String, CaseIterable, Codable, Sendable, CustomTestStringConvertible {
+    /// `AsyncCoordinator` / `AsyncMulti`: tasks of this process.
+    case inProcess
+
+    package var testDescription: String { rawValue }
+
+    /// A coordinator of this home whose batches are committed by `commit`.
+    package func makeCoordinator(
+        _ commit: @escaping @Sendable () async throws -> Int
+    ) -> any AsyncBatchCoordinator<Int> {
+        switch self {
+        case .inProcess: AsyncCoordinator<Int>(commit: commit)
+        }
+    }
+
+    /// A multi-coordinator of this home with `coaches` coaches.
+    package func makeMulti(
+        coaches: Int, _ commit: @escaping @Sendable (_ coach: Int) async throws -> Int
+    ) -> any AsyncMultiBatchCoordinator<Int> {
+        switch self {
+        case .inProcess: AsyncMulti<Int>(coaches: coaches, commit: commit)
+        }
+    }
 }

@@ -216,20 +216,4 @@ struct AsyncFailure: Error, Equatable, CustomStringConvertible {
         gate.open()
         #expect(try await committer.value == 7)
     }
-
-    @Test(.timeLimit(.minutes(1)))
-    func exitWithoutEnterTraps() async {
-        await #expect(processExitsWith: .failure) {
-            let coordinator = AsyncCoordinator<Int> { 1 }
-            coordinator.exit()
-        }
-    }
-
-    @Test(.timeLimit(.minutes(1)))
-    func commitOutsideTheBatchTraps() async {
-        await #expect(processExitsWith: .failure) {
-            let coordinator = AsyncCoordinator<Int> { 1 }
-            _ = try? await coordinator.commit()
-        }
-    }
 }
