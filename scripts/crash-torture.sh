@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Crash torture (DESIGN.md §4): runs `batch-shm-demo spawn` RUNS times with kill -9 injected at
+# Crash torture (docs/DESIGN.md §8): runs `batch-shm-demo spawn` RUNS times with kill -9 injected at
 # random phases (queued, entered, waiting, committing), and sums up: kills, runs whose log check
 # failed (a lost or duplicated acknowledged record, or a record of a failed batch in the log),
 # and hangs (a run that did not end within its time limit).

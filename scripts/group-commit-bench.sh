@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Group commit across processes (DESIGN.md §4, issue 4): `batch-shm-demo spawn N` against the
+# Group commit across processes (docs/DESIGN.md §8): `batch-shm-demo spawn N` against the
 # flock baseline (`--baseline flock`) and against a minimal library-free group commit
 # (scripts/group-commit-minimal.c), N = 1 2 4 8 16, RUNS interleaved runs per cell, medians.
 #   scripts/group-commit-bench.sh [RUNS] [path/to/batch-shm-demo]

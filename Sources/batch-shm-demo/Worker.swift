@@ -12,7 +12,7 @@ import Batch
     import Musl
 #endif
 
-/// Where a worker is killed by crash injection (DESIGN.md §2, "Crash model").
+/// Where a worker is killed by crash injection (docs/DESIGN.md §4, "The crash model").
 enum CrashPhase: String, CaseIterable {
     /// After announcing itself (queueIn), before entering: nothing happens to the others.
     case queued

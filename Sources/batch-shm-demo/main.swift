@@ -1,5 +1,5 @@
 // batch-shm-demo: group commit across processes through a shared-memory batch.
-// See `batch-shm-demo --help`, man/batch-shm-demo.1 and DESIGN.md §3.
+// See `batch-shm-demo --help`, man/batch-shm-demo.1 and docs/DESIGN.md §7.
 
 #if canImport(Glibc)
     import Glibc

@@ -1,4 +1,4 @@
-// Kill tests: for each row of the crash table (DESIGN.md §2) a helper process is SIGKILLed
+// Kill tests: for each row of the crash table (docs/DESIGN.md §4) a helper process is SIGKILLed
 // exactly in that phase (it kills itself from the phase hook, or the test kills it once the
 // segment shows it asleep). The survivors get exactly the table's outcome, nobody hangs (time
 // limits), the next batch works, and the counters say what happened.

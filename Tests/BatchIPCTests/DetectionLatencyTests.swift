@@ -1,4 +1,4 @@
-// How soon a death is noticed (DESIGN.md §4: p99 within 100 ms with the default liveness period).
+// How soon a death is noticed (docs/DESIGN.md §8: p99 within 100 ms with the default liveness period).
 // A worker killed while it sleeps in commit holds no lock, so nobody is told by the kernel: the
 // survivors find it at their next liveness check. The test kills such a sleeper and measures
 // the time until its participant slot has been repaired and freed.

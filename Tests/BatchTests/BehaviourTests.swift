@@ -87,7 +87,7 @@ struct BehaviourTests {
             }
         }
         let mean = Double(workers * iterations) / Double(ledger.batches)
-        // The seed gives 1.00 here; DESIGN.md's bar (>= 6 at 100 µs) is measured by batch-bench.
+        // The seed gives 1.00 here; docs/DESIGN.md §8's bar (>= 6 at 100 µs) is measured by batch-bench.
         #expect(mean >= 3, "mean batch size \(mean)")
         #expect(ledger.allCommitted.count == workers * iterations)
     }

@@ -1,5 +1,5 @@
 // Crash injection at every phase: the check passes and the errors are the ones the crash model
-// of DESIGN.md §2 gives for that phase.
+// of docs/DESIGN.md §4 gives for that phase.
 
 import Testing
 

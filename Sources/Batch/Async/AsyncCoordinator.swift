@@ -1,8 +1,8 @@
 /// Combines the work of concurrent tasks into one async commit, one batch at a time, without
 /// ever blocking a thread.
 ///
-/// The async twin of ``Coordinator``: the same algorithm (DESIGN.md §1, written once in
-/// `Engine.swift`), driven with continuations. A task that waits — for the critical section, to
+/// The async twin of ``Coordinator``: the same algorithm (docs/DESIGN.md §1, written once in
+/// `Engine/`), driven with continuations. A task that waits — for the critical section, to
 /// enter while the batch commits, or for the committer — is suspended, so hundreds of tasks can
 /// batch through one coordinator on the cooperative thread pool, where the blocking API
 /// deadlocks. See docs/ASYNC.md for the semantics of task cancellation.
