@@ -3,7 +3,6 @@
 // The man page is checked against the same table by Tests/DemoTests.
 
 let toolName = "batch-shm-demo"
-let toolVersion = "0.1.0"
 
 /// The subcommands.
 enum Subcommand: String, CaseIterable {

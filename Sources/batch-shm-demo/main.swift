@@ -1,6 +1,8 @@
 // batch-shm-demo: group commit across processes through a shared-memory batch.
 // See `batch-shm-demo --help`, man/batch-shm-demo.1 and DESIGN.md §3.
 
+import Batch
+
 #if canImport(Glibc)
     import Glibc
 #elseif canImport(Musl)
@@ -18,7 +20,7 @@ func runMain(_ args: [String]) -> Int32 {
             return 0
         }
         if parsed.version {
-            printOut("\(toolName) \(toolVersion)")
+            printOut("\(toolName) \(BatchLibrary.version)")
             return 0
         }
         guard let sub = parsed.command else {

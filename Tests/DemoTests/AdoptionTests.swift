@@ -1,0 +1,44 @@
+// What a new user checks before adopting the package: the version is the same everywhere it is
+// written, there is a license, and the README's examples and scripts are true on a fresh clone.
+
+import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Musl)
+    import Musl
+#endif
+
+@Suite("adoption: version, license, README, scripts")
+struct AdoptionTests {
+    /// The text of a file of the repository.
+    func file(_ path: String) -> String { Demo.readText(Demo.repositoryRoot + "/" + path) }
+
+    /// `--version` prints the library's version (Sources/Batch/Version.swift), the newest entry of
+    /// CHANGELOG.md is that version, and the man page's footer names it.
+    @Test(.timeLimit(.minutes(1)))
+    func versionIsTheChangelogsNewestEntryAndTheManPages() {
+        let r = Demo.run(["--version"])
+        #expect(r.status == 0, "\(r.description)")
+        let prefix = "batch-shm-demo "
+        #expect(r.stdout.hasPrefix(prefix) && r.stdout.hasSuffix("\n"), "\(r.stdout)")
+        let version = String(r.stdout.dropFirst(prefix.count).dropLast())
+        #expect(version.split(separator: ".").count == 3, "not MAJOR.MINOR.PATCH: \(version)")
+
+        let heading = file("CHANGELOG.md").split(separator: "\n").first { $0.hasPrefix("## ") }
+        let newest = heading.flatMap { $0.dropFirst(3).split(separator: " ").first }.map {
+            String($0.filter { $0 != "[" && $0 != "]" })
+        }
+        #expect(newest == version, "CHANGELOG.md's newest entry is \(newest ?? "missing"), --version says \(version)")
+
+        let footer = file("man/batch-shm-demo.1").split(separator: "\n").first { $0.hasPrefix(".Os") }
+        #expect(footer == ".Os swift-batch \(version)", "man page: \(footer ?? "no .Os line")")
+    }
+
+    @Test(.timeLimit(.minutes(1)))
+    func thereIsALicenseAndTheReadmeNamesIt() {
+        let license = file("LICENSE")
+        #expect(license.hasPrefix("MIT License"), "LICENSE: \(license.prefix(40))")
+        #expect(file("README.md").contains("[MIT](LICENSE)"))
+    }
+}
