@@ -19,14 +19,27 @@ struct ParsedCommand {
     func flag(_ name: String) -> Bool { values[name] != nil }
     func string(_ name: String) -> String? { values[name] }
 
-    /// The integer value of `--name`, `fallback` when absent; a usage error when out of range.
-    func int(_ name: String, _ fallback: Int, min: Int = 0, max: Int = Int.max) throws(UsageError) -> Int {
-        guard let text = values[name] else { return fallback }
-        guard let v = Int(text), v >= min, v <= max else {
+    /// The integer value of `--name`, nil when absent; a usage error when it is not in the
+    /// option's range (`optionTable`).
+    func optionalInt(_ name: String) throws(UsageError) -> Int? {
+        guard let text = values[name] else { return nil }
+        guard let spec = optionTable.first(where: { $0.long == name }), let range = spec.range else {
+            preconditionFailure("--\(name) is not an integer option of optionTable")
+        }
+        guard let v = Int(text), range.contains(v) else {
             throw UsageError(
-                message: "--\(name) expects an integer in \(min)...\(max), got '\(text)'", command: command)
+                message: "--\(name) expects an integer in \(spec.rangeText!), got '\(text)'", command: command)
         }
         return v
+    }
+
+    /// The integer value of `--name`, its default (`optionTable`) when absent.
+    func int(_ name: String) throws(UsageError) -> Int {
+        if let v = try optionalInt(name) { return v }
+        guard let fallback = optionTable.first(where: { $0.long == name })?.fallback else {
+            preconditionFailure("--\(name) has no default in optionTable")
+        }
+        return fallback
     }
 
     /// The value of `--name`, which must be one of `choices`.
@@ -48,7 +61,9 @@ enum CommandLineParser {
         while i < args.count {
             let arg = args[i]
             i += 1
-            if onlyPositionals || arg == "-" || !arg.hasPrefix("-") {
+            // "-1" is a (negative) number, not an option: no option is a digit.
+            let isNumber = arg.count > 1 && arg.dropFirst().allSatisfy(\.isASCII) && Int(arg) != nil
+            if onlyPositionals || arg == "-" || !arg.hasPrefix("-") || isNumber {
                 if parsed.command == nil && !onlyPositionals {
                     guard let sub = Subcommand(rawValue: arg) else {
                         throw UsageError(message: "unknown subcommand '\(arg)'", command: nil)

@@ -182,16 +182,16 @@ enum WorkerCommand {
             throw UsageError(
                 message: "worker needs --segment, --id, --log and --report (it is started by spawn)", command: .worker)
         }
-        let id = try p.int("id", 0, max: 1 << 20)
-        let ops = try p.int("ops", 250, max: 1 << 30)
-        let recordSize = try p.int("record-size", 64, min: LogFormat.minRecordSize, max: LogFormat.maxRecordSize)
-        let coaches = try p.int("coaches", 1, min: 1, max: 64)
-        let cost = try p.int("commit-cost", 100, max: 10_000_000)
-        let liveness = try p.int("liveness", 20, min: 1, max: 60_000)
-        let yieldBudget = p.string("yield-budget") != nil ? try p.int("yield-budget", 0, max: 15_000_000) : nil
+        let id = try p.optionalInt("id")!
+        let ops = try p.int("ops")
+        let recordSize = try p.int("record-size")
+        let coaches = try p.int("coaches")
+        let cost = try p.int("commit-cost")
+        let liveness = try p.int("liveness")
+        let yieldBudget = try p.optionalInt("yield-budget")
         let mode = CommitMode(rawValue: try p.choice("commit", ["fdatasync", "simulate"], "fdatasync")!)!
         let crash = try p.choice("crash", CrashPhase.allCases.map(\.rawValue), nil).flatMap(CrashPhase.init)
-        let crashAfter = try p.int("crash-after", ops / 2, max: 1 << 30)
+        let crashAfter = try p.optionalInt("crash-after") ?? ops / 2
         let baseline = try p.choice("baseline", ["flock"], nil)
 
         let writer = try LogWriter(path: logPath, mode: mode, costMicroseconds: cost, recordSize: recordSize)

@@ -31,12 +31,26 @@ func runMain(_ args: [String]) -> Int32 {
         case .worker: return try WorkerCommand.run(parsed)
         case .stat: return try InspectCommand.stat(parsed)
         case .unlink: return try InspectCommand.unlink(parsed)
+        case .help:
+            guard parsed.positionals.count <= 1 else {
+                throw UsageError(message: "help takes at most one SUBCOMMAND", command: .help)
+            }
+            guard let name = parsed.positionals.first else {
+                printOut(Help.text(nil))
+                return 0
+            }
+            guard let about = Subcommand(rawValue: name) else {
+                throw UsageError(message: "unknown subcommand '\(name)'", command: .help)
+            }
+            printOut(Help.text(about))
+            return 0
         case .listOptions:
             if !parsed.positionals.isEmpty {
                 throw UsageError(message: "list-options takes no argument", command: .listOptions)
             }
             for o in optionTable {
-                printOut("--\(o.long)" + (o.short.map { " -\($0)" } ?? ""))
+                let fields = ["--\(o.long)", o.short.map { "-\($0)" }, o.rangeText]
+                printOut(fields.compactMap { $0 }.joined(separator: " "))
             }
             return 0
         }
