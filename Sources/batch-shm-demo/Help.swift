@@ -72,7 +72,9 @@ enum Help {
             lines.append(row("      --version", "show the version"))
         }
         lines.append("")
-        lines.append("Exit status: 0 ok; 1 runtime failure or a failed log check; 64 usage error; 130 interrupted.")
+        lines.append(
+            "Exit status: 0 ok; 1 runtime failure or a failed log check; 64 usage error;"
+                + " 130 interrupted (SIGINT, SIGTERM, SIGHUP).")
         lines.append("See batch-shm-demo(1).")
         return lines.joined(separator: "\n")
     }

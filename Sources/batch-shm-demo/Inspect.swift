@@ -1,4 +1,5 @@
-// `stat` and `unlink`: a segment's header, coaches, participants and counters, and its removal.
+// `stat` and `unlink`: a segment's header, coaches, participants and counters, and its removal
+// with the temporary directory its spawn left, if any.
 
 import BatchIPC
 
@@ -24,18 +25,31 @@ enum InspectCommand {
         return name
     }
 
-    static func alive(_ pid: Int32) -> Bool { pid > 0 && Sys.isAlive(pid) }
+    static func alive(_ pid: Int32) -> Bool { SegmentUsers.alive(pid) }
+
+    /// The error for a name that does not exist, with the command that shows what does.
+    static func notFound(_ name: String, _ what: String = "") -> DemoFailure {
+        DemoFailure("no segment named \(name)\(what): `\(toolName) list` shows this user's segments")
+    }
 
     static func stat(_ p: ParsedCommand) throws -> Int32 {
         let name = try name(p)
-        let segment = try SharedSegment.open(name: name)
+        let segment: SharedSegment
+        do {
+            segment = try SharedSegment.open(name: name)
+        } catch {
+            if case .notFound = error { throw notFound(name) }
+            throw error
+        }
         defer { segment.close() }
         let s = segment.status()
         let me = getpid()
         let processes = s.processes.filter { $0 != me }
         let participants = s.participants.filter { $0.pid != me }
-        let live = participants.filter { alive($0.pid) }.count
-        let liveProcesses = processes.filter { alive($0) }.count
+        let users = SegmentUsers(s)
+        let live = users.participants.count
+        let liveProcesses = users.processes.count
+        let leftover = LeftoverDirectory.of(segment: name)
         let c = s.configuration
         if p.flag("json") {
             let livenessMS =
@@ -88,7 +102,8 @@ enum InspectCommand {
             fields.append(("processes", .array(procs)))
             fields.append(("live_participants", .int(live)))
             fields.append(("live_processes", .int(liveProcesses)))
-            fields.append(("stale", .bool(live == 0 && liveProcesses == 0)))
+            fields.append(("stale", .bool(!users.isLive)))
+            fields.append(("leftover_directory", leftover.map { .string($0.path) } ?? .null))
             let json = JSONValue.object(fields)
             printOut(json.text)
             return 0
@@ -106,9 +121,9 @@ enum InspectCommand {
             if co.count >= 0 {
                 state = "filling, \(co.count) inside"
             } else if co.ready {
-                state = "done, \(-co.count) to exit"
+                state = "done, \(co.count.magnitude) to exit"
             } else {
-                state = "committing, \(-co.count) inside"
+                state = "committing, \(co.count.magnitude) inside"
             }
             l.append(
                 "coach \(co.index)      \(state), generation \(co.generation), triggered \(co.triggered), arena \(co.arenaUsed) B"
@@ -128,35 +143,52 @@ enum InspectCommand {
             procs.append("\(pid) (\(state))")
         }
         l.append("processes    " + (procs.isEmpty ? "none" : procs.joined(separator: ", ")))
-        l.append(
-            live == 0 && liveProcesses == 0
-                ? "stale: no live participant" : "live: \(live) participants, \(liveProcesses) processes")
+        if let leftover {
+            l.append("left behind  \(leftover.path) (the temporary directory of its spawn, which is gone)")
+        }
+        if users.isLive {
+            let creator = users.creator.map { ", creator \($0)" } ?? ""
+            l.append("live: \(live) participants, \(liveProcesses) processes\(creator)")
+        } else {
+            l.append(
+                "stale: no live participant, process or creator; `\(toolName) unlink \(name)` or `\(toolName) clean`"
+                    + " removes it")
+        }
         printOut(l.joined(separator: "\n"))
         return 0
     }
 
+    /// Removes a segment that nobody uses any more (with --force, any segment, unopened), and the
+    /// temporary directory its spawn left, if any.
     static func unlink(_ p: ParsedCommand) throws -> Int32 {
         let name = try name(p)
-        let force = p.flag("force")
-        do {
-            let segment = try SharedSegment.open(name: name)
-            let s = segment.status()
-            segment.close()
-            let me = getpid()
-            var live = Set<Int32>()
-            for pid in s.participants.map(\.pid) + s.processes where pid != me && alive(pid) { live.insert(pid) }
-            if !live.isEmpty && !force {
-                throw DemoFailure(
-                    "segment \(name) has live participants (pids \(live.sorted().map(String.init).joined(separator: ", "))): stop them first, or use --force"
-                )
+        if !p.flag("force") {
+            do {
+                let segment = try SharedSegment.open(name: name)
+                let users = SegmentUsers(segment.status())
+                segment.close()
+                if users.isLive {
+                    let pids = users.pids.map(String.init).joined(separator: ", ")
+                    throw DemoFailure(
+                        "segment \(name) has live participants, processes or creator (pids \(pids)): stop them first,"
+                            + " or use --force")
+                }
+            } catch SharedBatchError.notFound {
+                throw notFound(name, " (nothing to remove)")
+            } catch let e as SharedBatchError {
+                // Not a segment we can read (wrong magic, version…): nobody can use it either.
+                if case .foreignOwner = e { throw DemoFailure("\(e)") }
             }
-        } catch SharedBatchError.notFound {
-            throw DemoFailure("no segment named \(name) (nothing to remove)")
-        } catch let e as SharedBatchError {
-            // Not a segment we can read (wrong magic, version, owner…): nobody can use it either.
-            if case .foreignOwner = e, !force { throw DemoFailure("\(e)") }
         }
-        try SharedSegment.unlink(name: name)
+        do {
+            try SharedSegment.unlink(name: name)
+        } catch {
+            if case .notFound = error { throw notFound(name, " (nothing to remove)") }
+            throw error
+        }
+        if let leftover = LeftoverDirectory.of(segment: name), leftover.remove() {
+            printOut("removed \(leftover.path), the temporary directory of its spawn")
+        }
         return 0
     }
 }

@@ -9,7 +9,7 @@ let toolName = "batch-shm-demo"
 
 /// The subcommands.
 enum Subcommand: String, CaseIterable {
-    case spawn, stat, unlink, help, worker
+    case spawn, list, stat, unlink, clean, help, worker
     /// Internal: prints the option table, one option a line, for the tests.
     case listOptions = "list-options"
 
@@ -19,8 +19,10 @@ enum Subcommand: String, CaseIterable {
     var synopsis: String {
         switch self {
         case .spawn: "spawn [N] [options]"
+        case .list: "list [--json]"
         case .stat: "stat NAME [--json]"
         case .unlink: "unlink NAME [--force]"
+        case .clean: "clean"
         case .help: "help [SUBCOMMAND]"
         case .worker: "worker --segment NAME --id I --log PATH --report PATH [options]   (internal)"
         case .listOptions: "list-options   (internal)"
@@ -30,8 +32,10 @@ enum Subcommand: String, CaseIterable {
     var summary: String {
         switch self {
         case .spawn: "Run N worker processes that append records through one shared batch, then check the log."
+        case .list: "List this user's segments in /dev/shm: live, stale (nobody left to use it) or corrupt."
         case .stat: "Print the header, coaches, participants and counters of a segment."
         case .unlink: "Remove a segment; refuses one that is still live unless --force."
+        case .clean: "Remove what killed spawns left: their stale segments and temporary directories."
         case .help: "Print the help of the tool, or of one subcommand."
         case .worker: "One worker process; started by spawn, not meant to be run by hand."
         case .listOptions: "Print every option the command line accepts, for the tests."
@@ -168,7 +172,7 @@ let optionTable: [OptionSpec] = [
         long: "name", value: "NAME", commands: [.spawn], fallbackText: "/batch-shm-demo-PID-RANDOM",
         help: "segment name"),
     OptionSpec(
-        long: "json", commands: [.spawn, .stat],
+        long: "json", commands: [.spawn, .list, .stat],
         help: "print one JSON object instead of the human summary (not with --quiet)"),
     OptionSpec(
         long: "quiet", short: "q", commands: [.spawn],

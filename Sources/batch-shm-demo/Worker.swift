@@ -169,13 +169,9 @@ enum ReportLine {
     }
 }
 
-/// The environment variable through which `spawn` hands a worker its start barrier:
-/// "GO_FD,READY_FD". The worker writes one byte to READY_FD when it is set up, then waits for
-/// end-of-file on GO_FD.
-let syncEnvironmentVariable = "BATCH_SHM_DEMO_SYNC"
-
 enum WorkerCommand {
     static func run(_ p: ParsedCommand) throws -> Int32 {
+        try WorkerStart.tieToSpawn()
         guard let segment = p.string("segment") ?? (p.string("baseline") != nil ? "" : nil),
             let logPath = p.string("log"), let reportPath = p.string("report"), p.string("id") != nil
         else {
@@ -205,7 +201,7 @@ enum WorkerCommand {
                 segment: segment, coaches: coaches, recordSize: recordSize, liveness: liveness,
                 yieldBudget: yieldBudget, writer: writer)
 
-        startBarrier()
+        try WorkerStart.arrive()
         for seq in 0..<ops {
             let record = LogFormat.makeRecord(worker: id, seq: seq, size: recordSize)
             let line: [UInt8]
@@ -219,17 +215,5 @@ enum WorkerCommand {
         }
         close(report)
         return 0
-    }
-
-    /// Tells spawn this worker is ready, then waits until spawn starts everyone at once.
-    static func startBarrier() {
-        guard let raw = getenv(syncEnvironmentVariable) else { return }
-        let parts = String(cString: raw).split(separator: ",").compactMap { Int32($0) }
-        guard parts.count == 2 else { return }
-        var byte: UInt8 = 1
-        _ = retrying { write(parts[1], &byte, 1) }
-        close(parts[1])
-        _ = retrying { read(parts[0], &byte, 1) }
-        close(parts[0])
     }
 }

@@ -29,8 +29,10 @@ func runMain(_ args: [String]) -> Int32 {
         switch sub {
         case .spawn: return try SpawnCommand.run(parsed)
         case .worker: return try WorkerCommand.run(parsed)
+        case .list: return try ListCommand.run(parsed)
         case .stat: return try InspectCommand.stat(parsed)
         case .unlink: return try InspectCommand.unlink(parsed)
+        case .clean: return try CleanCommand.run(parsed)
         case .help:
             guard parsed.positionals.count <= 1 else {
                 throw UsageError(message: "help takes at most one SUBCOMMAND", command: .help)

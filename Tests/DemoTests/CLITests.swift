@@ -89,6 +89,10 @@ struct CLITests {
             ["stat", "/a", "/b"],
             ["worker"],
             ["list-options", "extra"],
+            ["list", "extra"],
+            ["list", "--force"],
+            ["clean", "extra"],
+            ["clean", "--json"],
             ["help", "bogus"],
         ])
     func usageErrorsExit64(_ args: [String]) {
@@ -135,7 +139,7 @@ struct CLITests {
         let overview = Demo.run(["help"])
         #expect(overview.status == 0, "\(overview.description)")
         #expect(overview.stdout == Demo.run(["--help"]).stdout)
-        for sub in ["spawn", "stat", "unlink", "worker", "help", "list-options"] {
+        for sub in ["spawn", "list", "stat", "unlink", "clean", "worker", "help", "list-options"] {
             let r = Demo.run(["help", sub])
             #expect(r.status == 0, "help \(sub): \(r.description)")
             #expect(r.stdout.contains("Usage: batch-shm-demo \(sub)"), "help \(sub): \(r.stdout)")
@@ -181,7 +185,7 @@ struct CLITests {
             #expect(item.contains(words), "the man page's \(o.long) does not give its range \(words)")
         }
         // Every subcommand too.
-        for sub in ["spawn", "worker", "stat", "unlink", "help", "list-options"] {
+        for sub in ["spawn", "worker", "list", "stat", "unlink", "clean", "help", "list-options"] {
             #expect(man.contains(".It Cm \(sub)"), "\(sub) is not documented in the man page")
             #expect(help.contains(sub), "\(sub) is not in --help")
         }

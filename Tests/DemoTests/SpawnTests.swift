@@ -184,6 +184,24 @@ struct SpawnTests {
         #expect(r.stderr.contains(name))
     }
 
+    /// A --dir that exists but where the log cannot be created is found before any worker
+    /// starts: a clear error, no FAILED summary. (/proc refuses new files even to root; a
+    /// read-only directory refuses them to everyone else.)
+    @Test(.timeLimit(.minutes(1)))
+    func unwritableDirIsFoundBeforeTheWorkersStart() {
+        var dirs = ["/proc"]
+        let readOnly = Demo.tempDirectory()
+        defer { Sys.removeDirectory(readOnly) }
+        chmod(readOnly, 0o500)
+        if geteuid() != 0 { dirs.append(readOnly) }
+        for dir in dirs {
+            let r = Demo.run(["spawn", "2", "--ops", "10", "--dir", dir])
+            #expect(r.status == 1, "\(dir): \(r.description)")
+            #expect(r.stderr.hasPrefix("Error: --dir \(dir): cannot create the log there"), "\(dir): \(r.stderr)")
+            #expect(r.stdout.isEmpty, "\(dir): no summary: \(r.stdout)")
+        }
+    }
+
     @Test(.timeLimit(.minutes(1)))
     func badDirIsARuntimeFailure() {
         let r = Demo.run(["spawn", "2", "--ops", "10", "--dir", "/nonexistent/batch-shm-demo"])

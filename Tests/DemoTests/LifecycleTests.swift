@@ -1,0 +1,120 @@
+// The demo's processes, whatever happens to them: spawn hung up or killed, a worker whose spawn
+// is gone before the start. Workers never outlive their spawn, and
+// what a killed spawn leaves (its segment, its temporary directory) is found and removed.
+
+import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Musl)
+    import Musl
+#endif
+
+@Suite("batch-shm-demo process lifecycle", .serialized)
+struct LifecycleTests {
+    func entries(_ dir: String) -> [String] { Sys.directoryEntries(dir) }
+
+    /// A spawn whose temporary directory goes to a private TMPDIR, and its workers, running.
+    func startWithPrivateTemp(_ tag: String) -> (spawn: LongSpawn, tmp: String, workers: [pid_t]) {
+        let tmp = Demo.tempDirectory()
+        let spawn = LongSpawn(name: Demo.segmentName(tag), environment: ["TMPDIR": tmp])
+        let workers = spawn.workerPIDs()
+        #expect(workers.count == 2)
+        #expect(entries(tmp).count == 1, "spawn's temporary directory is in TMPDIR: \(entries(tmp))")
+        return (spawn, tmp, workers)
+    }
+
+    @Test(.timeLimit(.minutes(1)))
+    func hangupStopsTheWorkersAndCleansUp() {
+        let (spawn, tmp, workers) = startWithPrivateTemp("hup")
+        defer {
+            spawn.killAll()
+            _ = Demo.run(["unlink", "-f", spawn.name])
+            Sys.removeDirectory(tmp)
+        }
+        kill(spawn.pid, SIGHUP)
+        let r = Demo.finish(spawn.started, seconds: 20)
+        #expect(r.status == 130, "\(r.description)")
+        #expect(r.stderr.contains("interrupted by SIGHUP"), "\(r.stderr)")
+        #expect(!Demo.exists("/dev/shm" + spawn.name))
+        #expect(entries(tmp).isEmpty, "left in TMPDIR: \(entries(tmp))")
+        #expect(workers.allSatisfy { !Sys.isAlive($0) })
+    }
+
+    /// SIGKILL of spawn: its workers die with it (parent-death signal), and `clean`, without -f,
+    /// removes its segment and its temporary directory.
+    @Test(.timeLimit(.minutes(1)))
+    func killedSpawnLeavesWhatCleanRemoves() {
+        let (spawn, tmp, workers) = startWithPrivateTemp("kill-clean")
+        defer {
+            spawn.killAll()
+            _ = Demo.run(["unlink", "-f", spawn.name])
+            Sys.removeDirectory(tmp)
+        }
+        kill(spawn.pid, SIGKILL)
+        _ = Demo.finish(spawn.started, seconds: 10)
+        #expect(poll { workers.allSatisfy { !Sys.isAlive($0) } }, "workers outlived their spawn")
+        #expect(Demo.exists("/dev/shm" + spawn.name))
+
+        let r = Demo.run(["clean"], environment: ["TMPDIR": tmp])
+        #expect(r.status == 0, "\(r.description)")
+        #expect(r.stdout.contains("removed segment \(spawn.name)"), "\(r.stdout)")
+        #expect(r.stdout.contains("removed directory \(tmp)/"), "\(r.stdout)")
+        #expect(!Demo.exists("/dev/shm" + spawn.name))
+        #expect(entries(tmp).isEmpty, "left in TMPDIR: \(entries(tmp))")
+        let again = Demo.run(["clean"], environment: ["TMPDIR": tmp])
+        #expect(again.status == 0 && !again.stdout.contains(spawn.name), "\(again.description)")
+    }
+
+    /// SIGKILL of spawn: `stat` finds the segment stale and names the directory it left; `unlink`
+    /// without -f removes both.
+    @Test(.timeLimit(.minutes(1)))
+    func killedSpawnLeavesWhatUnlinkRemoves() {
+        let (spawn, tmp, workers) = startWithPrivateTemp("kill-unlink")
+        defer {
+            spawn.killAll()
+            _ = Demo.run(["unlink", "-f", spawn.name])
+            Sys.removeDirectory(tmp)
+        }
+        let dir = tmp + "/" + (entries(tmp).first ?? "?")
+        kill(spawn.pid, SIGKILL)
+        _ = Demo.finish(spawn.started, seconds: 10)
+        #expect(poll { workers.allSatisfy { !Sys.isAlive($0) } }, "workers outlived their spawn")
+
+        let stat = Demo.run(["stat", spawn.name], environment: ["TMPDIR": tmp])
+        #expect(stat.status == 0, "\(stat.description)")
+        #expect(stat.stdout.contains("stale"), "\(stat.stdout)")
+        #expect(stat.stdout.contains(dir), "stat does not name the directory spawn left: \(stat.stdout)")
+        let r = Demo.run(["unlink", spawn.name], environment: ["TMPDIR": tmp])
+        #expect(r.status == 0, "\(r.description)")
+        #expect(!Demo.exists("/dev/shm" + spawn.name))
+        #expect(entries(tmp).isEmpty, "left in TMPDIR: \(entries(tmp))")
+    }
+
+    /// A worker whose spawn is gone before the start (the ready pipe has no reader) exits with
+    /// an error instead of dying of SIGPIPE.
+    @Test(.timeLimit(.minutes(1)))
+    func aWorkerWithoutItsSpawnDoesNotDieOfSIGPIPE() {
+        let dir = Demo.tempDirectory()
+        defer { Sys.removeDirectory(dir) }
+        // The "ready" end: a socket whose peer is closed (made close-on-exec atomically, so that
+        // no other test's child holds the peer open); "go": /dev/null.
+        var pair: [Int32] = [-1, -1]
+        #expect(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &pair) == 0)
+        close(pair[1])
+        let go = open("/dev/null", O_RDONLY | O_CLOEXEC)
+        defer {
+            close(pair[0])
+            close(go)
+        }
+        let started = Demo.start(
+            [
+                "worker", "--baseline", "flock", "--id", "0", "--ops", "1", "--log", dir + "/batch.log", "--report",
+                dir + "/worker-0.report",
+            ],
+            environment: ["BATCH_SHM_DEMO_SYNC": "3,4,\(getpid())"], descriptors: [(3, go), (4, pair[0])])
+        let r = Demo.finish(started, seconds: 20)
+        #expect(!r.signaled && r.status == 1, "\(r.description)")
+        #expect(r.stderr.contains("spawn is gone"), "\(r.stderr)")
+    }
+}
