@@ -34,10 +34,15 @@ struct WorkerProcess {
     /// The wait status once reaped.
     var status: Int32?
 
-    var killedBySIGKILL: Bool {
-        guard let s = status else { return false }
-        return (s & 0x7f) == SIGKILL
+    /// The signal that ended it, 0 if none did.
+    var signal: Int32 {
+        guard let s = status else { return 0 }
+        return s & 0x7f
     }
+    var killedBySIGKILL: Bool { signal == SIGKILL }
+    /// Ended by a signal that stops a process from outside (kill, Ctrl-C, a closed terminal),
+    /// not by one of its own faults (SIGSEGV, SIGILL of a trap, SIGABRT…).
+    var killedFromOutside: Bool { [SIGKILL, SIGTERM, SIGINT, SIGHUP].contains(signal) }
     var exitedZero: Bool {
         guard let s = status else { return false }
         return (s & 0x7f) == 0 && ((s >> 8) & 0xff) == 0

@@ -30,6 +30,9 @@ extension CheckResult {
             ("crashes_injected", .int(crashesInjected)),
             ("crashes_by_phase", .object(crashesByPhase.map { ($0.0, .int($0.1)) })),
             ("crashes_recovered", .int(counters?.crashesRecovered ?? 0)),
+            ("killed_from_outside", .int(killedFromOutside.count)),
+            ("fate_unknown", .int(fateUnknown)),
+            ("fate_unknown_in_log", .int(fateUnknownInLog)),
         ]
         if let counters {
             fields.append(
@@ -83,6 +86,13 @@ extension CheckResult {
                 "crashes      injected \(crashesInjected) of \(crashesPlanned)"
                     + (phases.isEmpty ? "" : " (\(phases))")
                     + ", recovered by the library \(counters?.crashesRecovered ?? 0)")
+        }
+        if !killedFromOutside.isEmpty {
+            let who = killedFromOutside.map { "pid \($0.pid), signal \($0.signal)" }.joined(separator: "; ")
+            let n = killedFromOutside.count
+            l.append(
+                "killed       \(n) worker\(n == 1 ? "" : "s") from outside (\(who)): fate unknown \(fateUnknown)"
+                    + " (in flight when killed; \(fateUnknownInLog) in the log)")
         }
         l.append(
             "log check    acknowledged \(acknowledged), in log \(inLog), lost \(lost), duplicated \(duplicated), failed in log \(failedInLog)"

@@ -1,5 +1,5 @@
-// The demo's processes, whatever happens to them: spawn hung up or killed, a worker whose spawn
-// is gone before the start. Workers never outlive their spawn, and
+// The demo's processes, whatever happens to them: spawn hung up or killed, a worker killed from
+// outside, a worker whose spawn is gone before the start. Workers never outlive their spawn, and
 // what a killed spawn leaves (its segment, its temporary directory) is found and removed.
 
 import Testing
@@ -116,5 +116,34 @@ struct LifecycleTests {
         let r = Demo.finish(started, seconds: 20)
         #expect(!r.signaled && r.status == 1, "\(r.description)")
         #expect(r.stderr.contains("spawn is gone"), "\(r.stderr)")
+    }
+
+    /// A worker killed from outside (not by --crash): every acknowledged record is in the log
+    /// exactly once, so the run is ok; the record it was appending has an unknown fate.
+    @Test(.timeLimit(.minutes(1)), arguments: [true, false])
+    func aWorkerKilledFromOutsideIsNotAFailure(json: Bool) {
+        let name = Demo.segmentName("outside")
+        let started = Demo.start(
+            [
+                "spawn", "3", "--ops", "2000", "--commit", "simulate", "--commit-cost", "1000", "--name", name,
+                "--timeout", "50",
+            ] + (json ? ["--json"] : []))
+        defer { _ = Demo.run(["unlink", "-f", name]) }
+        let workers = Demo.participantPIDs(of: name, count: 3)
+        #expect(workers.count == 3)
+        if let victim = workers.first { kill(victim, SIGKILL) }
+        let r = Demo.finish(started, seconds: 50)
+        #expect(r.status == 0, "\(r.description)")
+        if json {
+            let j = FlatJSON(text: r.stdout)
+            #expect(j.bool("ok") == true, "\(r.stdout)")
+            #expect(j.int("killed_from_outside") == 1, "\(r.stdout)")
+            #expect(j.int("fate_unknown") == 1, "\(r.stdout)")
+            #expect(j.int("lost") == 0 && j.int("duplicated") == 0 && j.int("unexpected_in_log") == 0)
+        } else {
+            #expect(r.stdout.hasSuffix("\nok\n"), "\(r.stdout)")
+            #expect(r.stdout.contains("killed       1 worker from outside"), "\(r.stdout)")
+            #expect(r.stdout.contains("fate unknown 1"), "\(r.stdout)")
+        }
     }
 }
