@@ -35,6 +35,16 @@ struct AdoptionTests {
         #expect(footer == ".Os swift-batch \(version)", "man page: \(footer ?? "no .Os line")")
     }
 
+    /// The scripts the README lists say what is missing instead of counting it as hangs.
+    @Test(.timeLimit(.minutes(1)), arguments: ["scripts/crash-torture.sh", "scripts/group-commit-bench.sh"])
+    func scriptsSayWhenTheDemoIsMissing(_ script: String) {
+        let missing = "/nonexistent/batch-shm-demo"
+        let r = Demo.run(["1", missing], program: Demo.repositoryRoot + "/" + script)
+        #expect(r.status != 0, "\(script): \(r.description)")
+        #expect(r.stderr.contains("\(missing): no such executable"), "\(script): \(r.description)")
+        #expect(!r.stdout.contains("hang"), "\(script): \(r.stdout)")
+    }
+
     @Test(.timeLimit(.minutes(1)))
     func thereIsALicenseAndTheReadmeNamesIt() {
         let license = file("LICENSE")
