@@ -14,81 +14,76 @@ import Testing
 struct LifecycleTests {
     func entries(_ dir: String) -> [String] { Sys.directoryEntries(dir) }
 
-    /// A spawn whose temporary directory goes to a private TMPDIR, and its workers, running.
-    func startWithPrivateTemp(_ tag: String) -> (spawn: LongSpawn, tmp: String, workers: [pid_t]) {
+    /// Runs `body` with a spawn whose temporary directory goes to a private TMPDIR, its workers
+    /// running; then kills whatever is left and removes the segment and that TMPDIR.
+    func withSpawnInPrivateTemp(_ tag: String, _ body: (LongSpawn, _ tmp: String, _ workers: [pid_t]) -> Void) {
         let tmp = Demo.tempDirectory()
         let spawn = LongSpawn(name: Demo.segmentName(tag), environment: ["TMPDIR": tmp])
-        let workers = spawn.workerPIDs()
-        #expect(workers.count == 2)
-        #expect(entries(tmp).count == 1, "spawn's temporary directory is in TMPDIR: \(entries(tmp))")
-        return (spawn, tmp, workers)
-    }
-
-    @Test(.timeLimit(.minutes(1)))
-    func hangupStopsTheWorkersAndCleansUp() {
-        let (spawn, tmp, workers) = startWithPrivateTemp("hup")
         defer {
             spawn.killAll()
             _ = Demo.run(["unlink", "-f", spawn.name])
             Sys.removeDirectory(tmp)
         }
-        kill(spawn.pid, SIGHUP)
-        let r = Demo.finish(spawn.started, seconds: 20)
-        #expect(r.status == 130, "\(r.description)")
-        #expect(r.stderr.contains("interrupted by SIGHUP"), "\(r.stderr)")
-        #expect(!Demo.exists("/dev/shm" + spawn.name))
-        #expect(entries(tmp).isEmpty, "left in TMPDIR: \(entries(tmp))")
-        #expect(workers.allSatisfy { !Sys.isAlive($0) })
+        let workers = spawn.workerPIDs()
+        #expect(workers.count == 2)
+        #expect(entries(tmp).count == 1, "spawn's temporary directory is in TMPDIR: \(entries(tmp))")
+        body(spawn, tmp, workers)
+    }
+
+    /// SIGKILL of spawn alone; its workers must follow it.
+    func killSpawnAlone(_ spawn: LongSpawn, _ workers: [pid_t]) {
+        kill(spawn.pid, SIGKILL)
+        _ = Demo.finish(spawn.started, seconds: 10)
+        #expect(poll { workers.allSatisfy { !Sys.isAlive($0) } }, "workers outlived their spawn")
+        #expect(Demo.exists("/dev/shm" + spawn.name))
+    }
+
+    @Test(.timeLimit(.minutes(1)))
+    func hangupStopsTheWorkersAndCleansUp() {
+        withSpawnInPrivateTemp("hup") { spawn, tmp, workers in
+            kill(spawn.pid, SIGHUP)
+            let r = Demo.finish(spawn.started, seconds: 20)
+            #expect(r.status == 130, "\(r.description)")
+            #expect(r.stderr.contains("interrupted by SIGHUP"), "\(r.stderr)")
+            #expect(!Demo.exists("/dev/shm" + spawn.name))
+            #expect(entries(tmp).isEmpty, "left in TMPDIR: \(entries(tmp))")
+            #expect(workers.allSatisfy { !Sys.isAlive($0) })
+        }
     }
 
     /// SIGKILL of spawn: its workers die with it (parent-death signal), and `clean`, without -f,
     /// removes its segment and its temporary directory.
     @Test(.timeLimit(.minutes(1)))
     func killedSpawnLeavesWhatCleanRemoves() {
-        let (spawn, tmp, workers) = startWithPrivateTemp("kill-clean")
-        defer {
-            spawn.killAll()
-            _ = Demo.run(["unlink", "-f", spawn.name])
-            Sys.removeDirectory(tmp)
+        withSpawnInPrivateTemp("kill-clean") { spawn, tmp, workers in
+            killSpawnAlone(spawn, workers)
+            let r = Demo.run(["clean"], environment: ["TMPDIR": tmp])
+            #expect(r.status == 0, "\(r.description)")
+            #expect(r.stdout.contains("removed segment \(spawn.name)"), "\(r.stdout)")
+            #expect(r.stdout.contains("removed directory \(tmp)/"), "\(r.stdout)")
+            #expect(!Demo.exists("/dev/shm" + spawn.name))
+            #expect(entries(tmp).isEmpty, "left in TMPDIR: \(entries(tmp))")
+            let again = Demo.run(["clean"], environment: ["TMPDIR": tmp])
+            #expect(again.status == 0 && !again.stdout.contains(spawn.name), "\(again.description)")
         }
-        kill(spawn.pid, SIGKILL)
-        _ = Demo.finish(spawn.started, seconds: 10)
-        #expect(poll { workers.allSatisfy { !Sys.isAlive($0) } }, "workers outlived their spawn")
-        #expect(Demo.exists("/dev/shm" + spawn.name))
-
-        let r = Demo.run(["clean"], environment: ["TMPDIR": tmp])
-        #expect(r.status == 0, "\(r.description)")
-        #expect(r.stdout.contains("removed segment \(spawn.name)"), "\(r.stdout)")
-        #expect(r.stdout.contains("removed directory \(tmp)/"), "\(r.stdout)")
-        #expect(!Demo.exists("/dev/shm" + spawn.name))
-        #expect(entries(tmp).isEmpty, "left in TMPDIR: \(entries(tmp))")
-        let again = Demo.run(["clean"], environment: ["TMPDIR": tmp])
-        #expect(again.status == 0 && !again.stdout.contains(spawn.name), "\(again.description)")
     }
 
     /// SIGKILL of spawn: `stat` finds the segment stale and names the directory it left; `unlink`
     /// without -f removes both.
     @Test(.timeLimit(.minutes(1)))
     func killedSpawnLeavesWhatUnlinkRemoves() {
-        let (spawn, tmp, workers) = startWithPrivateTemp("kill-unlink")
-        defer {
-            spawn.killAll()
-            _ = Demo.run(["unlink", "-f", spawn.name])
-            Sys.removeDirectory(tmp)
+        withSpawnInPrivateTemp("kill-unlink") { spawn, tmp, workers in
+            let dir = tmp + "/" + (entries(tmp).first ?? "?")
+            killSpawnAlone(spawn, workers)
+            let stat = Demo.run(["stat", spawn.name], environment: ["TMPDIR": tmp])
+            #expect(stat.status == 0, "\(stat.description)")
+            #expect(stat.stdout.contains("stale"), "\(stat.stdout)")
+            #expect(stat.stdout.contains(dir), "stat does not name the directory spawn left: \(stat.stdout)")
+            let r = Demo.run(["unlink", spawn.name], environment: ["TMPDIR": tmp])
+            #expect(r.status == 0, "\(r.description)")
+            #expect(!Demo.exists("/dev/shm" + spawn.name))
+            #expect(entries(tmp).isEmpty, "left in TMPDIR: \(entries(tmp))")
         }
-        let dir = tmp + "/" + (entries(tmp).first ?? "?")
-        kill(spawn.pid, SIGKILL)
-        _ = Demo.finish(spawn.started, seconds: 10)
-        #expect(poll { workers.allSatisfy { !Sys.isAlive($0) } }, "workers outlived their spawn")
-
-        let stat = Demo.run(["stat", spawn.name], environment: ["TMPDIR": tmp])
-        #expect(stat.status == 0, "\(stat.description)")
-        #expect(stat.stdout.contains("stale"), "\(stat.stdout)")
-        #expect(stat.stdout.contains(dir), "stat does not name the directory spawn left: \(stat.stdout)")
-        let r = Demo.run(["unlink", spawn.name], environment: ["TMPDIR": tmp])
-        #expect(r.status == 0, "\(r.description)")
-        #expect(!Demo.exists("/dev/shm" + spawn.name))
-        #expect(entries(tmp).isEmpty, "left in TMPDIR: \(entries(tmp))")
     }
 
     /// A worker whose spawn is gone before the start (the ready pipe has no reader) exits with
