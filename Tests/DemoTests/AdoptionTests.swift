@@ -35,6 +35,32 @@ struct AdoptionTests {
         #expect(footer == ".Os swift-batch \(version)", "man page: \(footer ?? "no .Os line")")
     }
 
+    /// The README says how to depend on the current version, on which platform and Swift, near
+    /// the top; its segment names are not those of docs/IPC.md (running one example after the
+    /// other would meet a segment with other capacities).
+    @Test(.timeLimit(.minutes(1)))
+    func readmeInstallsTheCurrentVersion() {
+        let readme = file("README.md")
+        let version = String(Demo.run(["--version"]).stdout.dropFirst("batch-shm-demo ".count).dropLast())
+        #expect(readme.contains("from: \"\(version)\""), "README's .package(url:from:) is not \(version)")
+        for line in [
+            #".product(name: "Batch", package: "swift-batch")"#, #".product(name: "BatchIPC", package: "swift-batch")"#,
+            "Linux only", "Swift 6.2", "apt-get",
+        ] {
+            #expect(readme.contains(line), "README lacks \(line)")
+        }
+        let install = readme.firstRange(of: "## Installation")?.lowerBound
+        let firstExample = readme.firstRange(of: "## In process")?.lowerBound
+        #expect(install != nil && firstExample != nil && install! < firstExample!, "Installation comes first")
+
+        func segmentNames(_ text: String) -> Set<String> {
+            Set(text.split(separator: "name: \"").dropFirst().map { String($0.prefix { $0 != "\"" }) })
+        }
+        let ours = segmentNames(readme)
+        #expect(!ours.isEmpty)
+        #expect(ours.isDisjoint(with: segmentNames(file("docs/IPC.md"))), "\(ours)")
+    }
+
     /// The scripts the README lists say what is missing instead of counting it as hangs.
     @Test(.timeLimit(.minutes(1)), arguments: ["scripts/crash-torture.sh", "scripts/group-commit-bench.sh"])
     func scriptsSayWhenTheDemoIsMissing(_ script: String) {
