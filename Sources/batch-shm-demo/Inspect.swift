@@ -151,8 +151,8 @@ enum InspectCommand {
             l.append("live: \(live) participants, \(liveProcesses) processes\(creator)")
         } else {
             l.append(
-                "stale: no live participant, process or creator; `\(toolName) unlink \(name)` or `\(toolName) clean`"
-                    + " removes it")
+                "stale: no live participant, process or creator; "
+                    + RunNames.removalHint(name, leftover: leftover != nil))
         }
         printOut(l.joined(separator: "\n"))
         return 0

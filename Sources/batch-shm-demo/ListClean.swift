@@ -13,6 +13,7 @@ enum ListCommand {
     static func run(_ p: ParsedCommand) throws -> Int32 {
         guard p.positionals.isEmpty else { throw UsageError(message: "list takes no argument", command: .list) }
         let entries = Segments.all().compactMap { Segments.entry($0.name, size: $0.size) }
+        let runs = Set(LeftoverDirectory.all().compactMap(\.segment))
         if p.flag("json") {
             printOut(JSONValue.object([("segments", .array(entries.map(json)))]).text)
             return 0
@@ -26,19 +27,20 @@ enum ListCommand {
             text + String(repeating: " ", count: max(0, width - text.count))
         }
         for e in entries {
-            printOut("\(padded(e.name, width))  \(padded(e.state.word, 7))  \(e.size) B  \(detail(e))")
+            let detail = detail(e, leftover: runs.contains(e.name))
+            printOut("\(padded(e.name, width))  \(padded(e.state.word, 7))  \(e.size) B  \(detail)")
         }
         return 0
     }
 
-    static func detail(_ e: SegmentEntry) -> String {
+    static func detail(_ e: SegmentEntry, leftover: Bool) -> String {
         switch e.state {
         case .live(let users):
             var text = "pids " + users.pids.map(String.init).joined(separator: ", ")
             if let creator = users.creator { text += " (creator \(creator))" }
             return text
         case .stale:
-            return "nobody left to use it: `\(toolName) unlink \(e.name)` or `\(toolName) clean` removes it"
+            return "nobody left to use it: " + RunNames.removalHint(e.name, leftover: leftover)
         case .corrupt(let reason):
             return reason
         }

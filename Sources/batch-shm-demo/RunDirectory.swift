@@ -27,16 +27,27 @@ enum RunNames {
     static func isDefaultSegment(_ name: String) -> Bool {
         guard name.hasPrefix("/" + stem) else { return false }
         let parts = name.dropFirst(stem.count + 1).split(separator: "-", omittingEmptySubsequences: false)
-        return parts.count == 2 && !parts[0].isEmpty && parts[0].allSatisfy(\.isASCII) && Int(parts[0]) != nil
-            && (1...8).contains(parts[1].count) && UInt32(parts[1], radix: 16) != nil
+        return parts.count == 2 && isNumber(parts[0]) && (1...8).contains(parts[1].count)
+            && parts[1].allSatisfy(\.isHexDigit)
     }
 
     /// Whether `entry` (a name in $TMPDIR) is the name of a spawn's temporary directory.
     static func isRunDirectory(_ entry: String) -> Bool {
         guard entry.hasPrefix(stem) else { return false }
         let parts = entry.dropFirst(stem.count).split(separator: ".", omittingEmptySubsequences: false)
-        return parts.count == 2 && !parts[0].isEmpty && parts[0].allSatisfy { $0.isASCII && $0.isNumber }
-            && parts[1].count == 6
+        return parts.count == 2 && isNumber(parts[0]) && parts[1].count == 6
+    }
+
+    /// Whether `text` is a pid: ASCII digits only.
+    private static func isNumber(_ text: Substring) -> Bool {
+        !text.isEmpty && text.allSatisfy { $0.isASCII && $0.isNumber }
+    }
+
+    /// How to remove the stale segment `name`: `unlink` always; `clean` too when it is a run's
+    /// (spawn's default name, or named by a leftover directory).
+    static func removalHint(_ name: String, leftover: Bool) -> String {
+        let clean = leftover || isDefaultSegment(name) ? " or `\(toolName) clean`" : ""
+        return "`\(toolName) unlink \(name)`\(clean) removes it"
     }
 }
 

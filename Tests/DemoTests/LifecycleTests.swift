@@ -86,6 +86,32 @@ struct LifecycleTests {
         }
     }
 
+    /// `clean` removes a stale segment with spawn's default name even without a leftover
+    /// directory (a run with --dir), and leaves other stale segments alone.
+    @Test(.timeLimit(.minutes(1)))
+    func cleanRemovesOnlyWhatRunsLeft() {
+        let dirs = (0..<3).map { _ in Demo.tempDirectory() }
+        let tmp = dirs[2]
+        defer { for dir in dirs { Sys.removeDirectory(dir) } }
+        let other = LongSpawn(name: Demo.segmentName("not-a-run"), ["--dir", dirs[0]])
+        let run = LongSpawn(defaultNameWith: ["--dir", dirs[1]])
+        let name = run.name
+        defer {
+            if !name.isEmpty { _ = Demo.run(["unlink", "-f", name]) }
+            _ = Demo.run(["unlink", "-f", other.name])
+        }
+        #expect(!name.isEmpty && run.workerPIDs().count == 2 && other.workerPIDs().count == 2)
+        run.killAll()
+        other.killAll()
+        #expect(poll { FlatJSON(text: Demo.run(["stat", other.name, "--json"]).stdout).bool("stale") == true })
+
+        let r = Demo.run(["clean"], environment: ["TMPDIR": tmp])
+        #expect(r.status == 0, "\(r.description)")
+        #expect(r.stdout.contains("removed segment \(name) (stale)"), "\(r.stdout)")
+        #expect(!Demo.exists("/dev/shm" + name))
+        #expect(Demo.exists("/dev/shm" + other.name), "clean removed a segment that is not a run's")
+    }
+
     /// A worker whose spawn is gone before the start (the ready pipe has no reader) exits with
     /// an error instead of dying of SIGPIPE.
     @Test(.timeLimit(.minutes(1)))

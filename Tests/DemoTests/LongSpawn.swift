@@ -32,11 +32,26 @@ struct LongSpawn {
     init(name: String, _ extra: [String] = [], environment: [String: String] = [:]) {
         self.name = name
         started = Demo.start(
-            [
-                "spawn", "2", "--ops", "1000000", "--commit", "simulate", "--commit-cost", "2000", "--name", name,
-                "--timeout", "50",
-            ] + extra, environment: environment, newGroup: true)
+            Self.arguments + ["--name", name] + extra, environment: environment, newGroup: true)
     }
+
+    /// A long spawn with its default segment name, whose name is the `list` entry that carries
+    /// its pid.
+    init(defaultNameWith extra: [String]) {
+        started = Demo.start(Self.arguments + extra, newGroup: true)
+        let prefix = "/batch-shm-demo-\(started.pid)-"
+        var found = ""
+        poll(seconds: 20) {
+            let line = Demo.run(["list"]).stdout.split(separator: "\n").first { $0.hasPrefix(prefix) }
+            found = line.map { String($0.prefix { $0 != " " }) } ?? ""
+            return !found.isEmpty
+        }
+        name = found
+    }
+
+    static let arguments = [
+        "spawn", "2", "--ops", "1000000", "--commit", "simulate", "--commit-cost", "2000", "--timeout", "50",
+    ]
 
     /// The pids of its workers once `count` of them take part (see `Demo.participantPIDs`).
     func workerPIDs(_ count: Int = 2) -> [pid_t] { Demo.participantPIDs(of: name, count: count) }
