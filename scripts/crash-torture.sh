@@ -4,7 +4,7 @@
 # failed (a lost or duplicated acknowledged record, or a record of a failed batch in the log),
 # and hangs (a run that did not end within its time limit).
 #   scripts/crash-torture.sh [RUNS] [path/to/batch-shm-demo]
-# Without a path it runs the release build of this checkout, and builds it if it is missing.
+# Without a path it runs the release build of this checkout, brought up to date first.
 set -uo pipefail
 runs=${1:-170}
 demo=$("$(dirname "$0")/release-demo.sh" "${2:-}") || exit 2
