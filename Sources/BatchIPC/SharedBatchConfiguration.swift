@@ -38,17 +38,16 @@ public struct SharedBatchConfiguration: Sendable, Equatable {
         func check(_ ok: Bool, _ what: String) throws(SharedBatchError) {
             if !ok { throw .invalidConfiguration(what) }
         }
-        try check((1...1024).contains(coaches), "coaches must be 1...1024 (got \(coaches))")
-        try check((1...1024).contains(participants), "participants must be 1...1024 (got \(participants))")
-        try check((1...1024).contains(processes), "processes must be 1...1024 (got \(processes))")
-        let limit = 1 << 32
-        try check((0...limit).contains(stateSize), "stateSize must be 0...4 GiB (got \(stateSize))")
-        try check((0...limit).contains(arenaCapacity), "arenaCapacity must be 0...4 GiB (got \(arenaCapacity))")
-        try check((0...limit).contains(resultCapacity), "resultCapacity must be 0...4 GiB (got \(resultCapacity))")
-        let ns = livenessNanoseconds
+        try check(Self.coachLimit.contains(coaches), "coaches must be \(Self.coachLimit) (got \(coaches))")
         try check(
-            ns >= 1_000_000 && ns <= 10_000_000_000,
-            "livenessPeriod must be 1 ms...10 s (got \(livenessPeriod))")
+            Self.participantLimit.contains(participants),
+            "participants must be \(Self.participantLimit) (got \(participants))")
+        try check(Self.processLimit.contains(processes), "processes must be \(Self.processLimit) (got \(processes))")
+        try check(Self.byteLimit.contains(stateSize), "stateSize must be 0...4 GiB (got \(stateSize))")
+        try check(Self.byteLimit.contains(arenaCapacity), "arenaCapacity must be 0...4 GiB (got \(arenaCapacity))")
+        try check(Self.byteLimit.contains(resultCapacity), "resultCapacity must be 0...4 GiB (got \(resultCapacity))")
+        try check(
+            Self.livenessLimit.contains(livenessPeriod), "livenessPeriod must be 1 ms...10 s (got \(livenessPeriod))")
     }
 }
 
