@@ -50,14 +50,3 @@ public struct SharedBatchConfiguration: Sendable, Equatable {
             Self.livenessLimit.contains(livenessPeriod), "livenessPeriod must be 1 ms...10 s (got \(livenessPeriod))")
     }
 }
-
-extension Duration {
-    /// Whole nanoseconds, saturated at `Int64.min` / `Int64.max` where they do not fit (a
-    /// duration of centuries is out of every range here, not a trap).
-    var saturatingNanoseconds: Int64 {
-        let (seconds, attoseconds) = components
-        let (whole, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
-        let (sum, overflow2) = whole.addingReportingOverflow(attoseconds / 1_000_000_000)
-        return overflow || overflow2 ? (seconds < 0 ? .min : .max) : sum
-    }
-}

@@ -35,12 +35,13 @@ public final class SharedCoordinator<Result: BitwiseCopyable & Sendable>: BatchC
     ///   ``SharedBatchError/resultTooLarge(size:capacity:)``,
     ///   ``SharedBatchError/processTableFull(capacity:)``.
     public init(
-        segment: SharedSegment, commit: @escaping @Sendable (_ contents: SharedBatchContents) throws -> Result
+        segment: SharedSegment, waiting: BatchWaiting = .adaptive,
+        commit: @escaping @Sendable (_ contents: SharedBatchContents) throws -> Result
     ) throws(SharedBatchError) {
         guard segment.coachCount == 1 else { throw .wrongCoachCount(name: segment.name, coaches: segment.coachCount) }
         try segment.checkResult(Result.self)
         try segment.attach()
-        _engine = _BatchEngine(home: _SharedHome(segment: segment, commit: commit))
+        _engine = _BatchEngine(home: _SharedHome(segment: segment, commit: commit), waiting: _WaitPolicy(waiting))
     }
 
     /// Always `nil`: a coordinator has one coach.

@@ -1,6 +1,7 @@
 import Batch
 import CBatchCore
 import CShmSync
+import Synchronization
 
 #if canImport(Glibc)
     import Glibc
@@ -10,7 +11,7 @@ import CShmSync
 /// and `coaches` point into the segment; `lock` is the segment's robust mutex (with crash
 /// repair), `wait` the futex condition, and `note` records each worker's phase in its
 /// participant slot. The critical section is the segment's mutex itself.
-public final class _SharedHome<Result: BitwiseCopyable & Sendable>: _BlockingHome, @unchecked Sendable {
+public final class _SharedHome<Result: BitwiseCopyable & Sendable>: _FutexHome, @unchecked Sendable {
     // @unchecked Sendable: every field is immutable; what they point to is guarded by the
     // segment's mutex or accessed atomically, as cshm_layout.h says field by field.
     public typealias Outcome = _SharedOutcome
@@ -18,6 +19,8 @@ public final class _SharedHome<Result: BitwiseCopyable & Sendable>: _BlockingHom
     public let core: UnsafeMutablePointer<cbatch_core>
     public let coaches: UnsafeMutablePointer<cbatch_coach>
     public let coachCount: Int
+    public let policyState: UnsafeMutablePointer<cbatch_policy>
+    public let futex: _FutexChannels
     /// The segment; kept alive by the home.
     @usableFromInline let segment: SharedSegment
     /// The user's commit function.
@@ -28,6 +31,8 @@ public final class _SharedHome<Result: BitwiseCopyable & Sendable>: _BlockingHom
         self.core = segment.coreP
         self.coaches = segment.coachesP
         self.coachCount = segment.coachCount
+        self.policyState = segment.policyP
+        self.futex = segment.futex
         self.commitFunction = commit
     }
 
@@ -36,8 +41,18 @@ public final class _SharedHome<Result: BitwiseCopyable & Sendable>: _BlockingHom
     @inlinable @inline(__always) public func threadToken() -> UInt64 { segment.myToken() }
     @inlinable @inline(__always) public func lock() { segment.lock() }
     @inlinable @inline(__always) public func unlock() { segment.unlock() }
-    public func wait(_ channel: Int) { segment.wait(channel, slot: segment.mySlot()) }
     @inlinable public func wake(_ channel: Int, all: Bool) { segment.wake(channel, all: all) }
+    /// This process's yield budget (``SharedSegment/yieldBudget``).
+    @inlinable public var yieldCapNanos: Int64 { segment.yieldBudgetNS.load(ordering: .relaxed) }
+    /// The liveness period: a sleeper looks for dead participants at least this often.
+    @inlinable public var sleepLimitNanos: Int64 { segment.livenessNS }
+    /// Records the channel in the worker's slot (crash repair recomputes sleeper counts from it).
+    public func willWait(on channel: Int) { segment.slotsP[segment.mySlot()].channel = Int32(channel) }
+    /// Clears the recorded channel and looks for dead participants.
+    public func didWait(on channel: Int) {
+        segment.slotsP[segment.mySlot()].channel = -1
+        segment.repair(ownerDied: false)
+    }
 
     @inlinable public func queueIn() -> Int { segment.queueIn() }
     @inlinable public func queueOut() -> Int { segment.queueOut() }

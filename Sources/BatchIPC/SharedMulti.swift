@@ -14,11 +14,12 @@ public final class SharedMulti<Result: BitwiseCopyable & Sendable>: MultiBatchCo
     /// - Throws: ``SharedBatchError/resultTooLarge(size:capacity:)``,
     ///   ``SharedBatchError/processTableFull(capacity:)``.
     public init(
-        segment: SharedSegment, commit: @escaping @Sendable (_ contents: SharedBatchContents) throws -> Result
+        segment: SharedSegment, waiting: BatchWaiting = .adaptive,
+        commit: @escaping @Sendable (_ contents: SharedBatchContents) throws -> Result
     ) throws(SharedBatchError) {
         try segment.checkResult(Result.self)
         try segment.attach()
-        _engine = _BatchEngine(home: _SharedHome(segment: segment, commit: commit))
+        _engine = _BatchEngine(home: _SharedHome(segment: segment, commit: commit), waiting: _WaitPolicy(waiting))
         _balancer = _Balancer(coaches: segment.coachCount)
     }
 

@@ -10,8 +10,10 @@ import Testing
 
 @Suite("BatchIPC: several processes", .timeLimit(.minutes(1)))
 struct MultiProcessTests {
-    @Test("N helper processes × K ops: every op answered, grand total exact, each record logged once")
-    func grandTotal() throws {
+    @Test(
+        "N helper processes × K ops: every op answered, grand total exact, each record logged once",
+        arguments: ["strict", "adaptive"])
+    func grandTotal(_ waiting: String) throws {
         let (name, segment) = try makeNamedSegment(processConfiguration, tag: "mp")
         defer { try? SharedSegment.unlink(name: name) }
         let log = "/tmp/swift-batch-ipc-\(getpid())-\(name.dropFirst()).log"
@@ -20,7 +22,7 @@ struct MultiProcessTests {
         let threads = 2
         let ops = 150
         let children = (0..<processes).map { _ in
-            Child(["worker", name, String(ops), "--threads", String(threads), "--log", log])
+            Child(["worker", name, String(ops), "--threads", String(threads), "--log", log, "--waiting", waiting])
         }
         var okTotal = 0
         for child in children {

@@ -9,9 +9,10 @@ import Testing
     import Glibc
 #endif
 
-/// The helper's commit function, for a coordinator in the test process joining the same batches.
+/// The helper's commit function, for a coordinator in the test process joining the same batches;
+/// strict waiting, like the helper's default, so that an announcement holds a batch open.
 func testCoordinator(_ segment: SharedSegment) throws -> SharedCoordinator<TestResult> {
-    try SharedCoordinator<TestResult>(segment: segment, commit: commitTestBatch)
+    try SharedCoordinator<TestResult>(segment: segment, waiting: .strict, commit: commitTestBatch)
 }
 
 /// One op of the test process, like a helper's.

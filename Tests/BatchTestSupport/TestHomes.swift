@@ -1,7 +1,10 @@
 // The homes the behavioural suite runs against, unchanged: the in-process home and the
 // shared-memory home (a fresh segment per coordinator, unlinked right after mapping). A test
 // takes a `TestHome` argument (`@Test(arguments: TestHome.allCases)`) and opens the coordinator
-// it makes by passing it to a generic function.
+// it makes by passing it to a generic function. The suite's coordinators wait by the strict rule
+// unless a test asks otherwise: its scenarios hold a batch open by announcing a worker, which the
+// adaptive policy rightly does not honour for a commit that costs nothing (WaitPolicyTests pins
+// what the adaptive policy does).
 import BatchIPC
 import Synchronization
 import Testing
@@ -20,26 +23,28 @@ package enum TestHome: String, CaseIterable, Codable, Sendable, CustomTestString
     package var testDescription: String { rawValue }
 
     /// A coordinator of this home whose batches are committed by `commit`.
-    package func makeCoordinator(_ commit: @escaping @Sendable () throws -> Int) -> any BatchCoordinator<Int> {
+    package func makeCoordinator(
+        waiting: BatchWaiting = .strict, _ commit: @escaping @Sendable () throws -> Int
+    ) -> any BatchCoordinator<Int> {
         switch self {
         case .inProcess:
-            return Coordinator<Int>(commit: commit)
+            return Coordinator<Int>(waiting: waiting, commit: commit)
         case .sharedMemory:
             let segment = makeSegment(SharedBatchConfiguration(coaches: 1, participants: 128))
-            return try! SharedCoordinator<Int>(segment: segment) { _ in try commit() }
+            return try! SharedCoordinator<Int>(segment: segment, waiting: waiting) { _ in try commit() }
         }
     }
 
     /// A multi-coordinator of this home with `coaches` coaches.
     package func makeMulti(
-        coaches: Int, _ commit: @escaping @Sendable (_ coach: Int) throws -> Int
+        coaches: Int, waiting: BatchWaiting = .strict, _ commit: @escaping @Sendable (_ coach: Int) throws -> Int
     ) -> any MultiBatchCoordinator<Int> {
         switch self {
         case .inProcess:
-            return Multi<Int>(coaches: coaches, commit: commit)
+            return Multi<Int>(coaches: coaches, waiting: waiting, commit: commit)
         case .sharedMemory:
             let segment = makeSegment(SharedBatchConfiguration(coaches: coaches, participants: 128))
-            return try! SharedMulti<Int>(segment: segment) { contents in try commit(contents.coach) }
+            return try! SharedMulti<Int>(segment: segment, waiting: waiting) { contents in try commit(contents.coach) }
         }
     }
 }
@@ -81,19 +86,19 @@ package enum AsyncTestHome: String, CaseIterable, Codable, Sendable, CustomTestS
 
     /// A coordinator of this home whose batches are committed by `commit`.
     package func makeCoordinator(
-        _ commit: @escaping @Sendable () async throws -> Int
+        waiting: BatchWaiting = .strict, _ commit: @escaping @Sendable () async throws -> Int
     ) -> any AsyncBatchCoordinator<Int> {
         switch self {
-        case .inProcess: AsyncCoordinator<Int>(commit: commit)
+        case .inProcess: AsyncCoordinator<Int>(waiting: waiting, commit: commit)
         }
     }
 
     /// A multi-coordinator of this home with `coaches` coaches.
     package func makeMulti(
-        coaches: Int, _ commit: @escaping @Sendable (_ coach: Int) async throws -> Int
+        coaches: Int, waiting: BatchWaiting = .strict, _ commit: @escaping @Sendable (_ coach: Int) async throws -> Int
     ) -> any AsyncMultiBatchCoordinator<Int> {
         switch self {
-        case .inProcess: AsyncMulti<Int>(coaches: coaches, commit: commit)
+        case .inProcess: AsyncMulti<Int>(coaches: coaches, waiting: waiting, commit: commit)
         }
     }
 }

@@ -2,6 +2,7 @@
 // never forked). Usage:
 //
 //   batch-ipc-test-helper worker NAME OPS [--kill PHASE] [--kill-at N] [--trigger] [--log PATH] [--threads T]
+//       [--waiting strict|adaptive]
 //       Opens segment NAME, runs OPS batches (per thread) adding 1 to the batch's sum and
 //       appending a record (pid, thread, op); prints one line per op, then a summary line:
 //         ok <op> total=<grand total> size=<batch size>     |  err <op> <error description>
@@ -9,6 +10,8 @@
 //       --kill PHASE: SIGKILL itself when it reaches PHASE (queued, entered, waiting,
 //       committing, done) during op --kill-at (default 0). --trigger: trigger before commit.
 //       --log PATH: the commit function appends the batch's records to PATH with one write.
+//       --waiting: the coordinator's waiting policy; strict (the default here) lets the tests
+//       hold a batch open by announcing a worker, whatever the commit costs.
 //   batch-ipc-test-helper create NAME
 //       Creates segment NAME with the tests' process configuration (for manual runs).
 //   batch-ipc-test-helper stat NAME
@@ -120,7 +123,8 @@ case "worker":
     }
     let coordinator: SharedCoordinator<TestResult>
     do {
-        coordinator = try SharedCoordinator<TestResult>(segment: segment) { contents in
+        let waiting: BatchWaiting = option("--waiting") == "adaptive" ? .adaptive : .strict
+        coordinator = try SharedCoordinator<TestResult>(segment: segment, waiting: waiting) { contents in
             let result = commitTestBatch(contents)
             let arena = contents.arena
             if logFD >= 0 && !arena.isEmpty {

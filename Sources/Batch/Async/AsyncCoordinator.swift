@@ -29,8 +29,9 @@ public final class AsyncCoordinator<Result: Sendable>: AsyncBatchCoordinator {
     ///   unstructured task that does not inherit its cancellation, when the batch has other
     ///   workers), without the section; reads the shared state built by the workers. What it
     ///   returns or throws is what every worker of the batch gets.
-    public init(commit: @escaping @Sendable () async throws -> Result) {
-        _engine = _BatchEngine(home: _AsyncHome(coaches: 1) { _ in try await commit() })
+    ///   - waiting: how workers wait for each other; ``BatchWaiting/adaptive`` by default.
+    public init(waiting: BatchWaiting = .adaptive, commit: @escaping @Sendable () async throws -> Result) {
+        _engine = _BatchEngine(home: _AsyncHome(coaches: 1) { _ in try await commit() }, waiting: _WaitPolicy(waiting))
     }
 
     /// Always `nil`: a coordinator has one coach.

@@ -42,7 +42,7 @@ extension _BatchEngine where Home: _AsyncBatchHome {
         var queued = true
         let outcome = await home.drive(owned: false, cancellable: true) { () -> _SectionStep<_AsyncEntered> in
             if Task.isCancelled { return .release(.cancelled) }
-            switch enterStep(blocking: blocking, queued: &queued, balancer: balancer) {
+            switch enterStep(blocking: blocking, queued: &queued, balancer: balancer, yieldCap: 0) {
             case .entered(let c, let index):
                 takeSection(me, coach: c, state: .inside)
                 home.note(.entered, coach: c, token: me)
@@ -50,8 +50,8 @@ extension _BatchEngine where Home: _AsyncBatchHome {
             case .busy:
                 home.note(.idle, coach: -1)
                 return .release(.busy)
-            case .wait:
-                return .wait(channel: Self.enterChannel)
+            case .wait(let plan):
+                return .wait(channel: plan.channel)
             }
         }
         switch outcome {
@@ -69,7 +69,7 @@ extension _BatchEngine where Home: _AsyncBatchHome {
     @usableFromInline
     enum _AsyncCommitted {
         case ready(Swift.Result<Home.Result, any Error>)
-        case commit(workers: Int)
+        case commit(workers: Int, measure: Bool)
     }
 
     /// Commits the caller's batch (the task `me`, the token it entered with), or suspends until
@@ -81,29 +81,32 @@ extension _BatchEngine where Home: _AsyncBatchHome {
         checkNoOutcome(_Misuse.secondOutcome)
         var owned = true
         var outcome: Home.Outcome? = nil
+        var took: Int64 = -1
+        var patience = _Patience()
         while true {
             let next = await home.drive(owned: owned, cancellable: false) { () -> _SectionStep<_AsyncCommitted> in
                 takeSection(me, coach: c, state: .inside)
-                if let published = outcome.take() { publish(published, coach: c) }
-                switch commitStep(coach: c) {
+                if let published = outcome.take() { publish(published, coach: c, took: took) }
+                switch commitStep(coach: c, patience: &patience, yieldCap: 0) {
                 case .ready:
                     holderState = .decided
                     home.note(.done, coach: c, token: me)
                     return .keep(.ready(Swift.Result { try home.result(coach: c) }))
-                case .wait:
+                case .wait(let plan):
                     home.note(.waiting, coach: c, token: me)
                     releaseSection()
-                    return .wait(channel: Self.commitChannel(c))
-                case .commit:
+                    return .wait(channel: plan.channel)
+                case .commit(let measure):
                     home.note(.committing, coach: c, token: me)
                     releaseSection()
-                    return .release(.commit(workers: workersInside(c)))
+                    return .release(.commit(workers: workersInside(c), measure: measure))
                 }
             }
             switch next {
             case .ready(let result)?:
                 return try result.get()
-            case .commit(let workers)?:
+            case .commit(let workers, let measure)?:
+                let start = measure ? cbatch_now_ns() : 0
                 if workers > 1 {
                     // Other workers depend on this commit: the committer's cancellation must not
                     // reach the commit function. An unstructured task inherits priority and
@@ -113,6 +116,7 @@ extension _BatchEngine where Home: _AsyncBatchHome {
                 } else {
                     outcome = await home.runCommit(coach: c)
                 }
+                took = measure ? cbatch_now_ns() &- start : -1
                 owned = false  // re-take the section to publish, like the blocking re-lock
             case nil:
                 preconditionFailure("a non-cancellable wait was cancelled")

@@ -92,6 +92,13 @@ public final class _AsyncHome<Result: Sendable>: _AsyncBatchHome, _LocalOutcomes
         }
     }
 
+    /// Takes the mutex (the real one, not the logical section).
+    @inlinable
+    public func lock() {
+        let rc = pthread_mutex_lock(mutex)
+        precondition(rc == 0, "pthread_mutex_lock failed: \(rc)")
+    }
+
     /// Releases the mutex, then resumes the tasks that were handed the section meanwhile.
     @inlinable
     public func unlock() {

@@ -15,9 +15,13 @@ public final class AsyncMulti<Result: Sendable>: AsyncMultiBatchCoordinator {
     ///   - commit: runs once per batch with the coach's number, without the section, in the task
     ///     of the batch's last worker (or shielded from its cancellation when the batch has
     ///     other workers).
-    public init(coaches: Int, commit: @escaping @Sendable (_ coach: Int) async throws -> Result) {
+    ///   - waiting: how workers wait for each other; ``BatchWaiting/adaptive`` by default.
+    public init(
+        coaches: Int, waiting: BatchWaiting = .adaptive,
+        commit: @escaping @Sendable (_ coach: Int) async throws -> Result
+    ) {
         precondition(coaches >= 1, "AsyncMulti needs at least one coach (got \(coaches))")
-        _engine = _BatchEngine(home: _AsyncHome(coaches: coaches, commit: commit))
+        _engine = _BatchEngine(home: _AsyncHome(coaches: coaches, commit: commit), waiting: _WaitPolicy(waiting))
         _balancer = _Balancer(coaches: coaches)
     }
 }

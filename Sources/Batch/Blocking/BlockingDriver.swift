@@ -13,7 +13,7 @@ extension _BatchEngine where Home: _BlockingHome {
         var queued = true
         home.lock()
         while true {
-            switch enterStep(blocking: blocking, queued: &queued, balancer: balancer) {
+            switch enterStep(blocking: blocking, queued: &queued, balancer: balancer, yieldCap: home.yieldCapNanos) {
             case .entered(let c, let index):
                 takeSection(me, coach: c, state: .inside)
                 home.note(.entered, coach: c, token: me)
@@ -22,8 +22,8 @@ extension _BatchEngine where Home: _BlockingHome {
                 home.note(.idle, coach: -1)
                 home.unlock()
                 return nil
-            case .wait:
-                home.wait(Self.enterChannel)
+            case .wait(let plan):
+                home.wait(plan)
             }
         }
     }
@@ -38,25 +38,28 @@ extension _BatchEngine where Home: _BlockingHome {
         let me = home.threadToken()
         checkHolder(me, coach: c, _Misuse.commitOutside)
         checkNoOutcome(_Misuse.secondOutcome)
+        var patience = _Patience()
         while true {
-            switch commitStep(coach: c) {
+            switch commitStep(coach: c, patience: &patience, yieldCap: home.yieldCapNanos) {
             case .ready:
                 holderState = .decided
                 home.note(.done, coach: c, token: me)
                 return try home.result(coach: c)
-            case .wait:
+            case .wait(let plan):
                 home.note(.waiting, coach: c, token: me)
                 releaseSection()
-                home.wait(Self.commitChannel(c))
+                home.wait(plan)
                 takeSection(me, coach: c, state: .inside)
-            case .commit:
+            case .commit(let measure):
                 home.note(.committing, coach: c, token: me)
                 releaseSection()
                 home.unlock()
+                let start = measure ? cbatch_now_ns() : 0
                 let outcome = home.runCommit(coach: c)
+                let took = measure ? cbatch_now_ns() &- start : -1
                 home.lock()
                 takeSection(me, coach: c, state: .inside)
-                publish(outcome, coach: c)
+                publish(outcome, coach: c, took: took)
             }
         }
     }

@@ -12,9 +12,12 @@ public final class Multi<Result: Sendable>: MultiBatchCoordinator {
     ///   - coaches: how many batches may be in flight at once; at least 1.
     ///   - commit: runs once per batch with the coach's number, on the thread of the batch's last
     ///     worker, without the lock.
-    public init(coaches: Int, commit: @escaping @Sendable (_ coach: Int) throws -> Result) {
+    ///   - waiting: how workers wait for each other; ``BatchWaiting/adaptive`` by default.
+    public init(
+        coaches: Int, waiting: BatchWaiting = .adaptive, commit: @escaping @Sendable (_ coach: Int) throws -> Result
+    ) {
         precondition(coaches >= 1, "Multi needs at least one coach (got \(coaches))")
-        _engine = _BatchEngine(home: _LocalHome(coaches: coaches, commit: commit))
+        _engine = _BatchEngine(home: _LocalHome(coaches: coaches, commit: commit), waiting: _WaitPolicy(waiting))
         _balancer = _Balancer(coaches: coaches)
     }
 }

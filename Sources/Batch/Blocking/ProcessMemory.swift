@@ -21,6 +21,8 @@ public struct _ProcessMemory<Outcome> {
     public let mutex: UnsafeMutablePointer<pthread_mutex_t>
     /// Per coach, the published outcome; `nil` until published and after reset. Under the lock.
     public let outcomes: UnsafeMutablePointer<Outcome?>
+    /// What the waiting policy measured. Under the lock.
+    public let policyState: UnsafeMutablePointer<cbatch_policy>
 
     /// Allocates and initialises the state of `count` coaches; `what` names the coordinator in
     /// the trap for a bad count.
@@ -36,11 +38,14 @@ public struct _ProcessMemory<Outcome> {
         precondition(rc == 0, "pthread_mutex_init failed: \(rc)")
         outcomes = .allocate(capacity: count)
         outcomes.initialize(repeating: nil, count: count)
+        policyState = .allocate(capacity: 1)
+        policyState.initialize(to: cbatch_policy())
     }
 
     /// Frees everything `init` allocated; the home is being destroyed.
     public func deallocate() {
         pthread_mutex_destroy(mutex)
+        policyState.deallocate()
         outcomes.deinitialize(count: coachCount).deallocate()
         mutex.deallocate()
         coaches.deallocate()
@@ -64,14 +69,7 @@ extension _LocalOutcomes {
     @inlinable public var mutex: UnsafeMutablePointer<pthread_mutex_t> { memory.mutex }
     /// Per coach, the published outcome; `nil` until published and after reset. Under the lock.
     @inlinable public var outcomes: UnsafeMutablePointer<Outcome?> { memory.outcomes }
-
-    /// Takes the home's pthread mutex (for the async home: the real mutex, not the logical
-    /// section).
-    @inlinable
-    public func lock() {
-        let rc = pthread_mutex_lock(mutex)
-        precondition(rc == 0, "pthread_mutex_lock failed: \(rc)")
-    }
+    @inlinable public var policyState: UnsafeMutablePointer<cbatch_policy> { memory.policyState }
 
     @inlinable public func queueIn() -> Int { Int(cbatch_atomic_add_i64(&core.pointee.queue, 1)) }
     @inlinable public func queueOut() -> Int { Int(cbatch_atomic_add_i64(&core.pointee.queue, -1)) }

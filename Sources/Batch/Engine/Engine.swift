@@ -20,9 +20,14 @@ import CBatchCore
 public struct _BatchEngine<Home: _BatchState>: Sendable {
     /// Where the state lives. Immutable.
     public let home: Home
+    /// How workers wait for each other (`WaitPolicy.swift`). Immutable.
+    public let policy: _WaitPolicy
 
     @inlinable
-    public init(home: Home) { self.home = home }
+    public init(home: Home, waiting: _WaitPolicy) {
+        self.home = home
+        self.policy = waiting
+    }
 
     /// Channel of workers waiting to enter a coach.
     @inlinable public static var enterChannel: Int { 0 }

@@ -28,6 +28,8 @@ public protocol _BatchState: AnyObject, Sendable {
     var coaches: UnsafeMutablePointer<cbatch_coach> { get }
     /// Number of coaches, at least 1.
     var coachCount: Int { get }
+    /// What the waiting policy measured. The address never changes while the home lives.
+    var policyState: UnsafeMutablePointer<cbatch_policy> { get }
 
     /// Under the lock: wakes the sleepers on `channel` — all of them, or at least one when `all`
     /// is false. Costs nothing when nobody sleeps there. Channel 0 is "waiting to enter";
@@ -84,9 +86,13 @@ public protocol _WorkerHome: _BatchState {
 
 /// Not API: a home whose waiters are threads, driven by the blocking driver.
 public protocol _BlockingHome: _WorkerHome {
-    /// Under the lock: releases it, sleeps until ``_BatchState/wake(_:all:)`` on `channel` (or
-    /// spuriously, or after a liveness period), and takes it again. Callers re-check.
-    func wait(_ channel: Int)
+    /// Under the lock: releases it, waits as `plan` says — yields the CPU until
+    /// `plan.yieldUntil`, then sleeps until ``_BatchState/wake(_:all:)`` on `plan.channel`, or
+    /// `plan.deadline`, or a liveness period — and takes the lock again. Callers re-check.
+    func wait(_ plan: _Wait)
+    /// The most a waiter of this home may yield, ns (the shared-memory home's per-process
+    /// budget); `Int64.max` when only the coordinator's ``BatchWaiting/yieldBudget`` counts.
+    var yieldCapNanos: Int64 { get }
     /// Not under the lock: runs the commit function of `coach` and captures what it produced.
     func runCommit(coach: Int) -> Outcome
 }

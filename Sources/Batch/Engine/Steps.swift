@@ -10,8 +10,8 @@ extension _BatchEngine where Home: _WorkerHome {
         case entered(coach: Int, index: Int)
         /// Cannot enter now and must not wait (non-blocking).
         case busy
-        /// Sleep on the enter channel and try again.
-        case wait
+        /// Wait as planned (on the enter channel) and try again.
+        case wait(_Wait)
     }
 
     /// Under the lock: tries to enter a coach.
@@ -21,8 +21,10 @@ extension _BatchEngine where Home: _WorkerHome {
     ///     when a non-blocking attempt gives up, and while a balancer refuses it a place although
     ///     coaches are free (so that it does not hold those batches up).
     ///   - balancer: picks a coach among the free ones, or `nil` for the first free.
+    ///   - yieldCap: the home's cap on yielding (``_BlockingHome/yieldCapNanos``; async homes
+    ///     pass 0: they never block a thread).
     @inlinable
-    public func enterStep(blocking: Bool, queued: inout Bool, balancer: _Balancer?) -> EnterStep {
+    public func enterStep(blocking: Bool, queued: inout Bool, balancer: _Balancer?, yieldCap: Int64) -> EnterStep {
         var anyFree = false
         var choice = -1
         if let balancer, let pick = balancer.pick {
@@ -55,7 +57,7 @@ extension _BatchEngine where Home: _WorkerHome {
             _ = leaveQueue()
             wakeOtherCommitters(except: -1)
         }
-        return blocking ? .wait : .busy
+        return blocking ? .wait(waitToEnter(cap: yieldCap)) : .busy
     }
 
     /// Under the lock: the caller stops counting as coming.
@@ -70,24 +72,32 @@ extension _BatchEngine where Home: _WorkerHome {
     public enum CommitStep: Sendable {
         /// The outcome is published: read it.
         case ready
-        /// Sleep on the coach's commit channel and look again.
-        case wait
-        /// The caller closed the batch and must run the commit function (without the lock), then
-        /// call ``_BatchEngine/publish(_:coach:)``.
-        case commit
+        /// Wait as planned (on the coach's commit channel) and look again.
+        case wait(_Wait)
+        /// The caller closed the batch and must run the commit function (without the lock) —
+        /// timing it when `measure` —, then call ``_BatchEngine/publish(_:coach:took:)``.
+        case commit(measure: Bool)
     }
 
     /// Under the lock, inside `coach`: commit now, wait, or read the outcome.
+    ///
+    /// A triggered batch commits at once. Otherwise the waiting policy (`WaitPolicy.swift`)
+    /// decides whether to wait for announced workers, or, with nobody announced, for a
+    /// just-served peer; `patience` carries what this worker has waited so far.
     @inlinable
-    public func commitStep(coach c: Int) -> CommitStep {
+    public func commitStep(coach c: Int, patience: inout _Patience, yieldCap: Int64) -> CommitStep {
         if isPublished(c) { return .ready }
-        if !isFilling(c) { return .wait }  // closed: another worker runs the commit function
-        let co = coach(c)
-        if co.pointee.triggered != 0 || home.queueLength <= 0 {
-            co.pointee.count = -co.pointee.count
-            return .commit
+        // Closed: another worker runs the commit function.
+        if !isFilling(c) { return .wait(waitForCommitter(c, cap: yieldCap)) }
+        let queued = home.queueLength
+        if coach(c).pointee.triggered == 0 {
+            if queued > 0 {
+                if let wait = waitForAnnounced(c, &patience, cap: yieldCap) { return .wait(wait) }
+            } else if let wait = waitForPeer(c, &patience, cap: yieldCap) {
+                return .wait(wait)
+            }
         }
-        return .wait
+        return .commit(measure: closeForCommit(c, contended: queued > 0))
     }
 }
 
@@ -102,9 +112,11 @@ extension _BatchEngine {
         }
     }
 
-    /// Under the lock, after the commit function of `coach` ran: publish and wake the batch.
+    /// Under the lock, after the commit function of `coach` ran (`took` ns, when it was timed;
+    /// -1 otherwise): publish and wake the batch.
     @inlinable
-    public func publish(_ outcome: consuming Home.Outcome, coach c: Int) {
+    public func publish(_ outcome: consuming Home.Outcome, coach c: Int, took: Int64 = -1) {
+        if took >= 0 { recordCommit(nanos: took) }
         home.publish(outcome, coach: c)
         markReady(c)
     }

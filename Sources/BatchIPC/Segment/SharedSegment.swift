@@ -40,7 +40,6 @@ public final class SharedSegment: @unchecked Sendable {
     @usableFromInline let header: UnsafeMutablePointer<cshm_header>
     @usableFromInline let mutexP: UnsafeMutablePointer<pthread_mutex_t>
     @usableFromInline let coreP: UnsafeMutablePointer<cbatch_core>
-    @usableFromInline let channelsP: UnsafeMutablePointer<cshm_channel>
     @usableFromInline let coachesP: UnsafeMutablePointer<cbatch_coach>
     @usableFromInline let slotsP: UnsafeMutablePointer<cshm_slot>
     @usableFromInline let procsP: UnsafeMutablePointer<cshm_proc>
@@ -59,7 +58,7 @@ public final class SharedSegment: @unchecked Sendable {
     @usableFromInline let arenaStride: Int
     @usableFromInline let arenaOffset: Int
     /// The liveness period in nanoseconds (from the header).
-    let livenessNS: Int64
+    @usableFromInline let livenessNS: Int64
 
     // MARK: Process-local state.
 
@@ -72,16 +71,18 @@ public final class SharedSegment: @unchecked Sendable {
     let local = ProcessLock(LocalState())
     /// This process's entry in the process table, -1 until attached. Written once in `attach`.
     @usableFromInline let myProc = Atomic<Int32>(-1)
-    /// Wakes owed by the holder of the segment mutex, issued by `unlock` once the mutex is
-    /// released (word 0: wake one, word 1: wake all; bit n: channel n < 64). Read and written only
-    /// by the thread holding the segment mutex.
-    @usableFromInline let pendingWakes: UnsafeMutablePointer<UInt64>
+    /// The wait channels (futex words in the segment) and the wakes owed by the holder of the
+    /// segment mutex (process memory, read and written only by that thread), issued by `unlock`
+    /// once the mutex is released.
+    @usableFromInline let futex: _FutexChannels
+    /// What the waiting policy measured, in the header (untrusted: the engine clamps it).
+    @usableFromInline let policyP: UnsafeMutablePointer<cbatch_policy>
     /// Per coach, in the committer's own process: the original error of the last outcome it
     /// published, with the coach generation. Read and written only under the segment mutex.
     let localErrors: UnsafeMutablePointer<(generation: UInt64, error: any Error)?>
     /// ``yieldBudget`` in nanoseconds, already bounded by a quarter of the liveness period. Any
     /// thread reads and writes it atomically (relaxed: a waiter may use the previous value once).
-    let yieldBudgetNS: Atomic<Int64>
+    @usableFromInline let yieldBudgetNS: Atomic<Int64>
     /// The segment's state seen by the engine's steps, for crash repair and the waiting policy:
     /// made once, it refers back to this segment without retaining it.
     var state: _SegmentState { _state! }
@@ -118,7 +119,7 @@ public final class SharedSegment: @unchecked Sendable {
             resultCapacity: Int(h.result_capacity), livenessPeriod: .nanoseconds(Int64(h.liveness_ns)))
         mutexP = cshm_header_mutex(header)
         coreP = cshm_header_core(header)
-        channelsP = (base + Int(h.off_channels)).assumingMemoryBound(to: cshm_channel.self)
+        policyP = cshm_header_policy(header)
         coachesP = (base + Int(h.off_coaches)).assumingMemoryBound(to: cbatch_coach.self)
         slotsP = (base + Int(h.off_slots)).assumingMemoryBound(to: cshm_slot.self)
         procsP = (base + Int(h.off_procs)).assumingMemoryBound(to: cshm_proc.self)
@@ -134,8 +135,11 @@ public final class SharedSegment: @unchecked Sendable {
         stateOffset = Int(h.off_state)
         arenaStride = Int(h.stride_arena)
         arenaOffset = Int(h.off_arena)
-        pendingWakes = .allocate(capacity: 2)
+        let pendingWakes = UnsafeMutablePointer<UInt64>.allocate(capacity: 2)
         pendingWakes.initialize(repeating: 0, count: 2)
+        futex = _FutexChannels(
+            channels: (base + Int(h.off_channels)).assumingMemoryBound(to: cbatch_channel.self),
+            pendingWakes: pendingWakes, shared: true)
         localErrors = .allocate(capacity: Int(h.coaches))
         localErrors.initialize(repeating: nil, count: Int(h.coaches))
         _state = _SegmentState(segment: self)
@@ -146,7 +150,7 @@ public final class SharedSegment: @unchecked Sendable {
         close()
         localErrors.deinitialize(count: coachCount).deallocate()
         shadowRef.deallocate()
-        pendingWakes.deallocate()
+        futex.pendingWakes.deallocate()
     }
 
     /// Detaches this process: its participant slots and process entry are released, and the

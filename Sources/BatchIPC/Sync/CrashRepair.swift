@@ -28,7 +28,7 @@ extension SharedSegment {
             if procIsDead(p) { dead.append(p) }
         }
         let high = slotHigh
-        let engine = _BatchEngine(home: state)
+        let engine = _BatchEngine(home: state, waiting: _WaitPolicy(.adaptive))
         if ownerDied {
             // EOWNERDEAD proves that the thread holding the lock died, hence its process: its
             // lease may not be marked yet (the threads of a killed process exit one by one).
@@ -93,12 +93,14 @@ public final class _SegmentState: _MortalState, @unchecked Sendable {
     public let core: UnsafeMutablePointer<cbatch_core>
     public let coaches: UnsafeMutablePointer<cbatch_coach>
     public let coachCount: Int
+    public let policyState: UnsafeMutablePointer<cbatch_policy>
 
     init(segment: SharedSegment) {
         self.segment = segment
         self.core = segment.coreP
         self.coaches = segment.coachesP
         self.coachCount = segment.coachCount
+        self.policyState = segment.policyP
     }
 
     public func wake(_ channel: Int, all: Bool) { segment.wake(channel, all: all) }

@@ -38,19 +38,10 @@ extension SharedSegment {
     /// preempt the waker while it holds it).
     @inlinable @inline(__always)
     func unlock() {
-        let one = pendingWakes[0]
-        let all = pendingWakes[1]
-        if one | all == 0 {
-            // The common case (nobody sleeps): nothing owed.
-            let rc = cshm_mutex_unlock(mutexP)
-            if rc != 0 { unlockFailed(rc) }
-            return
-        }
-        pendingWakes[0] = 0
-        pendingWakes[1] = 0
+        let owed = futex.takeOwedWakes()
         let rc = cshm_mutex_unlock(mutexP)
         if rc != 0 { unlockFailed(rc) }
-        issueWakes(one: one, all: all)
+        if let owed { futex.issueOwedWakes(owed) }
     }
 
     @usableFromInline @inline(never)

@@ -6,7 +6,7 @@
  * an offset of its own: it asks the accessors below for a field's address.
  *
  *   cshm_header (incl. the robust mutex, the algorithm's cbatch_core, the counters)
- *   cshm_channel[1 + coaches]          futex sequence word + sleeper count per wait channel
+ *   cbatch_channel[1 + coaches]        futex sequence word + sleeper count per wait channel
  *   cbatch_coach[coaches]              the algorithm's coaches (contiguous, as the engine wants)
  *   cshm_result[coaches]  (stride)     per coach: outcome status, then result bytes, error text
  *   cshm_slot[slots]                   participant table: one slot per worker thread
@@ -26,8 +26,9 @@
 /* "swbatch1" read as a little-endian u64. */
 #define CSHM_MAGIC 0x3168637461627773ULL
 /* Bump whenever any struct below, or the layout rule, changes.
- * 2: cshm_shadow lost its unused copy of cbatch_core. */
-#define CSHM_VERSION 2u
+ * 2: cshm_shadow lost its unused copy of cbatch_core. 3: the header holds the waiting policy's
+ * measurements (cbatch_policy). */
+#define CSHM_VERSION 3u
 /* Bytes of error text kept per coach (an error crosses processes as its description). */
 #define CSHM_ERROR_TEXT 480u
 /* Limits checked on create and on open (they also keep every size computation far from overflow). */
@@ -45,15 +46,9 @@ enum {
     CSHM_OUTCOME_UNKNOWN = 5,       /* BatchError.outcomeUnknown(committerPID: pid) */
 };
 
-/* One wait channel: channel 0 = waiting to enter, 1 + c = waiting in commit on coach c. */
-typedef struct cshm_channel {
-    /* Incremented (atomically, under the lock) by every wake; a sleeper waits while it is equal to
-     * the value it read under the lock, so a wake between unlock and FUTEX_WAIT is never lost. */
-    uint32_t seq;
-    /* Under the lock: live threads that may sleep on `seq`. Recomputed from the participant table
-     * by crash repair (a dead sleeper must not cost a FUTEX_WAKE for ever). */
-    uint32_t sleepers;
-} cshm_channel;
+/* The wait channels are CBatchCore's cbatch_channel (a futex word and a sleeper count): channel 0
+ * = waiting to enter, 1 + c = waiting in commit on coach c. Crash repair recomputes the sleeper
+ * counts from the participant table (a dead sleeper must not cost a FUTEX_WAKE for ever). */
 
 /* Per coach: the published outcome. Under the lock. Followed by result bytes, then error text. */
 typedef struct cshm_result {
@@ -147,7 +142,9 @@ typedef struct cshm_header {
     /* Under the lock: 1 + highest process entry ever claimed (bounds the queue sum). */
     uint32_t proc_high;
     uint32_t reserved1a;
-    uint64_t reserved1[7];          /* puts the mutex on its own cache line */
+    /* Under the lock: what the waiting policy measured (CBatchCore.h). Untrusted when read. */
+    cbatch_policy policy;
+    uint64_t reserved1[5];          /* puts the mutex on its own cache line */
     /* The robust process-shared mutex guarding everything marked "under the lock". */
     pthread_mutex_t mutex;
     uint8_t reserved2[24];
@@ -156,7 +153,6 @@ typedef struct cshm_header {
     cbatch_core core;
 } cshm_header;
 
-_Static_assert(sizeof(cshm_channel) == 8, "cshm_channel layout changed: bump CSHM_VERSION");
 _Static_assert(sizeof(cshm_result) == 24, "cshm_result layout changed: bump CSHM_VERSION");
 _Static_assert(sizeof(cshm_slot) == 64, "cshm_slot layout changed: bump CSHM_VERSION");
 _Static_assert(sizeof(cshm_proc) == 64, "cshm_proc layout changed: bump CSHM_VERSION");
@@ -172,12 +168,11 @@ int cshm_layout(cshm_header *h);
 /* Field addresses, so that Swift never computes an offset, and never passes `&struct.field` as
  * an inout argument: Swift counts that as an access to the whole struct for the length of the
  * call (a FUTEX_WAIT, say), which ThreadSanitizer reports against every other access. */
-static inline pthread_mutex_t *cshm_header_mutex(cshm_header *h) { return &h->mutex; }
-static inline cbatch_core *cshm_header_core(cshm_header *h) { return &h->core; }
-static inline uint32_t *cshm_header_shadow_current(cshm_header *h) { return &h->shadow_current; }
-static inline uint32_t *cshm_channel_seq(cshm_channel *c) { return &c->seq; }
-static inline uint32_t *cshm_channel_sleepers(cshm_channel *c) { return &c->sleepers; }
-static inline int64_t *cshm_proc_queued(cshm_proc *p) { return &p->queued; }
-static inline pthread_mutex_t *cshm_proc_lease(cshm_proc *p) { return &p->lease; }
+static inline pthread_mutex_t *_Nonnull cshm_header_mutex(cshm_header *_Nonnull h) { return &h->mutex; }
+static inline cbatch_core *_Nonnull cshm_header_core(cshm_header *_Nonnull h) { return &h->core; }
+static inline cbatch_policy *_Nonnull cshm_header_policy(cshm_header *_Nonnull h) { return &h->policy; }
+static inline uint32_t *_Nonnull cshm_header_shadow_current(cshm_header *_Nonnull h) { return &h->shadow_current; }
+static inline int64_t *_Nonnull cshm_proc_queued(cshm_proc *_Nonnull p) { return &p->queued; }
+static inline pthread_mutex_t *_Nonnull cshm_proc_lease(cshm_proc *_Nonnull p) { return &p->lease; }
 
 #endif /* CSHM_LAYOUT_H */
