@@ -1,6 +1,6 @@
 // batch-bench: measures the batching library. See docs/BENCHMARKS.md.
 //   swift run -c release batch-bench [inprocess|shared|async|all]
-//   batch-bench threads|tasks   (issue 9: batching against what users write by hand)
+//   batch-bench threads|tasks|openloop   (issue 9: batching against what users write by hand)
 //   batch-bench allocs low|safe N   (for scripts/check-allocs.sh)
 import Batch
 
@@ -10,7 +10,7 @@ import Batch
 
 let usage = """
     usage: batch-bench [inprocess|shared|async|all]
-           batch-bench threads|tasks
+           batch-bench threads|tasks|openloop [threads|processes]
            batch-bench allocs low|safe N
     Environment: BATCH_BENCH_RUNS, BATCH_BENCH_SECONDS, BATCH_BENCH_N (see docs/BENCHMARKS.md).
     """
@@ -22,6 +22,8 @@ case "shared": runSharedBench()
 case "async": runAsyncBench()
 case "threads": runThreadSweep()
 case "tasks": runTaskSweep()
+case "openloop": runOpenLoopBench(Array(CommandLine.arguments.dropFirst(2)))
+case "openloop-worker": runOpenLoopWorker(Array(CommandLine.arguments.dropFirst(2)))
 case "allocs": runAllocProbe(Array(CommandLine.arguments.dropFirst(2)))
 case "all":
     runInProcessBench()
