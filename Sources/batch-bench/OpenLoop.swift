@@ -87,20 +87,23 @@ func runOpenLoopBench(_ arguments: [String]) {
 }
 
 private func runOpenLoopSetup(_ setup: OpenLoopSetup, runs: Int) {
+    var cpu = CPUSnapshot.take()
     let saturations = interleaved(runs: runs, setup.saturation)
     let (batchedSaturation, baselineSaturation) = (saturations[0], saturations[1])
     let saturation = median(baselineSaturation)
     print(
         "### \(setup.title)\n\nclosed-loop saturation: \(setup.baselineName) \(formatRate(saturation)) ops/s (100 %), "
             + "batched \(formatRate(median(batchedSaturation))) ops/s (batched ÷ \(setup.baselineName): "
-            + "\(judged(medianOfRatios(batchedSaturation, baselineSaturation), against: nil)))\n")
+            + "\(judged(medianOfRatios(batchedSaturation, baselineSaturation), against: nil)); "
+            + "others \(cpu.others(until: .take())))\n")
     print(
         "| load | offered ops/s | batched p50 µs | batched p99 µs | mean batch | \(setup.baselineName) p50 µs "
-            + "| \(setup.baselineName) p99 µs | p50 batched ÷ \(setup.baselineName) | p99 batched ÷ \(setup.baselineName) |"
-    )
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+            + "| \(setup.baselineName) p99 µs | p50 batched ÷ \(setup.baselineName) | p99 batched ÷ \(setup.baselineName) "
+            + "| others |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for load in offeredLoads {
         let rate = load * saturation
+        cpu = CPUSnapshot.take()
         // Round r: both sides get the arrival times of seed 1000 (r + 1).
         let results = interleaved(
             runs: runs, setup.run.map { side in { round in side(rate, 1000 * UInt64(round + 1)) } })
@@ -115,8 +118,8 @@ private func runOpenLoopSetup(_ setup: OpenLoopSetup, runs: Int) {
                 + "| \(formatFixed(median(batched.map(\.meanBatch)), 2)) | \(latency(baseline, \.p50)) "
                 + "| \(latency(baseline, \.p99)) "
                 + "| \(judged(medianOfRatios(batched.map(\.latency.p50), baseline.map(\.latency.p50)), against: nil)) "
-                + "| \(judged(medianOfRatios(batched.map(\.latency.p99), baseline.map(\.latency.p99)), against: nil)) |"
-        )
+                + "| \(judged(medianOfRatios(batched.map(\.latency.p99), baseline.map(\.latency.p99)), against: nil)) "
+                + "| \(cpu.others(until: .take())) |")
         fflush(nil)  // each row as soon as it is measured
     }
     print("")

@@ -68,6 +68,42 @@ func utcNow() -> String {
     return formatter.string(from: Date())
 }
 
+/// CPU time used on the whole machine and by this process (with its reaped children), to tell how
+/// much of the machine other processes took while a cell was measured.
+struct CPUSnapshot {
+    var wall: Double
+    /// Busy seconds of all CPUs together (from /proc/stat: everything but idle and iowait).
+    var machineBusy: Double
+    /// This process's user + system seconds, and those of its children it has reaped.
+    var mine: Double
+
+    static func take() -> CPUSnapshot {
+        var busy = Double.nan
+        if let text = try? String(contentsOfFile: "/proc/stat", encoding: .utf8),
+            let line = text.split(separator: "\n").first, line.hasPrefix("cpu ")
+        {
+            let ticks = line.split(separator: " ").dropFirst().compactMap { Double($0) }
+            if ticks.count >= 5 {
+                busy = (ticks.reduce(0, +) - ticks[3] - ticks[4]) / Double(sysconf(Int32(_SC_CLK_TCK)))
+            }
+        }
+        func seconds(_ who: Int32) -> Double {
+            var usage = rusage()
+            getrusage(who, &usage)
+            return Double(usage.ru_utime.tv_sec) + Double(usage.ru_stime.tv_sec)
+                + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
+        }
+        return CPUSnapshot(
+            wall: now(), machineBusy: busy, mine: seconds(RUSAGE_SELF.rawValue) + seconds(RUSAGE_CHILDREN.rawValue))
+    }
+
+    /// The cores other processes kept busy on average from `self` to `later` ("0.3").
+    func others(until later: CPUSnapshot) -> String {
+        let cores = ((later.machineBusy - machineBusy) - (later.mine - mine)) / max(1e-9, later.wall - wall)
+        return cores.isNaN ? "?" : formatFixed(max(0, cores), 1)
+    }
+}
+
 /// Writes `message` and a newline to stderr.
 func printError(_ message: String) {
     _ = (message + "\n").withCString { write(2, $0, strlen($0)) }
@@ -79,7 +115,8 @@ func printSweepHeader(_ title: String, runs: Int, seconds: Double, extra: String
     print(
         "\(utcNow()); load average \(loadAverage()); \(sysconf(Int32(_SC_NPROCESSORS_ONLN))) cores; "
             + "\(runs) interleaved runs of \(formatFixed(seconds, 2)) s per contender and cell, medians; "
-            + "ratios: median of the per-run ratios\(extra)\n")
+            + "ratios: median of the per-run ratios; *others*: the cores that other processes kept busy "
+            + "meanwhile (/proc/stat less this process)\(extra)\n")
 }
 
 /// The closing line: the load at the end, so that a reader sees whether it changed.

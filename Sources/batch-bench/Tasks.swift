@@ -79,10 +79,11 @@ func runTaskSweep() {
         extra: "; contenders run in the order actor, AsyncBatcher, AsyncCoordinator, run after run")
     print(
         "| tasks | commit | actor ops/s | actor mean batch | AsyncBatcher ops/s (mean batch) | ÷ actor "
-            + "| AsyncCoordinator.batch ops/s (mean batch) | ÷ actor |")
-    print("|---:|---|---:|---:|---:|---:|---:|---:|")
+            + "| AsyncCoordinator.batch ops/s (mean batch) | ÷ actor | others |")
+    print("|---:|---|---:|---:|---:|---:|---:|---:|---:|")
     for commit: AsyncCommitCost in [.none, .sleep(microseconds: 100)] {
         for tasks in environmentCounts([1, 8, 256]) {
+            let cpu = CPUSnapshot.take()
             let results = interleaved(
                 runs: runs,
                 [TaskContender.actor, .asyncBatcher, .asyncCoordinator].map { who in
@@ -99,7 +100,8 @@ func runTaskSweep() {
                     + "| \(formatFixed(median(actor.map(\.meanBatch)), 2)) | \(cell(batcher)) "
                     + "| \(judged(medianOfRatios(batcher.map(\.opsPerSecond), actor.map(\.opsPerSecond)), against: bar)) "
                     + "| \(cell(coordinator)) "
-                    + "| \(judged(medianOfRatios(coordinator.map(\.opsPerSecond), actor.map(\.opsPerSecond)), against: bar)) |"
+                    + "| \(judged(medianOfRatios(coordinator.map(\.opsPerSecond), actor.map(\.opsPerSecond)), against: bar)) "
+                    + "| \(cpu.others(until: .take())) |"
             )
             fflush(nil)  // each row as soon as it is measured
         }

@@ -91,11 +91,12 @@ func runThreadSweep() {
         extra: "; contenders run in the order safe, mutex, low-level, run after run")
     print(
         "| threads | commit | batched ops/s | mean batch | mutex-per-op ops/s | batched ÷ mutex "
-            + "| low-level ops/s | low-level mean batch | low-level ÷ mutex |")
-    print("|---:|---|---:|---:|---:|---:|---:|---:|---:|")
+            + "| low-level ops/s | low-level mean batch | low-level ÷ mutex | others |")
+    print("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     let commits: [CommitCost] = [.none, .spin(microseconds: 5), .sleep(microseconds: 50)]
     for commit in commits {
         for threads in environmentCounts([1, 2, 4, 8, 32]) {
+            let cpu = CPUSnapshot.take()
             let results = interleaved(
                 runs: runs,
                 [ThreadContender.safe, .mutexPerOp, .lowLevel].map { who in
@@ -112,7 +113,7 @@ func runThreadSweep() {
                 "| \(threads) | \(commit.label) | \(formatRate(median(safe.map(\.opsPerSecond)))) | \(safeBatch) "
                     + "| \(formatRate(median(mutex.map(\.opsPerSecond)))) | \(judged(safeRatio, against: bar)) "
                     + "| \(formatRate(median(low.map(\.opsPerSecond)))) | \(formatFixed(median(low.map(\.meanBatch)), 2)) "
-                    + "| \(judged(lowRatio, against: nil)) |")
+                    + "| \(judged(lowRatio, against: nil)) | \(cpu.others(until: .take())) |")
             fflush(nil)  // each row as soon as it is measured
         }
     }
