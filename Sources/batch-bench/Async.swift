@@ -255,7 +255,8 @@ private func asyncBenchNanosleepMicros() -> Double {
     return Double(asyncBenchNanos() - start) / 200 / 1000
 }
 
-private func asyncBenchSleep(_ us: Int) {
+/// Sleeps `us` µs with `nanosleep`, resumed after signals. Shared with the sweeps (Harness.swift).
+func asyncBenchSleep(_ us: Int) {
     var request = timespec(tv_sec: us / 1_000_000, tv_nsec: (us % 1_000_000) * 1000)
     var remaining = timespec()
     while nanosleep(&request, &remaining) != 0 && errno == EINTR { request = remaining }

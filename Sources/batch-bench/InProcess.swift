@@ -148,7 +148,7 @@ func contended(threads: Int, commitMicros: Int, seconds: Double) -> (opsPerSecon
 
 func runInProcessBench() {
     // Sleep precisely: the default 50 µs timer slack would turn a 100 µs commit into 150 µs.
-    _ = setTimerSlack(29 /* PR_SET_TIMERSLACK */, 1, 0, 0, 0)
+    useOneNanosecondTimerSlack()
     let bare = bareMutexPairNanos()
     let op = inProcessOpNanos()
     print("## In-process op cost (one thread, trivial commit; median of 7 runs)\n")
