@@ -93,7 +93,16 @@ func runThreadSweep() {
         "| threads | commit | batched ops/s | mean batch | mutex-per-op ops/s | batched ÷ mutex "
             + "| low-level ops/s | low-level mean batch | low-level ÷ mutex | others |")
     print("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|")
-    let commits: [CommitCost] = [.none, .spin(microseconds: 5), .sleep(microseconds: 50)]
+    // BATCH_BENCH_COMMITS picks commit costs: "none", "spin5", "sleep50" (default: all three).
+    let chosen = getenv("BATCH_BENCH_COMMITS").map { String(cString: $0).split(separator: " ").map(String.init) }
+    let commits: [CommitCost] = [.none, .spin(microseconds: 5), .sleep(microseconds: 50)].filter { commit in
+        guard let chosen else { return true }
+        switch commit {
+        case .none: return chosen.contains("none")
+        case .spin: return chosen.contains("spin5")
+        case .sleep: return chosen.contains("sleep50")
+        }
+    }
     for commit in commits {
         for threads in environmentCounts([1, 2, 4, 8, 32]) {
             let cpu = CPUSnapshot.take()

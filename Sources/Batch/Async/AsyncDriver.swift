@@ -87,7 +87,7 @@ extension _BatchEngine where Home: _AsyncBatchHome {
             let next = await home.drive(owned: owned, cancellable: false) { () -> _SectionStep<_AsyncCommitted> in
                 takeSection(me, coach: c, state: .inside)
                 if let published = outcome.take() { publish(published, coach: c, took: took) }
-                switch commitStep(coach: c, patience: &patience, yieldCap: 0) {
+                switch commitStep(coach: c, patience: &patience, yieldCap: 0, canCommitInPlace: false) {
                 case .ready:
                     holderState = .decided
                     home.note(.done, coach: c, token: me)
@@ -96,7 +96,7 @@ extension _BatchEngine where Home: _AsyncBatchHome {
                     home.note(.waiting, coach: c, token: me)
                     releaseSection()
                     return .wait(channel: plan.channel)
-                case .commit(let measure):
+                case .commit(let measure, _):
                     home.note(.committing, coach: c, token: me)
                     releaseSection()
                     return .release(.commit(workers: workersInside(c), measure: measure))

@@ -93,17 +93,16 @@ public struct _FutexChannels: @unchecked Sendable {
     @inlinable
     func yield(_ channel: Int, _ expected: UInt32, until deadline: Int64, announced: (() -> Int)?) -> Bool {
         let seq = cbatch_channel_seq(channels + channel)
-        var spins = 0
+        // A wake a few hundred ns away (a short step of a worker on the other CPU) is cheaper to
+        // spin for than a yield's system call: a few checks with pauses in between (~1 µs).
+        for _ in 0..<32 {
+            if cbatch_atomic_load_u32(seq) != expected { return true }
+            if let announced, announced() > 0 { return true }
+            for _ in 0..<4 { cbatch_cpu_relax() }
+        }
         while true {
             if cbatch_atomic_load_u32(seq) != expected { return true }
             if let announced, announced() > 0 { return true }
-            if spins < 64 {
-                // A wake a few hundred ns away (a short step of a worker on the other CPU) is
-                // cheaper to spin for than a yield's system call.
-                spins += 1
-                for _ in 0..<16 { cbatch_cpu_relax() }
-                continue
-            }
             if cbatch_now_ns() >= deadline { return false }
             cbatch_yield()
         }

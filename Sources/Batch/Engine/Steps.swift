@@ -74,18 +74,24 @@ extension _BatchEngine where Home: _WorkerHome {
         case ready
         /// Wait as planned (on the coach's commit channel) and look again.
         case wait(_Wait)
-        /// The caller closed the batch and must run the commit function (without the lock) —
-        /// timing it when `measure` —, then call ``_BatchEngine/publish(_:coach:took:)``.
-        case commit(measure: Bool)
+        /// The caller closed the batch and must run the commit function — timing it when
+        /// `measure` —, then call ``_BatchEngine/publish(_:coach:took:)``. Without the lock,
+        /// unless `inPlace`: the commit is expected to cost less than releasing and re-taking
+        /// the lock, and the driver keeps it.
+        case commit(measure: Bool, inPlace: Bool)
     }
 
     /// Under the lock, inside `coach`: commit now, wait, or read the outcome.
     ///
     /// A triggered batch commits at once. Otherwise the waiting policy (`WaitPolicy.swift`)
     /// decides whether to wait for announced workers, or, with nobody announced, for a
-    /// just-served peer; `patience` carries what this worker has waited so far.
+    /// just-served peer; `patience` carries what this worker has waited so far. `canCommitInPlace`:
+    /// the driver can run the commit function without releasing the lock (a blocking driver;
+    /// an async commit function may suspend, so the async driver cannot).
     @inlinable
-    public func commitStep(coach c: Int, patience: inout _Patience, yieldCap: Int64) -> CommitStep {
+    public func commitStep(
+        coach c: Int, patience: inout _Patience, yieldCap: Int64, canCommitInPlace: Bool
+    ) -> CommitStep {
         if isPublished(c) { return .ready }
         // Closed: another worker runs the commit function.
         if !isFilling(c) { return .wait(waitForCommitter(c, cap: yieldCap)) }
@@ -97,7 +103,8 @@ extension _BatchEngine where Home: _WorkerHome {
                 return .wait(wait)
             }
         }
-        return .commit(measure: closeForCommit(c, contended: queued > 0))
+        return .commit(
+            measure: closeForCommit(c, contended: queued > 0), inPlace: canCommitInPlace && commitsInPlace)
     }
 }
 

@@ -132,6 +132,10 @@ extension _BatchEngine {
     @inlinable static var longestCommit: Int64 { 10_000_000_000 }
     /// Slack added to an expected wait (a few scheduling steps of other workers).
     @inlinable static var waitSlack: Int64 { 5_000 }
+    /// A commit expected to cost at most this (ns) is run without releasing the lock, by a
+    /// driver that can: releasing and re-taking a contended lock around it would cost more than
+    /// the commit, and nobody could enter the closed batch meanwhile anyway.
+    @inlinable static var inPlaceLimit: Int64 { 2_000 }
 
     /// What one commit is expected to cost, ns: assumed, or measured; 0 before the first sample
     /// (a measured commit counts at least 1 ns).
@@ -139,6 +143,14 @@ extension _BatchEngine {
     public var commitEstimate: Int64 {
         if policy.assumedNanos >= 0 { return policy.assumedNanos }
         return min(max(0, home.policyState.pointee.commit_ns), Self.longestCommit)
+    }
+
+    /// Whether a commit is expected to cost less than handing the lock over (``inPlaceLimit``):
+    /// assumed so, or measured so (nothing measured yet: no).
+    @inlinable
+    var commitsInPlace: Bool {
+        let estimate = commitEstimate
+        return estimate <= Self.inPlaceLimit && (estimate > 0 || policy.assumedNanos >= 0)
     }
 
     /// Under the lock: the caller closes a filling batch to commit it. Returns whether to time
@@ -205,8 +217,9 @@ extension _BatchEngine where Home: _WorkerHome {
                 channel: Self.commitChannel(c),
                 yieldUntil: yieldUntil(now: now, expected: max(estimate, 20_000), cap: cap))
         }
+        // A wait costs at least handing the lock over: a commit cheaper than that never waits.
         let deadline = patience.since &+ estimate
-        if now >= deadline { return nil }
+        if estimate <= Self.inPlaceLimit || now >= deadline { return nil }
         return _Wait(
             channel: Self.commitChannel(c), yieldUntil: yieldUntil(now: now, expected: deadline - now, cap: cap),
             deadline: deadline)
@@ -222,7 +235,7 @@ extension _BatchEngine where Home: _WorkerHome {
             home.policyState.pointee.last_batch > 1
         else { return nil }
         let bound = min(commitEstimate, min(policy.yieldBudgetNanos, cap))
-        guard bound > 0 else { return nil }
+        guard bound > Self.inPlaceLimit else { return nil }
         let now = cbatch_now_ns()
         if patience.since == 0 { patience.since = now }
         let deadline = patience.since &+ bound
