@@ -1,9 +1,14 @@
+import CBatchCore
+
 /// The common case made simple: each task submits one item and gets the result of the batch that
 /// carried it; the items of a batch are handed, as an array, to one async commit function.
 ///
-/// Built on ``AsyncCoordinator`` (one batch in flight at a time). A batch is committed when the
-/// last announced task has added its item — there is no timer and no linger: under load, items
-/// that arrive while a batch commits form the next batch; alone, an item is committed at once.
+/// The library owns the batch's state here, so the next batch fills while the current one
+/// commits: the batcher is a pipeline of two coaches of one engine (docs/DESIGN.md), whose
+/// commits run one at a time, in the order the batches closed. A batch is committed when the
+/// last announced task has added its item (within the waiting policy's bounds, see
+/// ``BatchWaiting``), when `maxBatchSize` items are in it, or as soon as the batch before it is
+/// committed. There is no timer and no linger: alone, an item is committed at once.
 ///
 /// ```swift
 /// let batcher = AsyncBatcher<Row, Void>(maxBatchSize: 500) { rows in
@@ -12,16 +17,17 @@
 /// try await batcher.submit(row)          // returns once the batch with `row` is committed
 /// ```
 public final class AsyncBatcher<Item: Sendable, Result: Sendable>: Sendable {
-    /// The items of the batch being filled. Touched only by the owner of the coordinator's
-    /// critical section, and by the commit function once the batch is closed (no worker can
-    /// add to a closed batch; the next batch starts after its last worker exited).
+    /// The items of each coach's batch. The items of a coach are touched only under the home's
+    /// mutex by a submitter of that coach (while its batch fills), and by its commit function
+    /// once the batch is closed (no task can add to a closed batch; the next batch of the coach
+    /// starts after its last worker exited).
     @usableFromInline final class Pending: @unchecked Sendable {
-        @usableFromInline var items: [Item] = []
+        @usableFromInline var items: [[Item]] = [[], []]
         @inlinable init() {}
     }
 
     @usableFromInline let pending: Pending
-    @usableFromInline let coordinator: AsyncCoordinator<Result>
+    @usableFromInline let engine: _BatchEngine<_AsyncHome<Result>>
     /// The largest batch, or `nil` for no limit. Immutable.
     public let maxBatchSize: Int?
 
@@ -29,21 +35,39 @@ public final class AsyncBatcher<Item: Sendable, Result: Sendable>: Sendable {
     /// - Parameters:
     ///   - maxBatchSize: the most items in one batch; the item that fills a batch commits it at
     ///     once, and later items go to the next batch. `nil`: no limit. At least 1.
+    ///   - waiting: how submitters wait for each other; ``BatchWaiting/adaptive`` by default.
     ///   - commit: gets the items of one batch, in the order they were added; what it returns or
-    ///     throws is what every submitter of the batch gets. It is not cancelled when one of the
-    ///     submitters of a batch of several is cancelled.
-    public init(maxBatchSize: Int? = nil, commit: @escaping @Sendable (_ items: [Item]) async throws -> Result) {
+    ///     throws is what every submitter of the batch gets. Commits run one at a time, in
+    ///     order. It is not cancelled when one of the submitters of a batch of several is
+    ///     cancelled.
+    public init(
+        maxBatchSize: Int? = nil, waiting: BatchWaiting = .adaptive,
+        commit: @escaping @Sendable (_ items: [Item]) async throws -> Result
+    ) {
         if let maxBatchSize {
             precondition(maxBatchSize >= 1, "AsyncBatcher needs a maxBatchSize of at least 1 (got \(maxBatchSize))")
         }
         let pending = Pending()
         self.pending = pending
         self.maxBatchSize = maxBatchSize
-        coordinator = AsyncCoordinator { try await commit(pending.items) }
+        engine = _BatchEngine(
+            home: _AsyncHome(coaches: 2) { coach in try await commit(pending.items[coach]) },
+            waiting: _WaitPolicy(waiting, serialCommits: true))
     }
 
-    /// Adds `item` to the batch being filled (suspending while a batch commits) and returns that
-    /// batch's result once it is committed.
+    /// What the one step of a submission ended with.
+    @usableFromInline
+    enum _Submitted {
+        case cancelled
+        /// The batch's outcome, read inside the step (the submitter exited already).
+        case outcome(Swift.Result<Result, any Error>)
+        /// The submitter closed the batch of `coach` and runs its commit function.
+        case commit(coach: Int, workers: Int, measure: Bool)
+    }
+
+    /// Adds `item` to the batch being filled and returns that batch's result once it is
+    /// committed. Adding and the decision to commit or wait take one step under the lock; a task
+    /// suspends only when it must wait (for its batch's outcome, or while both batches are busy).
     ///
     /// - Throws: the commit function's error for the whole batch; `CancellationError` if the task
     ///   was cancelled before its item was added (the item is then in no batch). Once the item is
@@ -51,11 +75,78 @@ public final class AsyncBatcher<Item: Sendable, Result: Sendable>: Sendable {
     ///   whether its item was saved.
     @inlinable
     nonisolated(nonsending) public func submit(_ item: Item) async throws -> Result {
-        try await coordinator.batch { section in
-            if section.isFirst { pending.items.removeAll(keepingCapacity: true) }
-            pending.items.append(item)
-            if let maxBatchSize, section.index + 1 >= maxBatchSize { section.trigger() }
-            return try await section.commit()
+        let engine = self.engine
+        let pending = self.pending
+        let maxBatchSize = self.maxBatchSize
+        _ = engine.queueIn()
+        var queued = true
+        var entered = -1
+        var patience = _Patience()
+        let driven = await engine.home.drive(owned: false, cancellable: true) { () -> _SectionStep<_Submitted> in
+            if entered < 0 {
+                if Task.isCancelled { return .release(.cancelled) }
+                switch engine.enterStep(blocking: true, queued: &queued, balancer: nil, yieldCap: 0) {
+                case .entered(let c, let index):
+                    entered = c
+                    if index == 0 { pending.items[c].removeAll(keepingCapacity: true) }
+                    pending.items[c].append(item)
+                    if let maxBatchSize, index + 1 >= maxBatchSize { engine.setTriggered(c) }
+                case .wait(let plan):
+                    return .wait(channel: plan.channel, deadline: .max, cancellable: true)
+                case .busy:
+                    preconditionFailure("a blocking enter reported busy")
+                }
+            }
+            let c = entered
+            switch engine.commitStep(coach: c, patience: &patience, yieldCap: 0, canCommitInPlace: false) {
+            case .ready:
+                let outcome = Swift.Result { try engine.home.result(coach: c) }
+                _ = engine.exitStep(coach: c)
+                return .release(.outcome(outcome))
+            case .wait(let plan):
+                return .wait(channel: plan.channel, deadline: plan.deadline, cancellable: false)
+            case .commit(let measure, _):
+                return .release(.commit(coach: c, workers: engine.workersInside(c), measure: measure))
+            }
         }
+        switch driven {
+        case .done(.cancelled), .cancelled:
+            if queued { engine.leaveBeforeEntering() }
+            throw CancellationError()
+        case .done(.outcome(let outcome)):
+            return try outcome.get()
+        case .released:
+            // Published while this task waited: the outcome stays until the coach resets, which
+            // waits for this exit.
+            let outcome = Swift.Result { try engine.home.releasedResult(coach: entered) }
+            engine.home.lock()
+            _ = engine.home.takeReleasedExit(coach: entered)
+            _ = engine.exitStep(coach: entered)
+            engine.home.unlock()
+            return try outcome.get()
+        case .done(.commit(let c, let workers, let measure)):
+            return try await commit(engine, coach: c, workers: workers, measure: measure)
+        }
+    }
+
+    /// Runs the commit function of `coach` — shielded from the caller's cancellation when the
+    /// batch has other submitters —, publishes its outcome, and exits.
+    @inlinable
+    nonisolated(nonsending) func commit(
+        _ engine: _BatchEngine<_AsyncHome<Result>>, coach c: Int, workers: Int, measure: Bool
+    ) async throws -> Result {
+        let home = engine.home
+        let start = measure ? cbatch_now_ns() : 0
+        let outcome = workers > 1 ? await Task { await home.runCommit(coach: c) }.value : await home.runCommit(coach: c)
+        let took = measure ? cbatch_now_ns() &- start : -1
+        let driven = await home.drive(owned: false, cancellable: false) {
+            () -> _SectionStep<Swift.Result<Result, any Error>> in
+            engine.publish(outcome, coach: c, took: took)
+            let result = Swift.Result { try home.result(coach: c) }
+            _ = engine.exitStep(coach: c)
+            return .release(result)
+        }
+        guard case .done(let result) = driven else { preconditionFailure("a publish step cannot wait") }
+        return try result.get()
     }
 }

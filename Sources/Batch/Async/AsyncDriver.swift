@@ -51,15 +51,15 @@ extension _BatchEngine where Home: _AsyncBatchHome {
                 home.note(.idle, coach: -1)
                 return .release(.busy)
             case .wait(let plan):
-                return .wait(channel: plan.channel)
+                return .wait(channel: plan.channel, deadline: .max, cancellable: true)
             }
         }
         switch outcome {
-        case .entered(let c, let index)?:
+        case .done(.entered(let c, let index)):
             return (c, index)
-        case .busy?:
+        case .done(.busy):
             return nil
-        case .cancelled?, nil:
+        case .done(.cancelled), .cancelled, .released:
             if queued { leaveBeforeEntering() }
             throw CancellationError()
         }
@@ -95,7 +95,7 @@ extension _BatchEngine where Home: _AsyncBatchHome {
                 case .wait(let plan):
                     home.note(.waiting, coach: c, token: me)
                     releaseSection()
-                    return .wait(channel: plan.channel)
+                    return .wait(channel: plan.channel, deadline: plan.deadline, cancellable: false)
                 case .commit(let measure, _):
                     home.note(.committing, coach: c, token: me)
                     releaseSection()
@@ -103,9 +103,12 @@ extension _BatchEngine where Home: _AsyncBatchHome {
                 }
             }
             switch next {
-            case .ready(let result)?:
+            case .done(.ready(let result)):
                 return try result.get()
-            case .commit(let workers, let measure)?:
+            case .released:
+                // The batch was published while this task waited: no section, no step.
+                return try home.releasedResult(coach: c)
+            case .done(.commit(let workers, let measure)):
                 let start = measure ? cbatch_now_ns() : 0
                 if workers > 1 {
                     // Other workers depend on this commit: the committer's cancellation must not
@@ -118,7 +121,7 @@ extension _BatchEngine where Home: _AsyncBatchHome {
                 }
                 took = measure ? cbatch_now_ns() &- start : -1
                 owned = false  // re-take the section to publish, like the blocking re-lock
-            case nil:
+            case .cancelled:
                 preconditionFailure("a non-cancellable wait was cancelled")
             }
         }
@@ -141,13 +144,22 @@ extension _BatchEngine where Home: _AsyncBatchHome {
         triggerStep(me, coach: c)
     }
 
-    /// Leaves the batch and gives up the critical section, for the task `me`, the token it
-    /// entered with. Does not suspend, so it can run in a `defer`.
+    /// Leaves the batch, for the task `me`, the token it entered with, and gives up the critical
+    /// section when it holds it (a task released from its published batch holds none). Does not
+    /// suspend, so it can run in a `defer`.
     @inlinable
     public func asyncExit(coach c: Int, me: UInt64) -> Int {
         home.lock()
-        let left = exitSectionStep(me, coach: c)
-        home.giveUpSection()
+        let left: Int
+        if holder == me {
+            left = exitSectionStep(me, coach: c)
+            home.giveUpSection()
+        } else {
+            precondition(
+                c >= 0 && c < coachCount && home.takeReleasedExit(coach: c), _Misuse.exitWithoutEnter.description)
+            left = exitStep(coach: c)
+            home.note(.idle, coach: c, token: me)
+        }
         home.unlock()
         return left
     }

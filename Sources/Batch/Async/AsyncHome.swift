@@ -7,45 +7,6 @@ import Synchronization
     import Musl
 #endif
 
-/// Not API: a home whose waiters are suspended tasks, not sleeping threads. The async driver
-/// (`AsyncDriver.swift`) runs the engine's steps through ``drive(owned:cancellable:_:)``.
-///
-/// In such a home the critical section is a *logical* lock (an ownership flag and a FIFO of
-/// suspended tasks), because a task may `await` inside it and resume on another thread. The real
-/// mutex (``_WorkerHome/lock()``/``_WorkerHome/unlock()``) is held only for the microseconds a step
-/// takes, never across an `await`. "Under the lock" for an engine step therefore means: the
-/// caller owns the logical section *and* holds the mutex.
-public protocol _AsyncBatchHome: _WorkerHome where Result: Sendable, Outcome == Swift.Result<Result, any Error> {
-    /// Runs `step` under the mutex while the caller owns the logical section; acquires the
-    /// section first unless `owned`. When the step says ``_SectionStep/wait(channel:)``, the
-    /// caller gives up the section and is suspended on that channel, atomically with the step;
-    /// when it is woken (``_BatchState/wake(_:all:)``) it owns the section again and `step` runs
-    /// again.
-    ///
-    /// - Parameter cancellable: whether task cancellation ends a wait (for the section, or on a
-    ///   channel). A cancelled wait returns `nil`: the caller does not own the section.
-    /// - Returns: the value of the step that ended the drive (`.keep`: the caller owns the
-    ///   section; `.release`: it does not), or `nil` when a cancellable wait was cancelled.
-    nonisolated(nonsending) func drive<T>(owned: Bool, cancellable: Bool, _ step: () -> _SectionStep<T>) async -> T?
-
-    /// Under the mutex, by the owner of the logical section: gives it up, to the first task
-    /// waiting for it (resumed when the mutex is released) or to nobody.
-    func giveUpSection()
-
-    /// Not under the mutex nor the section: runs the async commit function of `coach`.
-    nonisolated(nonsending) func runCommit(coach: Int) async -> Outcome
-}
-
-/// Not API: what an engine step run by ``_AsyncBatchHome/drive(owned:cancellable:_:)`` asks for.
-public enum _SectionStep<T> {
-    /// Done; the caller keeps the logical section.
-    case keep(T)
-    /// Done; the caller gives up the logical section.
-    case release(T)
-    /// Give up the section, suspend on `channel`, and run the step again once woken.
-    case wait(channel: Int)
-}
-
 /// Not API: the in-process async home: the algorithm's state in ordinary memory, a private
 /// pthread mutex held only while a step runs, and a logical critical section whose waiters are
 /// continuations. No thread is ever parked by this home.
@@ -70,13 +31,11 @@ public final class _AsyncHome<Result: Sendable>: _AsyncBatchHome, _LocalOutcomes
         memory = _ProcessMemory(coaches: count, what: "an async coordinator")
         commitFunction = commit
         state = .allocate(capacity: 1)
-        state.initialize(to: _AsyncSectionState(channels: 1 + count))
+        state.initialize(to: _AsyncSectionState(coaches: count))
     }
 
     deinit {
-        precondition(
-            state.pointee.sectionWaiters.isEmpty && state.pointee.channels.allSatisfy(\.isEmpty),
-            "an async coordinator was released while tasks were suspended in it")
+        precondition(state.pointee.isIdle, "an async coordinator was released while tasks were suspended in it")
         state.deinitialize(count: 1).deallocate()
         memory.deallocate()
     }
@@ -99,7 +58,8 @@ public final class _AsyncHome<Result: Sendable>: _AsyncBatchHome, _LocalOutcomes
         precondition(rc == 0, "pthread_mutex_lock failed: \(rc)")
     }
 
-    /// Releases the mutex, then resumes the tasks that were handed the section meanwhile.
+    /// Releases the mutex, then resumes the tasks that were handed the section or released
+    /// meanwhile (no continuation is resumed under the mutex).
     @inlinable
     public func unlock() {
         if state.pointee.pending.isEmpty {
@@ -107,11 +67,11 @@ public final class _AsyncHome<Result: Sendable>: _AsyncBatchHome, _LocalOutcomes
             precondition(rc == 0, "pthread_mutex_unlock failed: \(rc)")
             return
         }
-        var resumed: [UnsafeContinuation<Bool, Never>] = []
+        var resumed: [(UnsafeContinuation<_Resumed, Never>, _Resumed)] = []
         swap(&resumed, &state.pointee.pending)
         let rc = pthread_mutex_unlock(mutex)
         precondition(rc == 0, "pthread_mutex_unlock failed: \(rc)")
-        for continuation in resumed { continuation.resume(returning: true) }
+        for (continuation, how) in resumed { continuation.resume(returning: how) }
     }
 
     /// Under the mutex: moves the tasks parked on `channel` (all, or the first) to the section's
@@ -120,22 +80,35 @@ public final class _AsyncHome<Result: Sendable>: _AsyncBatchHome, _LocalOutcomes
     public func wake(_ channel: Int, all: Bool) {
         if state.pointee.channels[channel].isEmpty { return }
         if all {
-            state.pointee.sectionWaiters.append(contentsOf: state.pointee.channels[channel])
+            for waiter in state.pointee.channels[channel] { state.pointee.queueForSection(waiter) }
             state.pointee.channels[channel].removeAll(keepingCapacity: true)
         } else {
-            state.pointee.sectionWaiters.append(state.pointee.channels[channel].removeFirst())
+            state.pointee.queueForSection(state.pointee.channels[channel].removeFirst())
         }
         if !state.pointee.owned { handOff() }
+    }
+
+    /// Under the mutex: the batch of `coach` is published. Its waiters need neither the section
+    /// nor another step: they are released — resumed when the mutex is released, each to read
+    /// the outcome and exit — instead of being handed the section one by one.
+    @inlinable
+    public func wakePublished(coach: Int) {
+        let channel = 1 + coach
+        let waiters = state.pointee.channels[channel]
+        if waiters.isEmpty { return }
+        for waiter in waiters { state.pointee.pending.append((waiter.continuation, .released)) }
+        state.pointee.released[coach] += waiters.count
+        state.pointee.channels[channel].removeAll(keepingCapacity: true)
     }
 
     /// Under the mutex, section not owned: hands it to the first waiter, if any.
     @inlinable
     func handOff() {
-        if state.pointee.sectionWaiters.isEmpty {
-            state.pointee.owned = false
-        } else {
+        if let next = state.pointee.nextForSection() {
             state.pointee.owned = true
-            state.pointee.pending.append(state.pointee.sectionWaiters.removeFirst().continuation)
+            state.pointee.pending.append((next.continuation, .section))
+        } else {
+            state.pointee.owned = false
         }
     }
 
@@ -154,14 +127,14 @@ public final class _AsyncHome<Result: Sendable>: _AsyncBatchHome, _LocalOutcomes
         return true
     }
 
-    /// Under the mutex: parks a waiter (on `channel`, or for the section when `nil`).
     @inlinable
-    func park(_ waiter: _SectionWaiter, channel: Int?) {
-        if let channel {
-            state.pointee.channels[channel].append(waiter)
-        } else {
-            state.pointee.sectionWaiters.append(waiter)
-        }
+    public func releasedResult(coach: Int) throws -> Result { try result(coach: coach) }
+
+    @inlinable
+    public func takeReleasedExit(coach: Int) -> Bool {
+        guard state.pointee.released[coach] > 0 else { return false }
+        state.pointee.released[coach] -= 1
+        return true
     }
 
     /// Not under the mutex: how many tasks are parked on `channel`, or wait for the section when
@@ -170,35 +143,61 @@ public final class _AsyncHome<Result: Sendable>: _AsyncBatchHome, _LocalOutcomes
         lock()
         defer { unlock() }
         if let channel { return state.pointee.channels[channel].count }
-        return state.pointee.sectionWaiters.count
+        return state.pointee.sectionWaiterCount
     }
 
     /// Any thread, not under the mutex: the task of waiter `id` was cancelled. If it is still
-    /// parked (on a channel, or for the section), take it out and resume it with `false`;
-    /// otherwise it was already handed the section (or is not parked yet, and will see the
-    /// cancellation when it parks).
+    /// parked in a cancellable wait, take it out and resume it as cancelled; otherwise it was
+    /// already resumed (or is not parked yet, and will see the cancellation when it parks).
     @usableFromInline
     func cancelWaiter(_ id: UInt64) {
         lock()
-        var found: UnsafeContinuation<Bool, Never>?
-        if let i = state.pointee.sectionWaiters.firstIndex(where: { $0.id == id }) {
-            found = state.pointee.sectionWaiters.remove(at: i).continuation
-        } else {
-            for ch in state.pointee.channels.indices {
-                if let i = state.pointee.channels[ch].firstIndex(where: { $0.id == id }) {
-                    found = state.pointee.channels[ch].remove(at: i).continuation
-                    break
+        let found = state.pointee.removeCancellable(id)
+        unlock()
+        found?.resume(returning: .cancelled)
+    }
+
+    /// Under the mutex: a waiter parked with `deadline` must be woken then even if nobody wakes
+    /// it: makes sure a timer task fires by then.
+    @usableFromInline
+    func armAlarm(_ deadline: Int64) {
+        guard deadline < state.pointee.alarmAt else { return }
+        state.pointee.alarmAt = deadline
+        let delay = UInt64(max(0, deadline &- cbatch_now_ns()))
+        Task { [self] in
+            try? await Task.sleep(nanoseconds: delay)
+            fireAlarm()
+        }
+    }
+
+    /// Not under the mutex: wakes the waiters whose deadline passed (they run their step again)
+    /// and arms the next alarm.
+    func fireAlarm() {
+        lock()
+        state.pointee.alarmAt = .max
+        let now = cbatch_now_ns()
+        var next = Int64.max
+        for channel in state.pointee.channels.indices {
+            var kept: [_SectionWaiter] = []
+            for waiter in state.pointee.channels[channel] {
+                if waiter.deadline <= now {
+                    state.pointee.queueForSection(waiter)
+                } else {
+                    kept.append(waiter)
+                    next = min(next, waiter.deadline)
                 }
             }
+            state.pointee.channels[channel] = kept
         }
+        if !state.pointee.owned { handOff() }
+        if next != .max { armAlarm(next) }
         unlock()
-        found?.resume(returning: false)
     }
 
     @inlinable
     nonisolated(nonsending) public func drive<T>(
         owned alreadyOwned: Bool, cancellable: Bool, _ step: () -> _SectionStep<T>
-    ) async -> T? {
+    ) async -> _Driven<T> {
         var mine = alreadyOwned
         // Fast path, no continuation: the section is free (or ours) and the step does not wait.
         lock()
@@ -207,11 +206,11 @@ public final class _AsyncHome<Result: Sendable>: _AsyncBatchHome, _LocalOutcomes
             switch step() {
             case .keep(let value):
                 unlock()
-                return value
+                return .done(value)
             case .release(let value):
                 giveUpSection()
                 unlock()
-                return value
+                return .done(value)
             case .wait:
                 break  // run the step again below, atomically with parking
             }
@@ -220,7 +219,7 @@ public final class _AsyncHome<Result: Sendable>: _AsyncBatchHome, _LocalOutcomes
         while true {
             var done: _SectionStep<T>? = nil
             let id = nextWaiter.add(1, ordering: .relaxed).newValue
-            func body(_ continuation: UnsafeContinuation<Bool, Never>) {
+            func body(_ continuation: UnsafeContinuation<_Resumed, Never>) {
                 self.lock()
                 if mine || self.tryAcquire() {
                     mine = true
@@ -231,46 +230,55 @@ public final class _AsyncHome<Result: Sendable>: _AsyncBatchHome, _LocalOutcomes
                     case .release:
                         done = next
                         self.giveUpSection()
-                    case .wait(let channel):
+                    case .wait(let channel, let deadline, let waitIsCancellable):
                         mine = false
                         self.giveUpSection()
-                        if cancellable && Task.isCancelled {
+                        if waitIsCancellable && Task.isCancelled {
                             self.unlock()
-                            continuation.resume(returning: false)
+                            continuation.resume(returning: .cancelled)
                             return
                         }
-                        self.park(_SectionWaiter(id: id, continuation: continuation), channel: channel)
+                        self.state.pointee.channels[channel].append(
+                            _SectionWaiter(
+                                id: id, continuation: continuation, deadline: deadline,
+                                cancellable: waitIsCancellable))
+                        if deadline != .max { self.armAlarm(deadline) }
                         self.unlock()
                         return
                     }
                     self.unlock()
-                    continuation.resume(returning: true)
+                    continuation.resume(returning: .section)
                     return
                 }
                 if cancellable && Task.isCancelled {
                     self.unlock()
-                    continuation.resume(returning: false)
+                    continuation.resume(returning: .cancelled)
                     return
                 }
-                self.park(_SectionWaiter(id: id, continuation: continuation), channel: nil)
+                self.state.pointee.queueForSection(
+                    _SectionWaiter(id: id, continuation: continuation, deadline: .max, cancellable: cancellable))
                 self.unlock()
             }
-            let handed: Bool
+            let resumed: _Resumed
             if cancellable {
-                handed = await withTaskCancellationHandler {
+                resumed = await withTaskCancellationHandler {
                     await withUnsafeContinuation(body)
                 } onCancel: {
                     self.cancelWaiter(id)
                 }
             } else {
-                handed = await withUnsafeContinuation(body)
+                resumed = await withUnsafeContinuation(body)
             }
-            switch done {
-            case .keep(let value)?, .release(let value)?:
-                return value
-            case .wait?, nil:
-                if !handed { return nil }
-                mine = true  // woken with the section: run the step again
+            if let done {
+                switch done {
+                case .keep(let value), .release(let value): return .done(value)
+                case .wait: break
+                }
+            }
+            switch resumed {
+            case .cancelled: return .cancelled
+            case .released: return .released
+            case .section: mine = true  // woken with the section: run the step again
             }
         }
     }
@@ -289,40 +297,3 @@ public final class _AsyncHome<Result: Sendable>: _AsyncBatchHome, _LocalOutcomes
 /// Sound because `state` is touched only with `mutex` held, and `core`, `coaches` and `outcomes`
 /// only by the owner of the logical section with the mutex held (see each field).
 extension _AsyncHome: @unchecked Sendable {}
-
-/// Not API: the logical critical section of an async home and its waiters. Every field is read
-/// and written only with the home's mutex held.
-@usableFromInline
-struct _AsyncSectionState {
-    /// True iff a task owns the logical critical section — including a task that was handed it
-    /// and whose continuation is about to be resumed. Invariant: `sectionWaiters` is empty
-    /// whenever `owned` is false (a release hands the section to the first waiter).
-    @usableFromInline var owned = false
-    /// Tasks waiting to own the section, first come first served: tasks that want to enter, and
-    /// tasks woken from a channel. Each is resumed with `true` when it is handed the section.
-    @usableFromInline var sectionWaiters: [_SectionWaiter] = []
-    /// Per channel (0: waiting to enter; 1 + c: waiting in commit on coach c), the tasks parked
-    /// there; they do not own the section. `wake` moves them to `sectionWaiters`.
-    @usableFromInline var channels: [[_SectionWaiter]]
-    /// Continuations handed the section under the mutex, resumed (with `true`) by `unlock()`
-    /// once the mutex is released, so that no continuation is resumed under the mutex.
-    @usableFromInline var pending: [UnsafeContinuation<Bool, Never>] = []
-
-    @inlinable
-    init(channels: Int) { self.channels = Array(repeating: [], count: channels) }
-}
-
-/// Not API: a task suspended in an async home. Its continuation is resumed exactly once: by
-/// whoever takes it out of the home's lists under the mutex (a hand-off resumes it with `true`,
-/// a cancellation handler with `false`), or by its own task when it does not park at all.
-@usableFromInline
-struct _SectionWaiter {
-    @usableFromInline let id: UInt64
-    @usableFromInline let continuation: UnsafeContinuation<Bool, Never>
-
-    @inlinable
-    init(id: UInt64, continuation: UnsafeContinuation<Bool, Never>) {
-        self.id = id
-        self.continuation = continuation
-    }
-}

@@ -81,8 +81,13 @@ extension _BatchEngine where Home: _WorkerHome {
     @inlinable
     public func triggerStep(_ me: UInt64, coach c: Int) {
         checkHolder(me, coach: c, _Misuse.triggerOutside)
-        coach(c).pointee.triggered = 1
+        setTriggered(c)
     }
+
+    /// Under the lock: the batch of `coach` commits as soon as possible (the library's own
+    /// batchers, which hold no section between steps, call it directly).
+    @inlinable
+    public func setTriggered(_ c: Int) { coach(c).pointee.triggered = 1 }
 
     /// Closes the holder's batch without committing; every worker of it gets the closing's
     /// error, which this throws.

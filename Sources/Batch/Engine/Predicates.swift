@@ -8,9 +8,10 @@ extension _BatchEngine {
     @inlinable
     public func isFilling(_ c: Int) -> Bool { coach(c).pointee.count >= 0 }
 
-    /// Whether `coach` accepts workers: the same as ``isFilling(_:)``, named for `enter`.
+    /// Whether `coach` accepts workers: it is filling and not triggered (a triggered batch
+    /// commits as soon as it can; workers not yet entered go to the next batch).
     @inlinable
-    public func isFree(_ c: Int) -> Bool { isFilling(c) }
+    public func isFree(_ c: Int) -> Bool { isFilling(c) && coach(c).pointee.triggered == 0 }
 
     /// The batch is closed and its commit function runs (or its committer died doing so): no
     /// outcome yet.
@@ -26,6 +27,13 @@ extension _BatchEngine {
     public func workersInside(_ c: Int) -> Int {
         let count = coach(c).pointee.count
         return Int(count >= 0 ? count : -count)
+    }
+
+    /// The coach an entering worker takes without a balancer (the first free one), -1 if none.
+    @inlinable
+    public var firstFree: Int {
+        for c in 0..<coachCount where isFree(c) { return c }
+        return -1
     }
 
     /// Some coach is running its commit function.

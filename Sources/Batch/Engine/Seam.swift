@@ -36,12 +36,22 @@ public protocol _BatchState: AnyObject, Sendable {
     /// channel `1 + c` is "waiting in commit on coach c".
     func wake(_ channel: Int, all: Bool)
 
+    /// Under the lock: the outcome of `coach` was just published; wakes its waiters (by default
+    /// all sleepers of its commit channel, to read it). A home may release them instead: let
+    /// them take the outcome without the lock (it does not change until the coach resets, which
+    /// waits for their exits).
+    func wakePublished(coach: Int)
+
     /// Under the lock, on a closed coach: stores the commit's outcome.
     func publish(_ outcome: consuming Outcome, coach: Int)
     /// Under the lock, on a coach just closed without its commit function: stores why.
     func publishClosing(_ closing: _Closing, coach: Int)
     /// Under the lock: forgets the published outcome; the last worker left the coach.
     func resetOutcome(coach: Int)
+}
+
+extension _BatchState {
+    @inlinable public func wakePublished(coach: Int) { wake(1 + coach, all: true) }
 }
 
 /// Not API: a home that workers use (every home but crash repair's).

@@ -95,13 +95,19 @@ extension _BatchEngine where Home: _WorkerHome {
         if isPublished(c) { return .ready }
         // Closed: another worker runs the commit function.
         if !isFilling(c) { return .wait(waitForCommitter(c, cap: yieldCap)) }
-        let queued = home.queueLength
+        // Announced workers come to this batch — with serial commits (a pipeline of coaches),
+        // only when it is the first free coach, the one they enter.
+        let queued = policy.serialCommits && firstFree != c ? 0 : home.queueLength
         if coach(c).pointee.triggered == 0 {
             if queued > 0 {
                 if let wait = waitForAnnounced(c, &patience, cap: yieldCap) { return .wait(wait) }
             } else if let wait = waitForPeer(c, &patience, cap: yieldCap) {
                 return .wait(wait)
             }
+        }
+        if policy.serialCommits && anyCommitting {
+            // Another coach's batch commits: this one keeps filling and commits after it.
+            return .wait(waitForCommitter(c, cap: yieldCap))
         }
         return .commit(
             measure: closeForCommit(c, contended: queued > 0), inPlace: canCommitInPlace && commitsInPlace)
@@ -120,12 +126,14 @@ extension _BatchEngine {
     }
 
     /// Under the lock, after the commit function of `coach` ran (`took` ns, when it was timed;
-    /// -1 otherwise): publish and wake the batch.
+    /// -1 otherwise): publish and wake the batch — and, with serial commits, the batch that
+    /// waited for this commit to end.
     @inlinable
     public func publish(_ outcome: consuming Home.Outcome, coach c: Int, took: Int64 = -1) {
         if took >= 0 { recordCommit(nanos: took) }
         home.publish(outcome, coach: c)
         markReady(c)
+        if policy.serialCommits { wakeOtherCommitters(except: c) }
     }
 
     /// Under the lock, inside a filling `coach`: close the batch without running the commit
@@ -143,7 +151,7 @@ extension _BatchEngine {
     @inlinable
     func markReady(_ c: Int) {
         coach(c).pointee.ready = 1
-        home.wake(Self.commitChannel(c), all: true)
+        home.wakePublished(coach: c)
     }
 
     /// Under the lock: a worker of `coach` leaves it. Returns how many workers of that batch

@@ -70,11 +70,17 @@ public struct _WaitPolicy: Sendable {
     public let assumedNanos: Int64
     /// The yield budget in ns (0: always sleep at once).
     public let yieldBudgetNanos: Int64
+    /// Commits one at a time, in the order the batches close: a batch that may commit waits
+    /// while another coach's batch commits, and keeps filling meanwhile. For a pipeline of
+    /// coaches whose state the library owns (the batchers: the next batch fills while the
+    /// current one commits), not for ``Multi``, whose coaches commit in parallel.
+    public let serialCommits: Bool
 
-    public init(_ waiting: BatchWaiting) {
+    public init(_ waiting: BatchWaiting, serialCommits: Bool = false) {
         strict = waiting.rule == .strict
         assumedNanos = waiting.assumedCommitCost.map { max(0, $0.saturatingNanoseconds) } ?? -1
         yieldBudgetNanos = max(0, waiting.yieldBudget.saturatingNanoseconds)
+        self.serialCommits = serialCommits
     }
 }
 

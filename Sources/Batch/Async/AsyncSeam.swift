@@ -1,0 +1,65 @@
+/// Not API: a home whose waiters are suspended tasks, not sleeping threads. The async driver
+/// (`AsyncDriver.swift`) runs the engine's steps through ``drive(owned:cancellable:_:)``.
+///
+/// In such a home the critical section is a *logical* lock (an ownership flag and a queue of
+/// suspended tasks), because a task may `await` inside it and resume on another thread. The real
+/// mutex (``_WorkerHome/lock()``/``_WorkerHome/unlock()``) is held only for the microseconds a
+/// step takes, never across an `await`. "Under the lock" for an engine step therefore means: the
+/// caller owns the logical section *and* holds the mutex.
+public protocol _AsyncBatchHome: _WorkerHome where Result: Sendable, Outcome == Swift.Result<Result, any Error> {
+    /// Runs `step` under the mutex while the caller owns the logical section; acquires the
+    /// section first unless `owned`. When the step says ``_SectionStep/wait(channel:deadline:cancellable:)``,
+    /// the caller gives up the section and is suspended on that channel, atomically with the
+    /// step; when it is woken (``_BatchState/wake(_:all:)``, or its deadline passed) it owns the
+    /// section again and `step` runs again.
+    ///
+    /// - Parameter cancellable: whether task cancellation ends a wait for the section before the
+    ///   step first ran (a wait on a channel says for itself).
+    /// - Returns: ``_Driven/done(_:)`` with the value of the step that ended the drive (`.keep`:
+    ///   the caller owns the section; `.release`: it does not); ``_Driven/cancelled`` when a
+    ///   cancellable wait was cancelled (the caller does not own the section);
+    ///   ``_Driven/released`` when the caller waited in commit and its batch's outcome was
+    ///   published meanwhile: it does not own the section, reads the outcome with
+    ///   ``releasedResult(coach:)`` and exits with ``takeReleasedExit(coach:)``.
+    nonisolated(nonsending) func drive<T>(owned: Bool, cancellable: Bool, _ step: () -> _SectionStep<T>) async
+        -> _Driven<T>
+
+    /// Under the mutex, by the owner of the logical section: gives it up, to the first task
+    /// waiting for it (resumed when the mutex is released) or to nobody.
+    func giveUpSection()
+
+    /// Not under the mutex nor the section: runs the async commit function of `coach`.
+    nonisolated(nonsending) func runCommit(coach: Int) async -> Outcome
+
+    /// Not under the mutex, by a task released from a published `coach`: the outcome (it stays
+    /// as published until the coach resets, which waits for this task's exit).
+    func releasedResult(coach: Int) throws -> Result
+
+    /// Under the mutex: whether a task released from `coach` (``_Driven/released``) has yet to
+    /// exit, counting this one out. An exit by a task that holds no section and was not
+    /// released is a misuse.
+    func takeReleasedExit(coach: Int) -> Bool
+}
+
+/// Not API: what an engine step run by ``_AsyncBatchHome/drive(owned:cancellable:_:)`` asks for.
+public enum _SectionStep<T> {
+    /// Done; the caller keeps the logical section.
+    case keep(T)
+    /// Done; the caller gives up the logical section.
+    case release(T)
+    /// Give up the section, suspend on `channel`, and run the step again once woken or once the
+    /// monotonic time `deadline` (ns, `Int64.max`: none) has passed. `cancellable`: task
+    /// cancellation ends the wait (the drive returns ``_Driven/cancelled``).
+    case wait(channel: Int, deadline: Int64, cancellable: Bool)
+}
+
+/// Not API: how a drive ended.
+public enum _Driven<T> {
+    /// A step ended it with this value.
+    case done(T)
+    /// A cancellable wait was cancelled.
+    case cancelled
+    /// Waiting in commit, the caller's batch was published: it reads the outcome and exits
+    /// without the section.
+    case released
+}
