@@ -139,14 +139,12 @@ public final class AsyncBatcher<Item: Sendable, Result: Sendable>: Sendable {
         let start = measure ? cbatch_now_ns() : 0
         let outcome = workers > 1 ? await Task { await home.runCommit(coach: c) }.value : await home.runCommit(coach: c)
         let took = measure ? cbatch_now_ns() &- start : -1
-        let driven = await home.drive(owned: false, cancellable: false) {
-            () -> _SectionStep<Swift.Result<Result, any Error>> in
-            engine.publish(outcome, coach: c, took: took)
-            let result = Swift.Result { try home.result(coach: c) }
-            _ = engine.exitStep(coach: c)
-            return .release(result)
-        }
-        guard case .done(let result) = driven else { preconditionFailure("a publish step cannot wait") }
+        // Publishing and exiting need the mutex, not the section.
+        home.lock()
+        engine.publish(outcome, coach: c, took: took)
+        let result = Swift.Result { try home.result(coach: c) }
+        _ = engine.exitStep(coach: c)
+        home.unlock()
         return try result.get()
     }
 }

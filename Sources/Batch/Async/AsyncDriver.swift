@@ -77,16 +77,13 @@ extension _BatchEngine where Home: _AsyncBatchHome {
     /// cancellable (see the type's notes).
     @inlinable
     nonisolated(nonsending) public func asyncCommit(coach c: Int, me: UInt64) async throws -> Home.Result {
-        checkHolder(me, coach: c, _Misuse.commitOutside)
+        checkHolder(me, coach: c, _Misuse.asyncCommitOutsideOrAgain)
         checkNoOutcome(_Misuse.secondOutcome)
         var owned = true
-        var outcome: Home.Outcome? = nil
-        var took: Int64 = -1
         var patience = _Patience()
         while true {
             let next = await home.drive(owned: owned, cancellable: false) { () -> _SectionStep<_AsyncCommitted> in
                 takeSection(me, coach: c, state: .inside)
-                if let published = outcome.take() { publish(published, coach: c, took: took) }
                 switch commitStep(coach: c, patience: &patience, yieldCap: 0, canCommitInPlace: false) {
                 case .ready:
                     holderState = .decided
@@ -110,6 +107,7 @@ extension _BatchEngine where Home: _AsyncBatchHome {
                 return try home.releasedResult(coach: c)
             case .done(.commit(let workers, let measure)):
                 let start = measure ? cbatch_now_ns() : 0
+                let outcome: Home.Outcome
                 if workers > 1 {
                     // Other workers depend on this commit: the committer's cancellation must not
                     // reach the commit function. An unstructured task inherits priority and
@@ -119,8 +117,16 @@ extension _BatchEngine where Home: _AsyncBatchHome {
                 } else {
                     outcome = await home.runCommit(coach: c)
                 }
-                took = measure ? cbatch_now_ns() &- start : -1
-                owned = false  // re-take the section to publish, like the blocking re-lock
+                let took = measure ? cbatch_now_ns() &- start : -1
+                // Publishing needs the mutex, not the section: like every worker of a published
+                // batch, the committer reads the outcome and exits without it.
+                home.lock()
+                publish(outcome, coach: c, took: took)
+                let result = Swift.Result { try home.result(coach: c) }
+                home.markReleased(coach: c)
+                home.note(.done, coach: c, token: me)
+                home.unlock()
+                return try result.get()
             case .cancelled:
                 preconditionFailure("a non-cancellable wait was cancelled")
             }
@@ -133,6 +139,7 @@ extension _BatchEngine where Home: _AsyncBatchHome {
     public func asyncCancel(coach c: Int, _ closing: _Closing, me: UInt64) throws -> Home.Result {
         home.lock()
         defer { home.unlock() }
+        checkHolder(me, coach: c, _Misuse.asyncCancelOutsideOrAgain)
         return try cancelStep(me, coach: c, closing)
     }
 
@@ -155,6 +162,7 @@ extension _BatchEngine where Home: _AsyncBatchHome {
             left = exitSectionStep(me, coach: c)
             home.giveUpSection()
         } else {
+            // Released from its published batch (a waiter, or the committer): no section to give up.
             precondition(
                 c >= 0 && c < coachCount && home.takeReleasedExit(coach: c), _Misuse.exitWithoutEnter.description)
             left = exitStep(coach: c)

@@ -131,6 +131,9 @@ public final class _AsyncHome<Result: Sendable>: _AsyncBatchHome, _LocalOutcomes
     public func releasedResult(coach: Int) throws -> Result { try result(coach: coach) }
 
     @inlinable
+    public func markReleased(coach: Int) { state.pointee.released[coach] += 1 }
+
+    @inlinable
     public func takeReleasedExit(coach: Int) -> Bool {
         guard state.pointee.released[coach] > 0 else { return false }
         state.pointee.released[coach] -= 1

@@ -39,6 +39,10 @@ public protocol _AsyncBatchHome: _WorkerHome where Result: Sendable, Outcome == 
     /// exit, counting this one out. An exit by a task that holds no section and was not
     /// released is a misuse.
     func takeReleasedExit(coach: Int) -> Bool
+
+    /// Under the mutex: the committer of `coach` published its outcome without taking the
+    /// section back; it exits like a released task.
+    func markReleased(coach: Int)
 }
 
 /// Not API: what an engine step run by ``_AsyncBatchHome/drive(owned:cancellable:_:)`` asks for.

@@ -75,7 +75,7 @@ public struct AsyncBatchTicket<Owner: _AsyncBatchCoordinating>: ~Copyable {
         } catch {
             // Poison only a batch this task has no outcome of yet (it may have called the
             // coordinator's own commit() or cancel() inside the closure).
-            if fate.fate == .inside && engine.holderHasNoOutcome {
+            if fate.fate == .inside && engine.holderHasNoOutcome(me) {
                 _ = try? engine.asyncCancel(coach: coach, .workerFailed(error), me: me)
             }
             throw error

@@ -50,7 +50,7 @@ extension _BatchCoordinating {
         } catch {
             // Poison only a batch this worker has no outcome of yet (it may have called the
             // coordinator's own commit() or cancel() inside the closure).
-            if fate == .inside && _engine.holderHasNoOutcome {
+            if fate == .inside && _engine.holderHasNoOutcome(_engine.home.threadToken()) {
                 _ = try? _engine.cancel(coach: coach, .workerFailed(error))
             }
             throw error

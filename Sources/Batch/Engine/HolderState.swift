@@ -24,10 +24,13 @@ extension _BatchEngine where Home: _WorkerHome {
         nonmutating set { core.pointee.holder_state = newValue.rawValue }
     }
 
-    /// By the holder of the critical section: whether it has no outcome yet (it may still
-    /// commit or cancel). The safe API poisons the batch on a throw only then.
+    /// Whether `me` holds the critical section and has no outcome yet (it may still commit or
+    /// cancel). The safe API poisons the batch on a throw only then. (A task released from its
+    /// published batch — or a committer of an async home, after publishing — holds no section.)
     @inlinable
-    public var holderHasNoOutcome: Bool { holderState == .inside }
+    public func holderHasNoOutcome(_ me: UInt64) -> Bool {
+        cbatch_atomic_load_u64(&core.pointee.holder) == me && holderState == .inside
+    }
 
     /// Under the lock: `me` holds the section, in `coach`, at `state`.
     @inlinable

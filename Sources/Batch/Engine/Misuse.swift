@@ -29,6 +29,14 @@ enum _Misuse {
         "cancel() after commit() or cancel(): each worker gets one outcome per batch; call exit() next"
     }
     @inlinable static var cancelNotFilling: StaticString { "cancel() on a batch that is not filling" }
+    /// In an async home a task that got its outcome no longer holds the section: its second
+    /// commit() or cancel() looks like one outside the batch.
+    @inlinable static var asyncCommitOutsideOrAgain: StaticString {
+        "commit() called twice, or outside the batch: each worker gets one outcome per batch; the order is queueIn(), enter(), commit(), exit()"
+    }
+    @inlinable static var asyncCancelOutsideOrAgain: StaticString {
+        "cancel() after commit() or cancel(), or outside the batch: the order is queueIn(), enter(), cancel(), exit()"
+    }
     @inlinable static var wrongCoach: StaticString {
         "the coach passed is not the one this worker entered: pass the coach enter() returned"
     }
