@@ -69,7 +69,7 @@ extension _BatchEngine where Home: _AsyncBatchHome {
     @usableFromInline
     enum _AsyncCommitted {
         case ready(Swift.Result<Home.Result, any Error>)
-        case commit(workers: Int, measure: Bool)
+        case commit(workers: Int, measure: Bool, inPlace: Bool)
     }
 
     /// Commits the caller's batch (the task `me`, the token it entered with), or suspends until
@@ -84,7 +84,7 @@ extension _BatchEngine where Home: _AsyncBatchHome {
         while true {
             let next = await home.drive(owned: owned, cancellable: false) { () -> _SectionStep<_AsyncCommitted> in
                 takeSection(me, coach: c, state: .inside)
-                switch commitStep(coach: c, patience: &patience, yieldCap: 0, canCommitInPlace: false) {
+                switch commitStep(coach: c, patience: &patience, yieldCap: 0, canCommitInPlace: true) {
                 case .ready:
                     holderState = .decided
                     home.note(.done, coach: c, token: me)
@@ -93,10 +93,15 @@ extension _BatchEngine where Home: _AsyncBatchHome {
                     home.note(.waiting, coach: c, token: me)
                     releaseSection()
                     return .wait(channel: plan.channel, deadline: plan.deadline, cancellable: false)
-                case .commit(let measure, _):
+                case .commit(let measure, let inPlace):
                     home.note(.committing, coach: c, token: me)
+                    if inPlace {
+                        // Cheaper than handing the section over: keep it through the commit (the
+                        // mutex is released; nobody could enter the closed batch anyway).
+                        return .keep(.commit(workers: workersInside(c), measure: measure, inPlace: true))
+                    }
                     releaseSection()
-                    return .release(.commit(workers: workersInside(c), measure: measure))
+                    return .release(.commit(workers: workersInside(c), measure: measure, inPlace: false))
                 }
             }
             switch next {
@@ -105,7 +110,7 @@ extension _BatchEngine where Home: _AsyncBatchHome {
             case .released:
                 // The batch was published while this task waited: no section, no step.
                 return try home.releasedResult(coach: c)
-            case .done(.commit(let workers, let measure)):
+            case .done(.commit(let workers, let measure, let inPlace)):
                 let start = measure ? cbatch_now_ns() : 0
                 let outcome: Home.Outcome
                 if workers > 1 {
@@ -123,7 +128,11 @@ extension _BatchEngine where Home: _AsyncBatchHome {
                 home.lock()
                 publish(outcome, coach: c, took: took)
                 let result = Swift.Result { try home.result(coach: c) }
-                home.markReleased(coach: c)
+                if inPlace {
+                    holderState = .decided  // it kept the section: it exits with it
+                } else {
+                    home.markReleased(coach: c)
+                }
                 home.note(.done, coach: c, token: me)
                 home.unlock()
                 return try result.get()

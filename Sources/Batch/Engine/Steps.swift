@@ -98,7 +98,7 @@ extension _BatchEngine where Home: _WorkerHome {
         // Announced workers come to this batch — with serial commits (a pipeline of coaches),
         // only when it is the first free coach, the one they enter.
         let queued = policy.serialCommits && firstFree != c ? 0 : home.queueLength
-        if coach(c).pointee.triggered == 0 {
+        if coach(c).pointee.triggered == 0 && !patience.followsACommit {
             if queued > 0 {
                 if let wait = waitForAnnounced(c, &patience, cap: yieldCap) { return .wait(wait) }
             } else if let wait = waitForPeer(c, &patience, cap: yieldCap) {
@@ -107,6 +107,7 @@ extension _BatchEngine where Home: _WorkerHome {
         }
         if policy.serialCommits && anyCommitting {
             // Another coach's batch commits: this one keeps filling and commits after it.
+            patience.followsACommit = true
             return .wait(waitForCommitter(c, cap: yieldCap))
         }
         return .commit(

@@ -115,6 +115,9 @@ public struct _Patience: Sendable {
     @usableFromInline var since: Int64 = 0
     /// It waited for a just-served peer and none came: it does not wait for one again.
     @usableFromInline var peerWaited = false
+    /// It waited for another coach's commit to end (serial commits): its batch filled meanwhile,
+    /// and it commits as soon as it may — waiting longer would leave the commits idle.
+    @usableFromInline var followsACommit = false
 
     @inlinable public init() {}
 }
