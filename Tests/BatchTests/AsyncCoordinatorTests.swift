@@ -82,7 +82,10 @@ struct AsyncFailure: Error, Equatable, CustomStringConvertible {
             }
             final class Items: @unchecked Sendable { var items: [Int] = [] }
             let state = Items()
-            let coordinator = Coordinator<[Int]> { state.items }
+            // Strict waiting: a committer waits for every announced worker. (The adaptive policy
+            // stops waiting for workers once it has measured a commit this cheap, which hides the
+            // deadlock here; a slower commit would not.)
+            let coordinator = Coordinator<[Int]>(waiting: .strict) { state.items }
             await withTaskGroup(of: Void.self) { group in
                 for t in 0..<256 {
                     group.addTask {

@@ -104,7 +104,8 @@ public final class AsyncBatcher<Item: Sendable, Result: Sendable>: Sendable {
                 _ = engine.exitStep(coach: c)
                 return .release(.outcome(outcome))
             case .wait(let plan):
-                return .wait(channel: plan.channel, deadline: plan.deadline, cancellable: false)
+                return .wait(
+                    channel: plan.channel, deadline: plan.deadline, cancellable: false, exitsWhenReleased: true)
             case .commit(let measure, _):
                 return .release(.commit(coach: c, workers: engine.workersInside(c), measure: measure))
             }
@@ -124,6 +125,8 @@ public final class AsyncBatcher<Item: Sendable, Result: Sendable>: Sendable {
             _ = engine.exitStep(coach: entered)
             engine.home.unlock()
             return try outcome.get()
+        case .exited(let outcome):
+            return try outcome.get()  // the publisher counted this exit
         case .done(.commit(let c, let workers, let measure)):
             return try await commit(engine, coach: c, workers: workers, measure: measure)
         }

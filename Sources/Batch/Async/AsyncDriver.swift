@@ -59,7 +59,7 @@ extension _BatchEngine where Home: _AsyncBatchHome {
             return (c, index)
         case .done(.busy):
             return nil
-        case .done(.cancelled), .cancelled, .released:
+        case .done(.cancelled), .cancelled, .released, .exited:
             if queued { leaveBeforeEntering() }
             throw CancellationError()
         }
@@ -110,6 +110,8 @@ extension _BatchEngine where Home: _AsyncBatchHome {
             case .released:
                 // The batch was published while this task waited: no section, no step.
                 return try home.releasedResult(coach: c)
+            case .exited:
+                preconditionFailure("a worker of the safe API exits by itself")
             case .done(.commit(let workers, let measure, let inPlace)):
                 let start = measure ? cbatch_now_ns() : 0
                 let outcome: Home.Outcome

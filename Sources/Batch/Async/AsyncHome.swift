@@ -20,7 +20,7 @@ public final class _AsyncHome<Result: Sendable>: _AsyncBatchHome, _LocalOutcomes
     public let memory: _ProcessMemory<Outcome>
     /// The logical section and its waiters, in memory the class does not own, so that accesses
     /// carry no dynamic exclusivity check. Read and written only with `mutex` held.
-    @usableFromInline let state: UnsafeMutablePointer<_AsyncSectionState>
+    @usableFromInline let state: UnsafeMutablePointer<_AsyncSectionState<Outcome>>
     /// Names waits, so that a cancellation handler can find its waiter. Any thread, atomic.
     @usableFromInline let nextWaiter = Atomic<UInt64>(1)
     /// The user's commit function, called with the coach. Immutable.
@@ -67,7 +67,7 @@ public final class _AsyncHome<Result: Sendable>: _AsyncBatchHome, _LocalOutcomes
             precondition(rc == 0, "pthread_mutex_unlock failed: \(rc)")
             return
         }
-        var resumed: [(UnsafeContinuation<_Resumed, Never>, _Resumed)] = []
+        var resumed: [(UnsafeContinuation<_Resumed<Outcome>, Never>, _Resumed<Outcome>)] = []
         swap(&resumed, &state.pointee.pending)
         let rc = pthread_mutex_unlock(mutex)
         precondition(rc == 0, "pthread_mutex_unlock failed: \(rc)")
@@ -90,15 +90,26 @@ public final class _AsyncHome<Result: Sendable>: _AsyncBatchHome, _LocalOutcomes
 
     /// Under the mutex: the batch of `coach` is published. Its waiters need neither the section
     /// nor another step: they are released — resumed when the mutex is released, each to read
-    /// the outcome and exit — instead of being handed the section one by one.
+    /// the outcome and exit — instead of being handed the section one by one. Those that have
+    /// nothing left to do (`exitsWhenReleased`) get the outcome itself; returns how many, whose
+    /// exits the engine counts now.
     @inlinable
-    public func wakePublished(coach: Int) {
+    public func wakePublished(coach: Int) -> Int {
         let channel = 1 + coach
         let waiters = state.pointee.channels[channel]
-        if waiters.isEmpty { return }
-        for waiter in waiters { state.pointee.pending.append((waiter.continuation, .released)) }
-        state.pointee.released[coach] += waiters.count
+        if waiters.isEmpty { return 0 }
+        var exited = 0
+        for waiter in waiters {
+            if waiter.exitsWhenReleased {
+                exited += 1
+                state.pointee.pending.append((waiter.continuation, .exited(outcomes[coach]!)))
+            } else {
+                state.pointee.released[coach] += 1
+                state.pointee.pending.append((waiter.continuation, .released))
+            }
+        }
         state.pointee.channels[channel].removeAll(keepingCapacity: true)
+        return exited
     }
 
     /// Under the mutex, section not owned: hands it to the first waiter, if any.
@@ -181,7 +192,7 @@ public final class _AsyncHome<Result: Sendable>: _AsyncBatchHome, _LocalOutcomes
         let now = cbatch_now_ns()
         var next = Int64.max
         for channel in state.pointee.channels.indices {
-            var kept: [_SectionWaiter] = []
+            var kept: [_SectionWaiter<Outcome>] = []
             for waiter in state.pointee.channels[channel] {
                 if waiter.deadline <= now {
                     state.pointee.queueForSection(waiter)
@@ -200,7 +211,7 @@ public final class _AsyncHome<Result: Sendable>: _AsyncBatchHome, _LocalOutcomes
     @inlinable
     nonisolated(nonsending) public func drive<T>(
         owned alreadyOwned: Bool, cancellable: Bool, _ step: () -> _SectionStep<T>
-    ) async -> _Driven<T> {
+    ) async -> _Driven<T, Outcome> {
         var mine = alreadyOwned
         // Fast path, no continuation: the section is free (or ours) and the step does not wait.
         lock()
@@ -222,7 +233,7 @@ public final class _AsyncHome<Result: Sendable>: _AsyncBatchHome, _LocalOutcomes
         while true {
             var done: _SectionStep<T>? = nil
             let id = nextWaiter.add(1, ordering: .relaxed).newValue
-            func body(_ continuation: UnsafeContinuation<_Resumed, Never>) {
+            func body(_ continuation: UnsafeContinuation<_Resumed<Outcome>, Never>) {
                 self.lock()
                 if mine || self.tryAcquire() {
                     mine = true
@@ -233,7 +244,7 @@ public final class _AsyncHome<Result: Sendable>: _AsyncBatchHome, _LocalOutcomes
                     case .release:
                         done = next
                         self.giveUpSection()
-                    case .wait(let channel, let deadline, let waitIsCancellable):
+                    case .wait(let channel, let deadline, let waitIsCancellable, let exitsWhenReleased):
                         mine = false
                         self.giveUpSection()
                         if waitIsCancellable && Task.isCancelled {
@@ -244,7 +255,7 @@ public final class _AsyncHome<Result: Sendable>: _AsyncBatchHome, _LocalOutcomes
                         self.state.pointee.channels[channel].append(
                             _SectionWaiter(
                                 id: id, continuation: continuation, deadline: deadline,
-                                cancellable: waitIsCancellable))
+                                cancellable: waitIsCancellable, exitsWhenReleased: exitsWhenReleased))
                         if deadline != .max { self.armAlarm(deadline) }
                         self.unlock()
                         return
@@ -262,7 +273,7 @@ public final class _AsyncHome<Result: Sendable>: _AsyncBatchHome, _LocalOutcomes
                     _SectionWaiter(id: id, continuation: continuation, deadline: .max, cancellable: cancellable))
                 self.unlock()
             }
-            let resumed: _Resumed
+            let resumed: _Resumed<Outcome>
             if cancellable {
                 resumed = await withTaskCancellationHandler {
                     await withUnsafeContinuation(body)
@@ -281,6 +292,7 @@ public final class _AsyncHome<Result: Sendable>: _AsyncBatchHome, _LocalOutcomes
             switch resumed {
             case .cancelled: return .cancelled
             case .released: return .released
+            case .exited(let outcome): return .exited(outcome)
             case .section: mine = true  // woken with the section: run the step again
             }
         }

@@ -22,7 +22,7 @@ public protocol _AsyncBatchHome: _WorkerHome where Result: Sendable, Outcome == 
     ///   published meanwhile: it does not own the section, reads the outcome with
     ///   ``releasedResult(coach:)`` and exits with ``takeReleasedExit(coach:)``.
     nonisolated(nonsending) func drive<T>(owned: Bool, cancellable: Bool, _ step: () -> _SectionStep<T>) async
-        -> _Driven<T>
+        -> _Driven<T, Outcome>
 
     /// Under the mutex, by the owner of the logical section: gives it up, to the first task
     /// waiting for it (resumed when the mutex is released) or to nobody.
@@ -53,12 +53,14 @@ public enum _SectionStep<T> {
     case release(T)
     /// Give up the section, suspend on `channel`, and run the step again once woken or once the
     /// monotonic time `deadline` (ns, `Int64.max`: none) has passed. `cancellable`: task
-    /// cancellation ends the wait (the drive returns ``_Driven/cancelled``).
-    case wait(channel: Int, deadline: Int64, cancellable: Bool)
+    /// cancellation ends the wait (the drive returns ``_Driven/cancelled``). `exitsWhenReleased`:
+    /// waiting in commit, the caller has nothing left to do in its batch once the outcome is out —
+    /// the publisher counts its exit for it and hands it the outcome (``_Driven/exited(_:)``).
+    case wait(channel: Int, deadline: Int64, cancellable: Bool, exitsWhenReleased: Bool = false)
 }
 
 /// Not API: how a drive ended.
-public enum _Driven<T> {
+public enum _Driven<T, Outcome> {
     /// A step ended it with this value.
     case done(T)
     /// A cancellable wait was cancelled.
@@ -66,4 +68,7 @@ public enum _Driven<T> {
     /// Waiting in commit, the caller's batch was published: it reads the outcome and exits
     /// without the section.
     case released
+    /// Waiting in commit with `exitsWhenReleased`, the caller's batch was published and its exit
+    /// counted: here is the outcome.
+    case exited(Outcome)
 }

@@ -39,8 +39,9 @@ public protocol _BatchState: AnyObject, Sendable {
     /// Under the lock: the outcome of `coach` was just published; wakes its waiters (by default
     /// all sleepers of its commit channel, to read it). A home may release them instead: let
     /// them take the outcome without the lock (it does not change until the coach resets, which
-    /// waits for their exits).
-    func wakePublished(coach: Int)
+    /// waits for their exits). Returns how many of them it handed the outcome to outright, whose
+    /// exits the engine then counts (0 by default).
+    func wakePublished(coach: Int) -> Int
 
     /// Under the lock, on a closed coach: stores the commit's outcome.
     func publish(_ outcome: consuming Outcome, coach: Int)
@@ -51,7 +52,10 @@ public protocol _BatchState: AnyObject, Sendable {
 }
 
 extension _BatchState {
-    @inlinable public func wakePublished(coach: Int) { wake(1 + coach, all: true) }
+    @inlinable public func wakePublished(coach: Int) -> Int {
+        wake(1 + coach, all: true)
+        return 0
+    }
 }
 
 /// Not API: a home that workers use (every home but crash repair's).

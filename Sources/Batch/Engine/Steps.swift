@@ -152,7 +152,8 @@ extension _BatchEngine {
     @inlinable
     func markReady(_ c: Int) {
         coach(c).pointee.ready = 1
-        home.wakePublished(coach: c)
+        // Waiters handed the outcome outright have nothing left to do in the batch: their exits.
+        for _ in 0..<home.wakePublished(coach: c) { _ = exitStep(coach: c) }
     }
 
     /// Under the lock: a worker of `coach` leaves it. Returns how many workers of that batch
