@@ -22,7 +22,8 @@ public final class AsyncBatcher<Item: Sendable, Result: Sendable>: Sendable {
     /// once the batch is closed (no task can add to a closed batch; the next batch of the coach
     /// starts after its last worker exited).
     @usableFromInline final class Pending: @unchecked Sendable {
-        @usableFromInline var items: [[Item]] = [[], []]
+        // Unchecked exclusivity: every access is under the home's mutex or to a closed batch.
+        @exclusivity(unchecked) @usableFromInline var items: [[Item]] = [[], []]
         @inlinable init() {}
     }
 

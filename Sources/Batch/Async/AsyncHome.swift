@@ -184,24 +184,22 @@ public final class _AsyncHome<Result: Sendable>: _AsyncBatchHome, _LocalOutcomes
         }
     }
 
-    /// Not under the mutex: wakes the waiters whose deadline passed (they run their step again)
-    /// and arms the next alarm.
+    /// Not under the mutex: per channel, wakes the first waiter whose deadline passed — it runs
+    /// its step again, and the waiters of a channel all check the same state — and arms the next
+    /// alarm.
     func fireAlarm() {
         lock()
         state.pointee.alarmAt = .max
         let now = cbatch_now_ns()
         var next = Int64.max
         for channel in state.pointee.channels.indices {
-            var kept: [_SectionWaiter<Outcome>] = []
-            for waiter in state.pointee.channels[channel] {
-                if waiter.deadline <= now {
-                    state.pointee.queueForSection(waiter)
-                } else {
-                    kept.append(waiter)
-                    next = min(next, waiter.deadline)
-                }
+            if let due = state.pointee.channels[channel].firstIndex(where: { $0.deadline <= now }) {
+                state.pointee.queueForSection(state.pointee.channels[channel].remove(at: due))
             }
-            state.pointee.channels[channel] = kept
+            // Waiters also past their deadline wait for the one woken: it decides for the batch.
+            for waiter in state.pointee.channels[channel] where waiter.deadline > now && waiter.deadline != .max {
+                next = min(next, waiter.deadline)
+            }
         }
         if !state.pointee.owned { handOff() }
         if next != .max { armAlarm(next) }

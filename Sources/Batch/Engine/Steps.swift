@@ -95,6 +95,11 @@ extension _BatchEngine where Home: _WorkerHome {
         if isPublished(c) { return .ready }
         // Closed: another worker runs the commit function.
         if !isFilling(c) { return .wait(waitForCommitter(c, cap: yieldCap)) }
+        if policy.serialCommits && anyCommitting {
+            // Another coach's batch commits: this one keeps filling and commits right after it.
+            patience.followsACommit = true
+            return .wait(waitForCommitter(c, cap: yieldCap))
+        }
         // Announced workers come to this batch — with serial commits (a pipeline of coaches),
         // only when it is the first free coach, the one they enter.
         let queued = policy.serialCommits && firstFree != c ? 0 : home.queueLength
@@ -104,11 +109,6 @@ extension _BatchEngine where Home: _WorkerHome {
             } else if let wait = waitForPeer(c, &patience, cap: yieldCap) {
                 return .wait(wait)
             }
-        }
-        if policy.serialCommits && anyCommitting {
-            // Another coach's batch commits: this one keeps filling and commits after it.
-            patience.followsACommit = true
-            return .wait(waitForCommitter(c, cap: yieldCap))
         }
         return .commit(
             measure: closeForCommit(c, contended: queued > 0), inPlace: canCommitInPlace && commitsInPlace)
