@@ -23,7 +23,7 @@ int cshm_layout(cshm_header *h) {
     uint64_t c = h->coaches;
     uint64_t off = round_up(sizeof(cshm_header), 64);
     h->off_channels = off;
-    off = round_up(off + (c + 1) * sizeof(cbatch_channel), 64);
+    off = round_up(off + (c + 2) * sizeof(cbatch_channel), 64);
     h->off_coaches = off;
     off = round_up(off + c * sizeof(cbatch_coach), 64);
     h->stride_result = round_up(sizeof(cshm_result) + h->result_capacity + CSHM_ERROR_TEXT, 64);

@@ -26,7 +26,7 @@ struct _AsyncSectionState<Outcome> {
 
     @inlinable
     init(coaches: Int) {
-        channels = Array(repeating: [], count: 1 + coaches)
+        channels = Array(repeating: [], count: 2 + coaches)
         released = Array(repeating: 0, count: coaches)
     }
 

@@ -13,6 +13,10 @@ extension _BatchEngine where Home: _BlockingHome {
         var queued = true
         home.lock()
         while true {
+            if sectionHeldByOther(me) {
+                home.wait(waitForSection(cap: home.yieldCapNanos))
+                continue
+            }
             switch enterStep(blocking: blocking, queued: &queued, balancer: balancer, yieldCap: home.yieldCapNanos) {
             case .entered(let c, let index):
                 takeSection(me, coach: c, state: .inside)
@@ -49,7 +53,7 @@ extension _BatchEngine where Home: _BlockingHome {
                 home.note(.waiting, coach: c, token: me)
                 releaseSection()
                 home.wait(plan)
-                takeSection(me, coach: c, state: .inside)
+                retakeSection(me, coach: c)
             case .commit(let measure, inPlace: true):
                 // Cheaper than handing the lock over: commit holding it (and the section).
                 home.note(.committing, coach: c, token: me)
@@ -64,7 +68,7 @@ extension _BatchEngine where Home: _BlockingHome {
                 let outcome = home.runCommit(coach: c)
                 let took = measure ? cbatch_now_ns() &- start : -1
                 home.lock()
-                takeSection(me, coach: c, state: .inside)
+                retakeSection(me, coach: c)
                 publish(outcome, coach: c, took: took)
             }
         }
@@ -75,6 +79,14 @@ extension _BatchEngine where Home: _BlockingHome {
     @inlinable
     public func cancel(coach c: Int, _ closing: _Closing) throws -> Home.Result {
         try cancelStep(home.threadToken(), coach: c, closing)
+    }
+
+    /// Under the lock, back from a wait or a commit: takes the section again, once no async task
+    /// of another process holds it.
+    @inlinable
+    func retakeSection(_ me: UInt64, coach c: Int) {
+        while sectionHeldByOther(me) { home.wait(waitForSection(cap: home.yieldCapNanos)) }
+        takeSection(me, coach: c, state: .inside)
     }
 
     /// Leave the batch and release the critical section.

@@ -10,7 +10,7 @@ import CBatchCore
 public struct _FutexChannels: @unchecked Sendable {
     // @unchecked Sendable: the pointers never change; what they point to is touched under the
     // home's lock (sleeper counts, owed wakes) or atomically (the sequence words).
-    /// `1 + coachCount` channels: 0 (waiting to enter), then one per coach.
+    /// `2 + coachCount` channels: 0 (waiting to enter), one per coach, and the section channel.
     public let channels: UnsafeMutablePointer<cbatch_channel>
     /// Wakes owed by the holder of the lock, issued right after it is released: word 0 wakes one,
     /// word 1 wakes all; bit n is channel n < 64. Read and written only by the lock's holder.

@@ -18,7 +18,7 @@ public final class _LocalHome<Result>: _LocalOutcomes, _FutexHome, @unchecked Se
 
     /// The algorithm's state, the lock and the outcomes. Allocated once; nothing moves.
     public let memory: _ProcessMemory<Outcome>
-    /// The wait channels (`1 + coachCount` of them) and the wakes owed by the holder of
+    /// The wait channels (enter, one per coach, section) and the wakes owed by the holder of
     /// `mutex`, issued by `unlock()`. Allocated once.
     public let futex: _FutexChannels
     /// The user's commit function, called with the coach. Immutable.
@@ -27,8 +27,8 @@ public final class _LocalHome<Result>: _LocalOutcomes, _FutexHome, @unchecked Se
     public init(coaches count: Int, commit: @escaping @Sendable (_ coach: Int) throws -> Result) {
         memory = _ProcessMemory(coaches: count, what: "a coordinator")
         commitFunction = commit
-        let channels = UnsafeMutablePointer<cbatch_channel>.allocate(capacity: 1 + count)
-        channels.initialize(repeating: cbatch_channel(), count: 1 + count)
+        let channels = UnsafeMutablePointer<cbatch_channel>.allocate(capacity: 2 + count)
+        channels.initialize(repeating: cbatch_channel(), count: 2 + count)
         let pendingWakes = UnsafeMutablePointer<UInt64>.allocate(capacity: 2)
         pendingWakes.initialize(repeating: 0, count: 2)
         futex = _FutexChannels(channels: channels, pendingWakes: pendingWakes, shared: false)

@@ -33,6 +33,12 @@ public struct _BatchEngine<Home: _BatchState>: Sendable {
     @inlinable public static var enterChannel: Int { 0 }
     /// Channel of workers waiting in commit on `coach`.
     @inlinable public static func commitChannel(_ coach: Int) -> Int { 1 + coach }
+    /// Channel of workers waiting for the critical section while a worker of another kind holds
+    /// it: a blocking worker of a shared-memory home, while an async task of another process
+    /// holds the section without the segment's mutex (or the other way round). The last channel.
+    @inlinable public var sectionChannel: Int { 1 + home.coachCount }
+    /// How many wait channels a home with `coaches` coaches has: enter, one per coach, section.
+    @inlinable public static func channelCount(coaches: Int) -> Int { 2 + coaches }
 
     @inlinable var core: UnsafeMutablePointer<cbatch_core> { home.core }
     @inlinable func coach(_ c: Int) -> UnsafeMutablePointer<cbatch_coach> { home.coaches + c }

@@ -40,10 +40,20 @@ extension _BatchEngine where Home: _WorkerHome {
         holderState = state
     }
 
-    /// Under the lock: nobody holds the section (the holder waits, commits, or exited).
+    /// Under the lock: nobody holds the section (the holder waits, commits, or exited); workers
+    /// waiting for it on the section channel re-check (a wake costs nothing when none waits).
     @inlinable
     func releaseSection() {
         cbatch_atomic_store_u64(&core.pointee.holder, 0)
+        home.wake(sectionChannel, all: true)
+    }
+
+    /// Under the lock: another worker holds the section without holding the lock (an async
+    /// task of a shared-memory home): a blocking worker must wait for it.
+    @inlinable
+    func sectionHeldByOther(_ me: UInt64) -> Bool {
+        let holder = cbatch_atomic_load_u64(&core.pointee.holder)
+        return holder != 0 && holder != me
     }
 
     /// Traps with `misuse` unless `me` holds the section, and with the wrong-coach message
@@ -122,13 +132,13 @@ extension _BatchEngine {
     @inlinable
     public var holder: UInt64 { cbatch_atomic_load_u64(&core.pointee.holder) }
 
-    /// Under the lock, taken after its previous holder died in the middle of a step (the state
-    /// restored from a consistent snapshot): nobody holds the critical section any more — in a
-    /// blocking home the section is the lock itself.
+    /// Under the lock: the holder of the critical section is gone (it died; or the lock's
+    /// holder died mid-step and left no holder to trust): nobody holds it; waiters re-check.
     @inlinable
-    public func lockHolderDied() {
+    public func sectionHolderGone() {
         cbatch_atomic_store_u64(&core.pointee.holder, 0)
         core.pointee.holder_state = _HolderState.none.rawValue
         core.pointee.holder_coach = 0
+        home.wake(sectionChannel, all: true)
     }
 }

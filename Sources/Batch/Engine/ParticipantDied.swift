@@ -24,8 +24,20 @@ extension _BatchEngine where Home: _MortalState {
     ///
     /// A dead waiter that was the last worker of a filling batch leaves it empty: the coach
     /// starts afresh and its data is not committed — nobody was told it was.
+    ///
+    /// A dead participant that held the critical section (its `token` is the holder's) leaves
+    /// it: nobody holds it any more.
     @inlinable
-    public func participantDied(in phase: WorkerPhase, coach c: Int, pid: Int32) -> Bool {
+    public func participantDied(in phase: WorkerPhase, coach c: Int, pid: Int32, token: UInt64) -> Bool {
+        if token != 0 && holder == token {
+            defer { sectionHolderGone() }
+            return diedInBatch(phase, coach: c, pid: pid)
+        }
+        return diedInBatch(phase, coach: c, pid: pid)
+    }
+
+    @inlinable
+    func diedInBatch(_ phase: WorkerPhase, coach c: Int, pid: Int32) -> Bool {
         switch phase {
         case .idle: return false
         case .queued: return true

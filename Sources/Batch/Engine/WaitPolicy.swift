@@ -255,6 +255,13 @@ extension _BatchEngine where Home: _WorkerHome {
         return _Wait(channel: Self.commitChannel(c), yieldUntil: deadline, deadline: deadline, untilAnnounced: true)
     }
 
+    /// Under the lock: the wait of a blocking worker for the section, held by an async task of
+    /// another process: its body may await anything; yield briefly, then sleep.
+    @inlinable
+    func waitForSection(cap: Int64) -> _Wait {
+        _Wait(channel: sectionChannel, yieldUntil: yieldUntil(now: cbatch_now_ns(), expected: 20_000, cap: cap))
+    }
+
     /// Under the lock: the wait of a worker that cannot enter (every coach is closed): yield when
     /// a closed coach will reset soon (its outcome is out, or its commit is short), else sleep.
     @inlinable

@@ -127,7 +127,7 @@ public final class SharedSegment: @unchecked Sendable {
         let shadow0 = (base + Int(h.off_shadow)).assumingMemoryBound(to: UInt8.self)
         shadowRef.initialize(
             to: cshm_shadow_ref(
-                shadow: (shadow0, shadow0 + Int(h.stride_shadow)), coaches: coachesP, slots: slotsP,
+                shadow: (shadow0, shadow0 + Int(h.stride_shadow)), coaches: coachesP, slots: slotsP, core: coreP,
                 current: cshm_header_shadow_current(header), ncoaches: h.coaches, nslots: h.slots))
         resultStride = Int(h.stride_result)
         resultsOffset = Int(h.off_results)

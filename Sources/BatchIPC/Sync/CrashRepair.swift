@@ -38,8 +38,10 @@ extension SharedSegment {
             }
             let saved = Int(cshm_shadow_slot(shadowRef))
             let slotToo = saved != 0 && dead.contains(Int(slotsP[saved - 1].proc) - 1)
+            // The coaches and the holder fields as they were at the last phase change: a holder
+            // of the section that is dead leaves it below, with the rest of its row.
             cshm_restore(shadowRef, slotToo ? 1 : 0)
-            engine.lockHolderDied()
+            if engine.holder != 0 && slot(ofToken: engine.holder, below: high) == nil { engine.sectionHolderGone() }
         }
         if dead.isEmpty {
             if ownerDied {
@@ -59,7 +61,9 @@ extension SharedSegment {
             for s in 0..<high where slotsP[s].proc == UInt32(p + 1) {
                 let slot = slotsP + s
                 let phase = WorkerPhase(rawValue: slot.pointee.phase) ?? .idle
-                if engine.participantDied(in: phase, coach: Int(slot.pointee.coach), pid: slot.pointee.pid) {
+                if engine.participantDied(
+                    in: phase, coach: Int(slot.pointee.coach), pid: slot.pointee.pid, token: slot.pointee.token)
+                {
                     cshm_counter_bump(&header.pointee.crashes)
                     repaired += 1
                 }

@@ -19,15 +19,15 @@ extension SharedSegment {
     /// Under the lock: wakes every sleeper of every channel (after a crash repair: the restored
     /// state may be one they wait for, and a dead holder's owed wakes died with it).
     func wakeEveryone() {
-        for ch in 0...coachCount { wake(ch, all: true) }
+        for ch in 0...coachCount + 1 { wake(ch, all: true) }
     }
 
     /// Under the lock: sleeper counts from the slots (a dead sleeper is no longer counted).
     func recomputeSleepers() {
-        for ch in 0...coachCount { cbatch_channel_sleepers(futex.channels + ch).pointee = 0 }
+        for ch in 0...coachCount + 1 { cbatch_channel_sleepers(futex.channels + ch).pointee = 0 }
         for s in 0..<slotHigh where slotsP[s].proc != 0 {
             let ch = Int(slotsP[s].channel)
-            if ch >= 0 && ch <= coachCount { cbatch_channel_sleepers(futex.channels + ch).pointee += 1 }
+            if ch >= 0 && ch <= coachCount + 1 { cbatch_channel_sleepers(futex.channels + ch).pointee += 1 }
         }
     }
 }

@@ -6,7 +6,7 @@
  * an offset of its own: it asks the accessors below for a field's address.
  *
  *   cshm_header (incl. the robust mutex, the algorithm's cbatch_core, the counters)
- *   cbatch_channel[1 + coaches]        futex sequence word + sleeper count per wait channel
+ *   cbatch_channel[2 + coaches]        futex sequence word + sleeper count per wait channel
  *   cbatch_coach[coaches]              the algorithm's coaches (contiguous, as the engine wants)
  *   cshm_result[coaches]  (stride)     per coach: outcome status, then result bytes, error text
  *   cshm_slot[slots]                   participant table: one slot per worker thread
@@ -27,8 +27,9 @@
 #define CSHM_MAGIC 0x3168637461627773ULL
 /* Bump whenever any struct below, or the layout rule, changes.
  * 2: cshm_shadow lost its unused copy of cbatch_core. 3: the header holds the waiting policy's
- * measurements (cbatch_policy). */
-#define CSHM_VERSION 3u
+ * measurements (cbatch_policy). 4: a section channel; the shadow saves the holder fields again
+ * (an async task may hold the section while the mutex is free). */
+#define CSHM_VERSION 4u
 /* Bytes of error text kept per coach (an error crosses processes as its description). */
 #define CSHM_ERROR_TEXT 480u
 /* Limits checked on create and on open (they also keep every size computation far from overflow). */
@@ -47,8 +48,9 @@ enum {
 };
 
 /* The wait channels are CBatchCore's cbatch_channel (a futex word and a sleeper count): channel 0
- * = waiting to enter, 1 + c = waiting in commit on coach c. Crash repair recomputes the sleeper
- * counts from the participant table (a dead sleeper must not cost a FUTEX_WAKE for ever). */
+ * = waiting to enter, 1 + c = waiting in commit on coach c, 1 + coaches = waiting for the critical
+ * section (held by an async task without the mutex). Crash repair recomputes the sleeper counts
+ * from the participant table (a dead sleeper must not cost a FUTEX_WAKE for ever). */
 
 /* Per coach: the published outcome. Under the lock. Followed by result bytes, then error text. */
 typedef struct cshm_result {
@@ -101,13 +103,14 @@ typedef struct cshm_proc {
     int64_t queued;
 } cshm_proc;
 
-/* Last consistent copy of the coaches (see cshm_shadow.h), double-buffered. */
+/* Last consistent copy of the coaches and the holder fields (see cshm_shadow.h), double-buffered. */
 typedef struct cshm_shadow {
     uint32_t slot;        /* 1 + slot of the holder whose phase is saved; 0: none */
     uint32_t phase;
     int32_t coach;
     uint32_t reserved;
     int64_t reserved1;
+    cbatch_core core;     /* the holder fields (its queue field is unused) */
     /* followed by cbatch_coach[coaches] */
 } cshm_shadow;
 
@@ -156,7 +159,7 @@ typedef struct cshm_header {
 _Static_assert(sizeof(cshm_result) == 24, "cshm_result layout changed: bump CSHM_VERSION");
 _Static_assert(sizeof(cshm_slot) == 64, "cshm_slot layout changed: bump CSHM_VERSION");
 _Static_assert(sizeof(cshm_proc) == 64, "cshm_proc layout changed: bump CSHM_VERSION");
-_Static_assert(sizeof(cshm_shadow) == 24, "cshm_shadow layout changed: bump CSHM_VERSION");
+_Static_assert(sizeof(cshm_shadow) == 48, "cshm_shadow layout changed: bump CSHM_VERSION");
 _Static_assert(sizeof(pthread_mutex_t) == 40, "unexpected pthread_mutex_t: bump CSHM_VERSION");
 _Static_assert(offsetof(cshm_header, mutex) % 64 == 0, "the mutex must start a cache line");
 _Static_assert(offsetof(cshm_header, core) % 64 == 0, "the core must start a cache line");

@@ -1,13 +1,13 @@
 /*
  * cshm_shadow.h — the crash snapshot.
  *
- * Invariant: whenever the segment mutex is free, the current shadow equals the coaches (the
- * algorithm's state but for the holder fields of cbatch_core, which crash repair clears: whenever
- * the mutex is free, nobody holds the critical section). Every engine path that changes the
- * coaches under the lock records a phase (cshm_note_locked, which saves a snapshot) after its last
- * change and before unlocking; paths that change nothing need none; crash repair saves one at its
- * end. When a holder dies mid-step (EOWNERDEAD), the repairer restores the shadow, so that the
- * state again matches every participant's recorded phase.
+ * Invariant: whenever the segment mutex is free, the current shadow equals the algorithm's state:
+ * the coaches and the holder fields of cbatch_core (an async task may hold the critical section
+ * while the mutex is free). Every engine path that changes them under the lock records a phase
+ * (cshm_note_locked, which saves a snapshot) after its last change and before unlocking; paths
+ * that change nothing need none; crash repair saves one at its end. When a holder of the mutex
+ * dies mid-step (EOWNERDEAD), the repairer restores the shadow, so that the state again matches
+ * every participant's recorded phase.
  */
 #ifndef CSHM_SHADOW_H
 #define CSHM_SHADOW_H
@@ -25,6 +25,7 @@ typedef struct cshm_shadow_ref {
     uint8_t *shadow[2];      /* the two shadow buffers */
     cbatch_coach *coaches;   /* the live coaches */
     cshm_slot *slots;        /* the participant slots */
+    cbatch_core *core;       /* the live holder fields */
     uint32_t *current;       /* &header->shadow_current: which shadow is current; under the lock */
     uint32_t ncoaches, nslots;
 } cshm_shadow_ref;
@@ -53,6 +54,9 @@ static inline void cshm_checkpoint(const cshm_shadow_ref *r, uint32_t slot_index
     } else {
         s->slot = 0;
     }
+    s->core.holder = CSHM_LOAD(r->core->holder);
+    s->core.holder_coach = CSHM_LOAD(r->core->holder_coach);
+    s->core.holder_state = CSHM_LOAD(r->core->holder_state);
     cbatch_coach *to = (cbatch_coach *)(s + 1);
     if (r->ncoaches == 1) {
         cshm_copy_coach(to, r->coaches); /* a Coordinator: no loop */
@@ -82,8 +86,8 @@ static inline uint32_t cshm_shadow_slot(const cshm_shadow_ref *r) {
     return (s->slot == 0 || s->slot > r->nslots) ? 0 : s->slot;
 }
 
-/* Restores the current shadow (a holder died mid-step): the coaches, and when `slot_too` the
- * saved slot's phase and coach (only when that slot's owner is dead too). */
+/* Restores the current shadow (a holder died mid-step): the coaches, the holder fields, and when
+ * `slot_too` the saved slot's phase and coach (only when that slot's owner is dead too). */
 static inline void cshm_restore(const cshm_shadow_ref *r, int slot_too) {
     cshm_shadow *s = (cshm_shadow *)r->shadow[*r->current & 1u];
     if (slot_too && s->slot != 0 && s->slot <= r->nslots) {
@@ -91,6 +95,9 @@ static inline void cshm_restore(const cshm_shadow_ref *r, int slot_too) {
         slot->phase = s->phase;
         slot->coach = s->coach;
     }
+    __atomic_store_n(&r->core->holder, s->core.holder, __ATOMIC_RELAXED);
+    r->core->holder_coach = s->core.holder_coach;
+    r->core->holder_state = s->core.holder_state;
     cbatch_coach *from = (cbatch_coach *)(s + 1);
     for (uint32_t c = 0; c < r->ncoaches; c++) cshm_copy_coach(&r->coaches[c], &from[c]);
 }
