@@ -42,6 +42,8 @@ public final class _SharedHome<Result: BitwiseCopyable & Sendable>: _FutexHome, 
     @inlinable @inline(__always) public func lock() { segment.lock() }
     @inlinable @inline(__always) public func unlock() { segment.unlock() }
     @inlinable public func wake(_ channel: Int, all: Bool) { segment.wake(channel, all: all) }
+    /// The section is the segment's mutex until an async worker takes part in the segment.
+    @inlinable public var sectionIsTheLock: Bool { !segment.hasAsyncWorkers }
     /// This process's yield budget (``SharedSegment/yieldBudget``).
     @inlinable public var yieldCapNanos: Int64 { segment.yieldBudgetNS.load(ordering: .relaxed) }
     /// The liveness period: a sleeper looks for dead participants at least this often.

@@ -3,6 +3,9 @@
 #include "cshm_sync.h"
 #include "cshm_thread.h"
 
+#include <linux/futex.h>
+#include <string.h>
+
 int cshm_mutex_init(pthread_mutex_t *m) {
     pthread_mutexattr_t a;
     int rc = pthread_mutexattr_init(&a);
@@ -12,6 +15,26 @@ int cshm_mutex_init(pthread_mutex_t *m) {
     if (!rc) rc = pthread_mutex_init(m, &a);
     pthread_mutexattr_destroy(&a);
     return rc;
+}
+
+int cshm_futex_waitv(uint32_t *const *words, const uint32_t *expected, const uint8_t *private_flags, int count,
+                     int64_t deadline_ns) {
+#ifdef SYS_futex_waitv
+    if (count < 1 || count > FUTEX_WAITV_MAX) return -EINVAL;
+    struct futex_waitv waiters[FUTEX_WAITV_MAX];
+    memset(waiters, 0, sizeof waiters);
+    for (int i = 0; i < count; i++) {
+        waiters[i].val = expected[i];
+        waiters[i].uaddr = (uint64_t)(uintptr_t)words[i];
+        waiters[i].flags = FUTEX_32 | (private_flags[i] ? FUTEX_PRIVATE_FLAG : 0);
+    }
+    struct timespec ts = { (time_t)(deadline_ns / 1000000000), (long)(deadline_ns % 1000000000) };
+    long r = syscall(SYS_futex_waitv, waiters, (unsigned)count, 0, &ts, CLOCK_MONOTONIC);
+    return r >= 0 ? (int)r : -errno;
+#else
+    (void)words; (void)expected; (void)private_flags; (void)count; (void)deadline_ns;
+    return -ENOSYS;
+#endif
 }
 
 __thread cshm_tls_entry cshm_tls_cache[CSHM_TLS_ENTRIES] __attribute__((tls_model("initial-exec")));

@@ -44,7 +44,7 @@ extension _BatchEngine where Home: _AsyncBatchHome {
             if Task.isCancelled { return .release(.cancelled) }
             switch enterStep(blocking: blocking, queued: &queued, balancer: balancer, yieldCap: 0) {
             case .entered(let c, let index):
-                takeSection(me, coach: c, state: .inside)
+                takeSection(me, coach: c, state: .inside, keepsLock: false)
                 home.note(.entered, coach: c, token: me)
                 return .keep(.entered(coach: c, index: index))
             case .busy:
@@ -83,7 +83,7 @@ extension _BatchEngine where Home: _AsyncBatchHome {
         var patience = _Patience()
         while true {
             let next = await home.drive(owned: owned, cancellable: false) { () -> _SectionStep<_AsyncCommitted> in
-                takeSection(me, coach: c, state: .inside)
+                takeSection(me, coach: c, state: .inside, keepsLock: false)
                 switch commitStep(coach: c, patience: &patience, yieldCap: 0, canCommitInPlace: true) {
                 case .ready:
                     holderState = .decided

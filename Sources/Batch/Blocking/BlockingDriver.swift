@@ -19,8 +19,10 @@ extension _BatchEngine where Home: _BlockingHome {
             }
             switch enterStep(blocking: blocking, queued: &queued, balancer: balancer, yieldCap: home.yieldCapNanos) {
             case .entered(let c, let index):
-                takeSection(me, coach: c, state: .inside)
+                let keepsLock = home.sectionIsTheLock
+                takeSection(me, coach: c, state: .inside, keepsLock: keepsLock)
                 home.note(.entered, coach: c, token: me)
+                if !keepsLock { home.unlock() }
                 return (c, index)
             case .busy:
                 home.note(.idle, coach: -1)
@@ -34,13 +36,34 @@ extension _BatchEngine where Home: _BlockingHome {
 
     /// Sets `triggered` on the caller's coach: commit as soon as possible.
     @inlinable
-    public func trigger(coach c: Int) { triggerStep(home.threadToken(), coach: c) }
+    public func trigger(coach c: Int) {
+        let me = home.threadToken()
+        checkHolder(me, coach: c, _Misuse.triggerOutside)
+        withLockOfSection { triggerStep(me, coach: c) }
+    }
+
+    /// By the holder: runs `body` under the lock — which it holds already when the section is
+    /// the lock, and takes for the call otherwise.
+    @inlinable
+    func withLockOfSection<R>(_ body: () throws -> R) rethrows -> R {
+        if holderKeepsLock { return try body() }
+        home.lock()
+        defer { home.unlock() }
+        return try body()
+    }
 
     /// Commit (or wait for the batch's committer); every worker gets the same outcome.
     @inlinable
     public func commit(coach c: Int) throws -> Home.Result {
         let me = home.threadToken()
         checkHolder(me, coach: c, _Misuse.commitOutside)
+        let keepsLock = holderKeepsLock
+        return try withLockOfSection { try commitLocked(me, coach: c, keepsLock: keepsLock) }
+    }
+
+    /// ``commit(coach:)`` under the lock; `keepsLock` as when the caller entered.
+    @inlinable
+    func commitLocked(_ me: UInt64, coach c: Int, keepsLock: Bool) throws -> Home.Result {
         checkNoOutcome(_Misuse.secondOutcome)
         var patience = _Patience()
         while true {
@@ -53,7 +76,7 @@ extension _BatchEngine where Home: _BlockingHome {
                 home.note(.waiting, coach: c, token: me)
                 releaseSection()
                 home.wait(plan)
-                retakeSection(me, coach: c)
+                retakeSection(me, coach: c, keepsLock: keepsLock)
             case .commit(let measure, inPlace: true):
                 // Cheaper than handing the lock over: commit holding it (and the section).
                 home.note(.committing, coach: c, token: me)
@@ -68,7 +91,7 @@ extension _BatchEngine where Home: _BlockingHome {
                 let outcome = home.runCommit(coach: c)
                 let took = measure ? cbatch_now_ns() &- start : -1
                 home.lock()
-                retakeSection(me, coach: c)
+                retakeSection(me, coach: c, keepsLock: keepsLock)
                 publish(outcome, coach: c, took: took)
             }
         }
@@ -78,21 +101,26 @@ extension _BatchEngine where Home: _BlockingHome {
     /// closing's error.
     @inlinable
     public func cancel(coach c: Int, _ closing: _Closing) throws -> Home.Result {
-        try cancelStep(home.threadToken(), coach: c, closing)
+        let me = home.threadToken()
+        checkHolder(me, coach: c, _Misuse.cancelOutside)
+        return try withLockOfSection { try cancelStep(me, coach: c, closing) }
     }
 
     /// Under the lock, back from a wait or a commit: takes the section again, once no async task
     /// of another process holds it.
     @inlinable
-    func retakeSection(_ me: UInt64, coach c: Int) {
+    func retakeSection(_ me: UInt64, coach c: Int, keepsLock: Bool) {
         while sectionHeldByOther(me) { home.wait(waitForSection(cap: home.yieldCapNanos)) }
-        takeSection(me, coach: c, state: .inside)
+        takeSection(me, coach: c, state: .inside, keepsLock: keepsLock)
     }
 
     /// Leave the batch and release the critical section.
     @inlinable
     public func exit(coach c: Int) -> Int {
-        let left = exitSectionStep(home.threadToken(), coach: c)
+        let me = home.threadToken()
+        checkHolder(me, coach: c, _Misuse.exitWithoutEnter)
+        if !holderKeepsLock { home.lock() }
+        let left = exitSectionStep(me, coach: c)
         home.unlock()
         return left
     }

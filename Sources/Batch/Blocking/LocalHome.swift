@@ -43,6 +43,7 @@ public final class _LocalHome<Result>: _LocalOutcomes, _FutexHome, @unchecked Se
     @inlinable public func threadToken() -> UInt64 { cbatch_thread_token() }
     @inlinable public var sleepLimitNanos: Int64 { -1 }
     @inlinable public var yieldCapNanos: Int64 { .max }
+    @inlinable public var sectionIsTheLock: Bool { true }
 
     @inlinable
     public func lock() {

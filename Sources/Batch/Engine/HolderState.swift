@@ -17,12 +17,23 @@ public enum _HolderState: UInt32, Sendable {
 /// its ``_HolderState``. All under the lock, except the relaxed read of `holder` that catches
 /// misuse from any thread.
 extension _BatchEngine where Home: _WorkerHome {
+    /// Bit of `holder_state`: the holder keeps the home's lock for its whole section (a blocking
+    /// worker of a home whose section is the lock). Written with the rest by `takeSection`; read
+    /// by the holder itself (its own write, with or without the lock).
+    @inlinable static var keepsLockBit: UInt32 { 0x100 }
+
     /// Under the lock: the holder's progress in its batch.
     @inlinable
     public var holderState: _HolderState {
-        get { _HolderState(rawValue: core.pointee.holder_state) ?? .none }
-        nonmutating set { core.pointee.holder_state = newValue.rawValue }
+        get { _HolderState(rawValue: core.pointee.holder_state & 0xff) ?? .none }
+        nonmutating set {
+            core.pointee.holder_state = (core.pointee.holder_state & Self.keepsLockBit) | newValue.rawValue
+        }
     }
+
+    /// By the holder: whether it holds the home's lock for its whole section.
+    @inlinable
+    public var holderKeepsLock: Bool { core.pointee.holder_state & Self.keepsLockBit != 0 }
 
     /// Whether `me` holds the critical section and has no outcome yet (it may still commit or
     /// cancel). The safe API poisons the batch on a throw only then. (A task released from its
@@ -32,12 +43,14 @@ extension _BatchEngine where Home: _WorkerHome {
         cbatch_atomic_load_u64(&core.pointee.holder) == me && holderState == .inside
     }
 
-    /// Under the lock: `me` holds the section, in `coach`, at `state`.
+    /// Under the lock: `me` holds the section, in `coach`, at `state` — and keeps the home's
+    /// lock for the whole section when `keepsLock`. (The caller says which: while it waited,
+    /// other holders wrote these fields.)
     @inlinable
-    func takeSection(_ me: UInt64, coach c: Int, state: _HolderState) {
+    func takeSection(_ me: UInt64, coach c: Int, state: _HolderState, keepsLock: Bool) {
         cbatch_atomic_store_u64(&core.pointee.holder, me)
         core.pointee.holder_coach = Int32(truncatingIfNeeded: c)
-        holderState = state
+        core.pointee.holder_state = (keepsLock ? Self.keepsLockBit : 0) | state.rawValue
     }
 
     /// Under the lock: nobody holds the section (the holder waits, commits, or exited); workers

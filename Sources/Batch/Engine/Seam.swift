@@ -107,6 +107,11 @@ public protocol _BlockingHome: _WorkerHome {
     /// The most a waiter of this home may yield, ns (the shared-memory home's per-process
     /// budget); `Int64.max` when only the coordinator's ``BatchWaiting/yieldBudget`` counts.
     var yieldCapNanos: Int64 { get }
+    /// Under the lock: whether a worker that enters keeps the lock for its whole section (the
+    /// section *is* the lock). Otherwise it holds the section alone (`core.holder`) and takes
+    /// the lock for each step: a shared-memory segment once async workers take part, so that
+    /// the lock is only ever held for a step. Once false, false for ever.
+    var sectionIsTheLock: Bool { get }
     /// Not under the lock: runs the commit function of `coach` and captures what it produced.
     func runCommit(coach: Int) -> Outcome
 }

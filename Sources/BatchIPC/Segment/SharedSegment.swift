@@ -80,6 +80,9 @@ public final class SharedSegment: @unchecked Sendable {
     /// Per coach, in the committer's own process: the original error of the last outcome it
     /// published, with the coach generation. Read and written only under the segment mutex.
     let localErrors: UnsafeMutablePointer<(generation: UInt64, error: any Error)?>
+    /// Whether this process saw the segment's `async_workers` flag set (see `hasAsyncWorkers`).
+    /// Never cleared. Any thread, atomic.
+    @usableFromInline let asyncWorkersSeen = Atomic<Bool>(false)
     /// ``yieldBudget`` in nanoseconds, already bounded by a quarter of the liveness period. Any
     /// thread reads and writes it atomically (relaxed: a waiter may use the previous value once).
     @usableFromInline let yieldBudgetNS: Atomic<Int64>
@@ -210,4 +213,24 @@ public final class SharedSegment: @unchecked Sendable {
     /// Called right before the segment gets its name in ``create(name:configuration:)``: a test
     /// helper kills itself here to prove that a creator dying mid-initialisation blocks nobody.
     @_spi(Testing) nonisolated(unsafe) public static var _createHook: (@convention(c) () -> Void)?
+}
+
+extension SharedSegment {
+    /// Under the lock: whether async workers take part (or ever took part) in this segment: then
+    /// every worker holds the mutex only for a step. Remembered by this process once seen, so
+    /// that a header rewritten to 0 cannot switch a worker's mode in the middle of its section.
+    @inlinable
+    var hasAsyncWorkers: Bool {
+        if asyncWorkersSeen.load(ordering: .relaxed) { return true }
+        guard cshm_atomic_load_u32(&header.pointee.async_workers) != 0 else { return false }
+        asyncWorkersSeen.store(true, ordering: .relaxed)
+        return true
+    }
+
+    /// Under the lock: an async coordinator of this process attaches: from now on, the mutex is
+    /// held only for a step by everyone.
+    func markAsyncWorkers() {
+        cshm_atomic_store_u32(&header.pointee.async_workers, 1)
+        asyncWorkersSeen.store(true, ordering: .relaxed)
+    }
 }

@@ -144,7 +144,10 @@ typedef struct cshm_header {
     uint32_t shadow_current;
     /* Under the lock: 1 + highest process entry ever claimed (bounds the queue sum). */
     uint32_t proc_high;
-    uint32_t reserved1a;
+    /* 0 until an async worker first takes part; then 1 for ever: from then on every worker holds
+     * the mutex only for a step (a blocking worker holds the critical section without it). Set
+     * under the lock; read under it (a process that saw 1 remembers it: see hasAsyncWorkers). */
+    uint32_t async_workers;
     /* Under the lock: what the waiting policy measured (CBatchCore.h). Untrusted when read. */
     cbatch_policy policy;
     uint64_t reserved1[5];          /* puts the mutex on its own cache line */

@@ -59,6 +59,14 @@ static inline int cshm_yield_until_changed(uint32_t *word, uint32_t expected, in
     return __atomic_load_n(word, __ATOMIC_ACQUIRE) != expected;
 }
 
+/* Sleeps until one of `count` (at most 128) 32-bit words no longer holds its expected value, or
+ * until the CLOCK_MONOTONIC time `deadline_ns`: futex_waitv(2), Linux 5.16 or later. Word i is a
+ * private futex when `private_flags[i]` is nonzero, a shared one otherwise. Returns the index of a
+ * word that was woken (>= 0), or -errno: -ETIMEDOUT, -EAGAIN (a word differed already), -EINTR,
+ * -ENOSYS (an older kernel: the caller polls instead). */
+int cshm_futex_waitv(uint32_t *const *words, const uint32_t *expected, const uint8_t *private_flags, int count,
+                     int64_t deadline_ns);
+
 /* Atomics on 32-bit words of the segment. The read-modify-write is sequentially consistent: it
  * bumps a futex word that a sleeper compares just before FUTEX_WAIT. */
 static inline uint32_t cshm_atomic_add_u32(uint32_t *p, uint32_t v) {
