@@ -83,7 +83,7 @@ public final class AsyncBatcher<Item: Sendable, Result: Sendable>: Sendable {
         var queued = true
         var entered = -1
         var patience = _Patience()
-        let driven = await engine.home.drive(owned: false, cancellable: true) { () -> _SectionStep<_Submitted> in
+        let driven = await engine.home.drive(owned: false, cancellable: true, me: 0) { () -> _SectionStep<_Submitted> in
             if entered < 0 {
                 if Task.isCancelled { return .release(.cancelled) }
                 switch engine.enterStep(blocking: true, queued: &queued, balancer: nil, yieldCap: 0) {

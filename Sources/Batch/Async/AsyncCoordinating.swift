@@ -70,7 +70,7 @@ extension AsyncBatchCoordinator {
     ///   queue, the other workers are not affected, and it must not call `exit()`.
     @inlinable
     nonisolated(nonsending) public func enter(blocking: Bool = true) async throws -> Int {
-        try await _engine.asyncEnter(blocking: blocking, balancer: nil, me: _engine.home.threadToken())?.index ?? -1
+        try await _engine.asyncEnter(blocking: blocking, balancer: nil, task: _currentTask())?.index ?? -1
     }
 
     /// Leaves the batch and the critical section. Call it exactly once after every successful
@@ -123,9 +123,10 @@ extension AsyncMultiBatchCoordinator {
     ///   ``AsyncBatchCoordinator/enter(blocking:)``.
     @inlinable
     nonisolated(nonsending) public func enter(blocking: Bool = true) async throws -> (coach: Int, index: Int) {
-        try await _engine.asyncEnter(blocking: blocking, balancer: _balancer, me: _engine.home.threadToken()) ?? (
-            -1, -1
-        )
+        guard let (coach, index, _) = try await _engine.asyncEnter(
+            blocking: blocking, balancer: _balancer, task: _currentTask())
+        else { return (-1, -1) }
+        return (coach, index)
     }
 
     /// Leaves `coach`, entered with ``enter(blocking:)``. Call it exactly once per enter. Never

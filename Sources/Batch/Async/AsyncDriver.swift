@@ -1,7 +1,7 @@
 import CBatchCore
 
 /// The async driver: the same engine steps as the blocking driver (`Engine/Steps.swift`), run through
-/// ``_AsyncBatchHome/drive(owned:cancellable:_:)`` so that a worker that must wait suspends (a
+/// ``_AsyncBatchHome/drive(owned:cancellable:me:_:)`` so that a worker that must wait suspends (a
 /// continuation parked on the channel) instead of blocking a thread.
 ///
 /// Ownership of the critical section: a task owns the home's logical section from the return of
@@ -26,43 +26,73 @@ extension _BatchEngine where Home: _AsyncBatchHome {
         case cancelled
     }
 
-    /// Enters a coach for the task `me` (its ``_WorkerHome/threadToken()``, computed once by the
-    /// caller: reading the current task is not free), suspending while no coach accepts workers
-    /// (or the balancer refuses).
+    /// Enters a coach for the task `task` (``_currentTask()``, computed once by the caller:
+    /// reading the current task is not free), suspending while no coach accepts workers (or the
+    /// balancer refuses) or another worker holds the section.
     ///
-    /// - Returns: the coach and index, or `nil` when non-blocking and no coach can be entered.
-    /// - Throws: `CancellationError` if the task is cancelled before it enters; it then no
-    ///   longer counts as coming and the committers were told.
+    /// - Returns: the coach, the index, and the token the task takes part with until its exit
+    ///   (``_AsyncBatchHome/takeSeat(task:)``); `nil` when non-blocking and no coach can be
+    ///   entered.
+    /// - Throws: `CancellationError` if the task is cancelled before it enters (it then no
+    ///   longer counts as coming and the committers were told), or the home's error when it can
+    ///   never get a seat.
     @inlinable
     nonisolated(nonsending) public func asyncEnter(
-        blocking: Bool, balancer: _Balancer?, me: UInt64
-    ) async throws -> (coach: Int, index: Int)? {
-        precondition(me != 0, _Misuse.asyncOutsideTask.description)
+        blocking: Bool, balancer: _Balancer?, task: UInt64
+    ) async throws -> (coach: Int, index: Int, me: UInt64)? {
+        precondition(task != 0, _Misuse.asyncOutsideTask.description)
+        let me = try await takeSeat(task: task)
         checkNotHolder(me, _Misuse.enterTwice)
         var queued = true
-        let outcome = await home.drive(owned: false, cancellable: true) { () -> _SectionStep<_AsyncEntered> in
-            if Task.isCancelled { return .release(.cancelled) }
+        var waitedForSection = false
+        let outcome = await home.drive(owned: false, cancellable: true, me: me) {
+            () -> _SectionStep<_AsyncEntered> in
+            if Task.isCancelled {
+                if waitedForSection { passOnSection() }
+                return .release(.cancelled)
+            }
+            if sectionHeldByOther(me) {
+                waitedForSection = true
+                return .wait(channel: sectionChannel, deadline: .max, cancellable: true)
+            }
             switch enterStep(blocking: blocking, queued: &queued, balancer: balancer, yieldCap: 0) {
             case .entered(let c, let index):
                 takeSection(me, coach: c, state: .inside, keepsLock: false)
                 home.note(.entered, coach: c, token: me)
                 return .keep(.entered(coach: c, index: index))
             case .busy:
-                home.note(.idle, coach: -1)
+                if waitedForSection { passOnSection() }
+                home.note(.idle, coach: -1, token: me)
                 return .release(.busy)
             case .wait(let plan):
+                if waitedForSection { passOnSection() }
+                waitedForSection = false
                 return .wait(channel: plan.channel, deadline: .max, cancellable: true)
             }
         }
         switch outcome {
         case .done(.entered(let c, let index)):
-            return (c, index)
+            return (c, index, me)
         case .done(.busy):
+            home.returnSeat(me)
             return nil
         case .done(.cancelled), .cancelled, .released, .exited:
             if queued { leaveBeforeEntering() }
+            home.returnSeat(me)
             throw CancellationError()
         }
+    }
+
+    /// The seat of the task `task`: at once when one is free; otherwise the task stops counting
+    /// as coming while it waits for one (the committers would wait for it while the seats it
+    /// needs are held by their own batches), and counts again once it has one.
+    @inlinable
+    nonisolated(nonsending) func takeSeat(task: UInt64) async throws -> UInt64 {
+        if let me = home.takeSeat(task: task) { return me }
+        leaveBeforeEntering()
+        let me = try await home.waitForSeat(task: task)
+        _ = home.queueIn()
+        return me
     }
 
     /// What one round of an async commit ended with.
@@ -79,68 +109,80 @@ extension _BatchEngine where Home: _AsyncBatchHome {
     nonisolated(nonsending) public func asyncCommit(coach c: Int, me: UInt64) async throws -> Home.Result {
         checkHolder(me, coach: c, _Misuse.asyncCommitOutsideOrAgain)
         checkNoOutcome(_Misuse.secondOutcome)
-        var owned = true
         var patience = _Patience()
-        while true {
-            let next = await home.drive(owned: owned, cancellable: false) { () -> _SectionStep<_AsyncCommitted> in
-                takeSection(me, coach: c, state: .inside, keepsLock: false)
-                switch commitStep(coach: c, patience: &patience, yieldCap: 0, canCommitInPlace: true) {
-                case .ready:
-                    holderState = .decided
-                    home.note(.done, coach: c, token: me)
-                    return .keep(.ready(Swift.Result { try home.result(coach: c) }))
-                case .wait(let plan):
-                    home.note(.waiting, coach: c, token: me)
-                    releaseSection()
-                    return .wait(channel: plan.channel, deadline: plan.deadline, cancellable: false)
-                case .commit(let measure, let inPlace):
-                    home.note(.committing, coach: c, token: me)
-                    if inPlace {
-                        // Cheaper than handing the section over: keep it through the commit (the
-                        // mutex is released; nobody could enter the closed batch anyway).
-                        return .keep(.commit(workers: workersInside(c), measure: measure, inPlace: true))
-                    }
-                    releaseSection()
-                    return .release(.commit(workers: workersInside(c), measure: measure, inPlace: false))
-                }
-            }
-            switch next {
-            case .done(.ready(let result)):
-                return try result.get()
-            case .released:
-                // The batch was published while this task waited: no section, no step.
-                return try home.releasedResult(coach: c)
-            case .exited:
-                preconditionFailure("a worker of the safe API exits by itself")
-            case .done(.commit(let workers, let measure, let inPlace)):
-                let start = measure ? cbatch_now_ns() : 0
-                let outcome: Home.Outcome
-                if workers > 1 {
-                    // Other workers depend on this commit: the committer's cancellation must not
-                    // reach the commit function. An unstructured task inherits priority and
-                    // task-locals but not cancellation.
-                    let home = self.home
-                    outcome = await Task { await home.runCommit(coach: c) }.value
-                } else {
-                    outcome = await home.runCommit(coach: c)
-                }
-                let took = measure ? cbatch_now_ns() &- start : -1
-                // Publishing needs the mutex, not the section: like every worker of a published
-                // batch, the committer reads the outcome and exits without it.
-                home.lock()
-                publish(outcome, coach: c, took: took)
-                let result = Swift.Result { try home.result(coach: c) }
-                if inPlace {
-                    holderState = .decided  // it kept the section: it exits with it
-                } else {
-                    home.markReleased(coach: c)
-                }
+        var waitedForSection = false
+        let next = await home.drive(owned: true, cancellable: false, me: me) {
+            () -> _SectionStep<_AsyncCommitted> in
+            if holder != me && isPublished(c) {
+                // Woken after its batch was published: it takes the outcome and exits
+                // without the section.
+                if waitedForSection { passOnSection() }
+                home.markReleased(coach: c)
                 home.note(.done, coach: c, token: me)
-                home.unlock()
-                return try result.get()
-            case .cancelled:
-                preconditionFailure("a non-cancellable wait was cancelled")
+                return .release(.ready(Swift.Result { try home.result(coach: c) }))
             }
+            if sectionHeldByOther(me) {
+                waitedForSection = true
+                return .wait(channel: sectionChannel, deadline: .max, cancellable: false)
+            }
+            waitedForSection = false
+            takeSection(me, coach: c, state: .inside, keepsLock: false)
+            switch commitStep(coach: c, patience: &patience, yieldCap: 0, canCommitInPlace: true) {
+            case .ready:
+                holderState = .decided
+                home.note(.done, coach: c, token: me)
+                return .keep(.ready(Swift.Result { try home.result(coach: c) }))
+            case .wait(let plan):
+                home.note(.waiting, coach: c, token: me)
+                releaseSection()
+                return .wait(channel: plan.channel, deadline: plan.deadline, cancellable: false)
+            case .commit(let measure, let inPlace):
+                home.note(.committing, coach: c, token: me)
+                if inPlace {
+                    // Cheaper than handing the section over: keep it through the commit (the
+                    // mutex is released; nobody could enter the closed batch anyway).
+                    return .keep(.commit(workers: workersInside(c), measure: measure, inPlace: true))
+                }
+                releaseSection()
+                return .release(.commit(workers: workersInside(c), measure: measure, inPlace: false))
+            }
+        }
+        switch next {
+        case .done(.ready(let result)):
+            return try result.get()
+        case .released:
+            // The batch was published while this task waited: no section, no step.
+            return try home.releasedResult(coach: c)
+        case .exited:
+            preconditionFailure("a worker of the safe API exits by itself")
+        case .done(.commit(let workers, let measure, let inPlace)):
+            let start = measure ? cbatch_now_ns() : 0
+            let outcome: Home.Outcome
+            if workers > 1 {
+                // Other workers depend on this commit: the committer's cancellation must not
+                // reach the commit function. An unstructured task inherits priority and
+                // task-locals but not cancellation.
+                let home = self.home
+                outcome = await Task { await home.runCommit(coach: c) }.value
+            } else {
+                outcome = await home.runCommit(coach: c)
+            }
+            let took = measure ? cbatch_now_ns() &- start : -1
+            // Publishing needs the mutex, not the section: like every worker of a published
+            // batch, the committer reads the outcome and exits without it.
+            home.lock()
+            publish(outcome, coach: c, took: took)
+            let result = Swift.Result { try home.result(coach: c) }
+            if inPlace {
+                holderState = .decided  // it kept the section: it exits with it
+            } else {
+                home.markReleased(coach: c)
+            }
+            home.note(.done, coach: c, token: me)
+            home.unlock()
+            return try result.get()
+        case .cancelled:
+            preconditionFailure("a non-cancellable wait was cancelled")
         }
     }
 
@@ -180,6 +222,7 @@ extension _BatchEngine where Home: _AsyncBatchHome {
             home.note(.idle, coach: c, token: me)
         }
         home.unlock()
+        home.returnSeat(me)
         return left
     }
 }

@@ -43,13 +43,19 @@ public final class _AsyncHome<Result: Sendable>: _AsyncBatchHome, _LocalOutcomes
     /// The calling *task*: in this home the critical section belongs to a task, which may resume
     /// on any thread. 0 outside a task (never a holder, so misuse from there traps).
     @inlinable
-    public func threadToken() -> UInt64 {
-        // The task's address: unique among live tasks, and never 0.
-        withUnsafeCurrentTask { task in
-            guard let task else { return 0 }
-            return UInt64(UInt(bitPattern: unsafeBitCast(task, to: Int.self)))
-        }
-    }
+    public func threadToken() -> UInt64 { _currentTask() }
+
+    /// Every task has a seat here: its own token.
+    @inlinable
+    public func takeSeat(task: UInt64) -> UInt64? { task }
+
+    /// Every task has a seat here (``takeSeat(task:)`` never says `nil`).
+    @inlinable
+    nonisolated(nonsending) public func waitForSeat(task: UInt64) async throws -> UInt64 { task }
+
+    /// Nothing to give back.
+    @inlinable
+    public func returnSeat(_ token: UInt64) {}
 
     /// Takes the mutex (the real one, not the logical section).
     @inlinable
@@ -208,7 +214,7 @@ public final class _AsyncHome<Result: Sendable>: _AsyncBatchHome, _LocalOutcomes
 
     @inlinable
     nonisolated(nonsending) public func drive<T>(
-        owned alreadyOwned: Bool, cancellable: Bool, _ step: () -> _SectionStep<T>
+        owned alreadyOwned: Bool, cancellable: Bool, me: UInt64, _ step: () -> _SectionStep<T>
     ) async -> _Driven<T, Outcome> {
         var mine = alreadyOwned
         // Fast path, no continuation: the section is free (or ours) and the step does not wait.

@@ -1,12 +1,12 @@
 /// Not API: a home whose waiters are suspended tasks, not sleeping threads. The async driver
-/// (`AsyncDriver.swift`) runs the engine's steps through ``drive(owned:cancellable:_:)``.
+/// (`AsyncDriver.swift`) runs the engine's steps through ``drive(owned:cancellable:me:_:)``.
 ///
 /// In such a home the critical section is a *logical* lock (an ownership flag and a queue of
 /// suspended tasks), because a task may `await` inside it and resume on another thread. The real
 /// mutex (``_WorkerHome/lock()``/``_WorkerHome/unlock()``) is held only for the microseconds a
 /// step takes, never across an `await`. "Under the lock" for an engine step therefore means: the
 /// caller owns the logical section *and* holds the mutex.
-public protocol _AsyncBatchHome: _WorkerHome where Result: Sendable, Outcome == Swift.Result<Result, any Error> {
+public protocol _AsyncBatchHome: _WorkerHome where Result: Sendable, Outcome: Sendable {
     /// Runs `step` under the mutex while the caller owns the logical section; acquires the
     /// section first unless `owned`. When the step says ``_SectionStep/wait(channel:deadline:cancellable:)``,
     /// the caller gives up the section and is suspended on that channel, atomically with the
@@ -21,18 +21,38 @@ public protocol _AsyncBatchHome: _WorkerHome where Result: Sendable, Outcome == 
     ///   ``_Driven/released`` when the caller waited in commit and its batch's outcome was
     ///   published meanwhile: it does not own the section, reads the outcome with
     ///   ``releasedResult(coach:)`` and exits with ``takeReleasedExit(coach:)``.
-    nonisolated(nonsending) func drive<T>(owned: Bool, cancellable: Bool, _ step: () -> _SectionStep<T>) async
-        -> _Driven<T, Outcome>
+    /// - Parameter me: the worker's token (``takeSeat(task:)``), whose wait a home may record.
+    nonisolated(nonsending) func drive<T>(
+        owned: Bool, cancellable: Bool, me: UInt64, _ step: () -> _SectionStep<T>
+    ) async -> _Driven<T, Outcome>
+
+    /// Not under the mutex: the token the task `task` (``_currentTask()``) takes part with from
+    /// now until ``returnSeat(_:)`` — a participant seat of a home whose participants are
+    /// counted (the shared-memory home), the task itself otherwise —, or `nil` when every seat
+    /// is taken.
+    func takeSeat(task: UInt64) -> UInt64?
+
+    /// Not under the mutex, by a task that got `nil` from ``takeSeat(task:)`` and no longer
+    /// counts as coming: suspends until a seat is free and returns its token.
+    /// - Throws: `CancellationError`; a home's error when no seat can ever come (a home whose
+    ///   process holds none).
+    nonisolated(nonsending) func waitForSeat(task: UInt64) async throws -> UInt64
+
+    /// Not under the mutex: the worker `token` left (exited, was busy, or was cancelled before
+    /// entering); its seat is free.
+    func returnSeat(_ token: UInt64)
 
     /// Under the mutex, by the owner of the logical section: gives it up, to the first task
-    /// waiting for it (resumed when the mutex is released) or to nobody.
+    /// waiting for it (resumed when the mutex is released) or to nobody. (A home whose section
+    /// is the engine's holder field alone has nothing to do: the steps released it.)
     func giveUpSection()
 
     /// Not under the mutex nor the section: runs the async commit function of `coach`.
     nonisolated(nonsending) func runCommit(coach: Int) async -> Outcome
 
-    /// Not under the mutex, by a task released from a published `coach`: the outcome (it stays
-    /// as published until the coach resets, which waits for this task's exit).
+    /// Not under the mutex, by a task released from a published `coach` (``_Driven/released``):
+    /// the outcome (it stays as published until the coach resets, which waits for this task's
+    /// exit).
     func releasedResult(coach: Int) throws -> Result
 
     /// Under the mutex: whether a task released from `coach` (``_Driven/released``) has yet to
@@ -40,12 +60,13 @@ public protocol _AsyncBatchHome: _WorkerHome where Result: Sendable, Outcome == 
     /// released is a misuse.
     func takeReleasedExit(coach: Int) -> Bool
 
-    /// Under the mutex: the committer of `coach` published its outcome without taking the
-    /// section back; it exits like a released task.
+    /// Under the mutex: a worker of `coach` takes its outcome without the section — the
+    /// committer, which published without taking the section back, or a waiter that found its
+    /// batch published —; it exits like a released task.
     func markReleased(coach: Int)
 }
 
-/// Not API: what an engine step run by ``_AsyncBatchHome/drive(owned:cancellable:_:)`` asks for.
+/// Not API: what an engine step run by ``_AsyncBatchHome/drive(owned:cancellable:me:_:)`` asks for.
 public enum _SectionStep<T> {
     /// Done; the caller keeps the logical section.
     case keep(T)
@@ -57,6 +78,16 @@ public enum _SectionStep<T> {
     /// waiting in commit, the caller has nothing left to do in its batch once the outcome is out —
     /// the publisher counts its exit for it and hands it the outcome (``_Driven/exited(_:)``).
     case wait(channel: Int, deadline: Int64, cancellable: Bool, exitsWhenReleased: Bool = false)
+}
+
+/// Not API: the calling task's token — its address, unique among live tasks and never 0 — or 0
+/// outside a task.
+@inlinable
+public func _currentTask() -> UInt64 {
+    withUnsafeCurrentTask { task in
+        guard let task else { return 0 }
+        return UInt64(UInt(bitPattern: unsafeBitCast(task, to: Int.self)))
+    }
 }
 
 /// Not API: how a drive ended.

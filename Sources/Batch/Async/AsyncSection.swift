@@ -63,8 +63,9 @@ public struct AsyncBatchTicket<Owner: _AsyncBatchCoordinating>: ~Copyable {
     ) async throws -> T {
         open = false
         let engine = owner._engine
-        let me = engine.home.threadToken()
-        guard let (coach, index) = try await engine.asyncEnter(blocking: blocking, balancer: owner._balancer, me: me)
+        guard
+            let (coach, index, me) = try await engine.asyncEnter(
+                blocking: blocking, balancer: owner._balancer, task: _currentTask())
         else {
             throw BatchError.busy
         }

@@ -11,10 +11,12 @@ extension _BatchEngine where Home: _BlockingHome {
         let me = home.threadToken()
         checkNotHolder(me, _Misuse.enterTwice)
         var queued = true
+        var waitedForSection = false
         home.lock()
         while true {
             if sectionHeldByOther(me) {
                 home.wait(waitForSection(cap: home.yieldCapNanos))
+                waitedForSection = true
                 continue
             }
             switch enterStep(blocking: blocking, queued: &queued, balancer: balancer, yieldCap: home.yieldCapNanos) {
@@ -25,10 +27,13 @@ extension _BatchEngine where Home: _BlockingHome {
                 if !keepsLock { home.unlock() }
                 return (c, index)
             case .busy:
+                if waitedForSection { passOnSection() }
                 home.note(.idle, coach: -1)
                 home.unlock()
                 return nil
             case .wait(let plan):
+                if waitedForSection { passOnSection() }
+                waitedForSection = false
                 home.wait(plan)
             }
         }
@@ -78,11 +83,15 @@ extension _BatchEngine where Home: _BlockingHome {
                 home.wait(plan)
                 retakeSection(me, coach: c, keepsLock: keepsLock)
             case .commit(let measure, inPlace: true):
-                // Cheaper than handing the lock over: commit holding it (and the section).
+                // Cheaper than handing the section over: commit holding it — and the lock, where
+                // the section is the lock; elsewhere the lock is only ever held for a step.
                 home.note(.committing, coach: c, token: me)
+                if !keepsLock { home.unlock() }
                 let start = measure ? cbatch_now_ns() : 0
                 let outcome = home.runCommit(coach: c)
-                publish(outcome, coach: c, took: measure ? cbatch_now_ns() &- start : -1)
+                let took = measure ? cbatch_now_ns() &- start : -1
+                if !keepsLock { home.lock() }
+                publish(outcome, coach: c, took: took)
             case .commit(let measure, inPlace: false):
                 home.note(.committing, coach: c, token: me)
                 releaseSection()

@@ -53,12 +53,23 @@ extension _BatchEngine where Home: _WorkerHome {
         core.pointee.holder_state = (keepsLock ? Self.keepsLockBit : 0) | state.rawValue
     }
 
-    /// Under the lock: nobody holds the section (the holder waits, commits, or exited); workers
-    /// waiting for it on the section channel re-check (a wake costs nothing when none waits).
+    /// Under the lock: nobody holds the section (the holder waits, commits, or exited); one
+    /// worker waiting for it on the section channel re-checks (a wake costs nothing when none
+    /// waits). One, not all: only one can take it, and waking them all would cost a step each
+    /// per release. A woken worker that then does not take it passes the wake on
+    /// (``passOnSection()``).
     @inlinable
     func releaseSection() {
         cbatch_atomic_store_u64(&core.pointee.holder, 0)
-        home.wake(sectionChannel, all: true)
+        home.wake(sectionChannel, all: false)
+    }
+
+    /// Under the lock, by a worker that waited for the section and ends its step without taking
+    /// it (it waits for something else now, gives up, or takes its outcome without it): if the
+    /// section is free, the next waiter re-checks — the wake it got was meant for one taker.
+    @inlinable
+    public func passOnSection() {
+        if cbatch_atomic_load_u64(&core.pointee.holder) == 0 { home.wake(sectionChannel, all: false) }
     }
 
     /// Under the lock: another worker holds the section without holding the lock (an async

@@ -96,27 +96,27 @@ _Static_assert(sizeof(cbatch_policy) == 16, "cbatch_policy layout changed: bump 
 
 /* Atomics over memory that Swift does not own (a segment, or a raw allocation). Relaxed: every
  * decision that depends on these values is taken under the lock, which orders them. */
-static inline int64_t cbatch_atomic_add_i64(int64_t *p, int64_t v) {
+static inline int64_t cbatch_atomic_add_i64(int64_t *_Nonnull p, int64_t v) {
     return __atomic_add_fetch(p, v, __ATOMIC_RELAXED);
 }
-static inline int64_t cbatch_atomic_load_i64(const int64_t *p) {
+static inline int64_t cbatch_atomic_load_i64(const int64_t *_Nonnull p) {
     return __atomic_load_n(p, __ATOMIC_RELAXED);
 }
-static inline void cbatch_atomic_store_i64(int64_t *p, int64_t v) {
+static inline void cbatch_atomic_store_i64(int64_t *_Nonnull p, int64_t v) {
     __atomic_store_n(p, v, __ATOMIC_RELAXED);
 }
-static inline uint64_t cbatch_atomic_load_u64(const uint64_t *p) {
+static inline uint64_t cbatch_atomic_load_u64(const uint64_t *_Nonnull p) {
     return __atomic_load_n(p, __ATOMIC_RELAXED);
 }
-static inline void cbatch_atomic_store_u64(uint64_t *p, uint64_t v) {
+static inline void cbatch_atomic_store_u64(uint64_t *_Nonnull p, uint64_t v) {
     __atomic_store_n(p, v, __ATOMIC_RELAXED);
 }
 
-static inline uint32_t cbatch_atomic_load_u32(const uint32_t *p) {
+static inline uint32_t cbatch_atomic_load_u32(const uint32_t *_Nonnull p) {
     return __atomic_load_n(p, __ATOMIC_ACQUIRE);
 }
 /* Bumps a futex word that a sleeper compares right before FUTEX_WAIT: sequentially consistent. */
-static inline uint32_t cbatch_atomic_increment_u32(uint32_t *p) {
+static inline uint32_t cbatch_atomic_increment_u32(uint32_t *_Nonnull p) {
     return __atomic_add_fetch(p, 1, __ATOMIC_SEQ_CST);
 }
 
@@ -149,7 +149,7 @@ static inline void cbatch_yield(void) { sched_yield(); }
  * cheaper), 1 for a segment several processes map. Sleeps while `*word == expected`, at most
  * `timeout_ns` (< 0: no timeout). Returns 0 or an errno: ETIMEDOUT, EAGAIN (the word changed),
  * EINTR — all mean "re-check". */
-static inline int cbatch_futex_wait(uint32_t *word, uint32_t expected, int64_t timeout_ns, int shared) {
+static inline int cbatch_futex_wait(uint32_t *_Nonnull word, uint32_t expected, int64_t timeout_ns, int shared) {
     struct timespec ts = { (time_t)(timeout_ns / 1000000000), (long)(timeout_ns % 1000000000) };
     int op = shared ? FUTEX_WAIT : (FUTEX_WAIT | FUTEX_PRIVATE_FLAG);
     long r = syscall(SYS_futex, word, op, expected, timeout_ns < 0 ? NULL : &ts, NULL, 0);
@@ -157,7 +157,7 @@ static inline int cbatch_futex_wait(uint32_t *word, uint32_t expected, int64_t t
 }
 
 /* Wakes one sleeper of `word`, or all of them. */
-static inline void cbatch_futex_wake(uint32_t *word, int all, int shared) {
+static inline void cbatch_futex_wake(uint32_t *_Nonnull word, int all, int shared) {
     int op = shared ? FUTEX_WAKE : (FUTEX_WAKE | FUTEX_PRIVATE_FLAG);
     syscall(SYS_futex, word, op, all ? 0x7fffffff : 1, NULL, NULL, 0);
 }

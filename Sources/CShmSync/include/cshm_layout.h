@@ -169,7 +169,7 @@ _Static_assert(offsetof(cshm_header, core) % 64 == 0, "the core must start a cac
 
 /* Fills sizes, offsets, strides and total_size of `h` from its capacities. Returns 0, or EINVAL
  * when a capacity is out of range. Creator and opener run the same rule. */
-int cshm_layout(cshm_header *h);
+int cshm_layout(cshm_header *_Nonnull h);
 
 /* Field addresses, so that Swift never computes an offset, and never passes `&struct.field` as
  * an inout argument: Swift counts that as an access to the whole struct for the length of the
