@@ -123,8 +123,9 @@ extension AsyncMultiBatchCoordinator {
     ///   ``AsyncBatchCoordinator/enter(blocking:)``.
     @inlinable
     nonisolated(nonsending) public func enter(blocking: Bool = true) async throws -> (coach: Int, index: Int) {
-        guard let (coach, index, _) = try await _engine.asyncEnter(
-            blocking: blocking, balancer: _balancer, task: _currentTask())
+        guard
+            let (coach, index, _) = try await _engine.asyncEnter(
+                blocking: blocking, balancer: _balancer, task: _currentTask())
         else { return (-1, -1) }
         return (coach, index)
     }
