@@ -56,16 +56,6 @@ public final class AsyncBatcher<Item: Sendable, Result: Sendable>: Sendable {
             waiting: _WaitPolicy(waiting, serialCommits: true))
     }
 
-    /// What the one step of a submission ended with.
-    @usableFromInline
-    enum _Submitted {
-        case cancelled
-        /// The batch's outcome, read inside the step (the submitter exited already).
-        case outcome(Swift.Result<Result, any Error>)
-        /// The submitter closed the batch of `coach` and runs its commit function.
-        case commit(coach: Int, workers: Int, measure: Bool)
-    }
-
     /// Adds `item` to the batch being filled and returns that batch's result once it is
     /// committed. Adding and the decision to commit or wait take one step under the lock; a task
     /// suspends only when it must wait (for its batch's outcome, or while both batches are busy).
@@ -80,56 +70,49 @@ public final class AsyncBatcher<Item: Sendable, Result: Sendable>: Sendable {
         let pending = self.pending
         let maxBatchSize = self.maxBatchSize
         _ = engine.queueIn()
-        var queued = true
-        var entered = -1
-        var patience = _Patience()
-        let driven = await engine.home.drive(owned: false, cancellable: true, me: 0) { () -> _SectionStep<_Submitted> in
-            if entered < 0 {
-                if Task.isCancelled { return .release(.cancelled) }
-                switch engine.enterStep(blocking: true, queued: &queued, balancer: nil, yieldCap: 0) {
-                case .entered(let c, let index):
-                    entered = c
+        var submission = _Submission()
+        let driven = await engine.home.drive(owned: false, cancellable: true, me: 0) {
+            () -> _SectionStep<_BatchEngine<_AsyncHome<Result>>.SubmitStep> in
+            let step = engine.submitStep(
+                &submission, me: 0, maxBatchSize: maxBatchSize, cancelled: Task.isCancelled, yieldCap: 0,
+                fits: { _, _ in true },
+                add: { c, index in
                     if index == 0 { pending.items[c].removeAll(keepingCapacity: true) }
                     pending.items[c].append(item)
-                    if let maxBatchSize, index + 1 >= maxBatchSize { engine.setTriggered(c) }
-                case .wait(let plan):
-                    return .wait(channel: plan.channel, deadline: .max, cancellable: true)
-                case .busy:
-                    preconditionFailure("a blocking enter reported busy")
-                }
-            }
-            let c = entered
-            switch engine.commitStep(coach: c, patience: &patience, yieldCap: 0, canCommitInPlace: false) {
-            case .ready:
-                let outcome = Swift.Result { try engine.home.result(coach: c) }
-                _ = engine.exitStep(coach: c)
-                return .release(.outcome(outcome))
-            case .wait(let plan):
+                })
+            switch step {
+            case .wait(let plan, let cancellable):
+                // Waiting for its batch's outcome, a submitter has nothing left to do in it:
+                // the publisher hands it the outcome and counts its exit.
                 return .wait(
-                    channel: plan.channel, deadline: plan.deadline, cancellable: false, exitsWhenReleased: true)
-            case .commit(let measure, _):
-                return .release(.commit(coach: c, workers: engine.workersInside(c), measure: measure))
+                    channel: plan.channel, deadline: plan.deadline, cancellable: cancellable,
+                    exitsWhenReleased: !cancellable)
+            case .done, .commit, .cancelled:
+                return .release(step)
             }
         }
         switch driven {
         case .done(.cancelled), .cancelled:
-            if queued { engine.leaveBeforeEntering() }
+            if submission.isQueued { engine.leaveBeforeEntering() }
             throw CancellationError()
-        case .done(.outcome(let outcome)):
+        case .done(.done(let outcome)):
             return try outcome.get()
         case .released:
             // Published while this task waited: the outcome stays until the coach resets, which
             // waits for this exit.
-            let outcome = Swift.Result { try engine.home.releasedResult(coach: entered) }
+            let c = submission.coach
+            let outcome = Swift.Result { try engine.home.releasedResult(coach: c) }
             engine.home.lock()
-            _ = engine.home.takeReleasedExit(coach: entered)
-            _ = engine.exitStep(coach: entered)
+            _ = engine.home.takeReleasedExit(coach: c)
+            _ = engine.exitStep(coach: c)
             engine.home.unlock()
             return try outcome.get()
         case .exited(let outcome):
             return try outcome.get()  // the publisher counted this exit
         case .done(.commit(let c, let workers, let measure)):
             return try await commit(engine, coach: c, workers: workers, measure: measure)
+        case .done(.wait):
+            preconditionFailure("a wait is not an end")
         }
     }
 
@@ -145,9 +128,7 @@ public final class AsyncBatcher<Item: Sendable, Result: Sendable>: Sendable {
         let took = measure ? cbatch_now_ns() &- start : -1
         // Publishing and exiting need the mutex, not the section.
         home.lock()
-        engine.publish(outcome, coach: c, took: took)
-        let result = Swift.Result { try home.result(coach: c) }
-        _ = engine.exitStep(coach: c)
+        let result = engine.finishSubmission(outcome, coach: c, took: took, me: 0)
         home.unlock()
         return try result.get()
     }
