@@ -15,29 +15,14 @@ extension SharedBatching {
     /// The segment this coordinator works in.
     public var segment: SharedSegment { _engine.home.segment }
 
-    func checkSection(_ coach: Int, _ what: StaticString) {
-        let home = _engine.home
-        let me = home.threadToken()
-        if cbatch_atomic_load_u64(&home.core.pointee.holder) != me || Int(home.core.pointee.holder_coach) != coach {
-            preconditionFailure(what.description)
-        }
-    }
-
     /// Gives `body` the coach's state as a `T`, in place. Only between `enter()` and
     /// `commit()`/`cancel()`/`exit()` of the calling worker, on the coach it entered.
     /// - Throws: ``SharedBatchError/stateTooLarge(size:capacity:)``; what `body` throws.
     public func withState<T: BitwiseCopyable, R>(
         _ type: T.Type, coach: Int = 0, _ body: (inout T) throws -> R
     ) throws -> R {
-        checkSection(coach, "withState outside the batch: call it between enter() and commit() on the coach entered")
-        let segment = self.segment
-        guard MemoryLayout<T>.size <= segment.configuration.stateSize else {
-            throw SharedBatchError.stateTooLarge(size: MemoryLayout<T>.size, capacity: segment.configuration.stateSize)
-        }
-        let p = segment.stateP(coach)
-        var value = p.loadUnaligned(as: T.self)
-        defer { withUnsafeBytes(of: value) { p.copyMemory(from: $0.baseAddress!, byteCount: MemoryLayout<T>.size) } }
-        return try body(&value)
+        segment.checkSection(_engine.home.threadToken(), coach: coach, _SharedMisuse.withStateOutside)
+        return try segment.withState(type, coach: coach, body)
     }
 
     /// ``withState(_:coach:_:)`` for the section's coach.
@@ -52,38 +37,20 @@ extension SharedBatching {
     ///   ``SharedBatchError/arenaFull(needed:available:capacity:)`` when this batch has no room
     ///   left (trigger the batch and retry in the next one). Nothing is appended then.
     public func append(_ record: UnsafeRawBufferPointer, coach: Int = 0) throws(SharedBatchError) {
-        checkSection(coach, "append outside the batch: call it between enter() and commit() on the coach entered")
-        let segment = self.segment
-        let capacity = segment.configuration.arenaCapacity
-        let needed = SharedBatchContents.frame(record.count)
-        guard needed <= capacity else { throw .recordTooLarge(size: record.count, capacity: capacity) }
-        let usedP = segment.arenaUsedP(coach)
-        let used = Int(cbatch_atomic_load_u64(usedP))
-        guard used + needed <= capacity else {
-            throw .arenaFull(needed: needed, available: capacity - used, capacity: capacity)
-        }
-        let at = segment.arenaBytes(coach) + used
-        at.storeBytes(of: UInt32(record.count), as: UInt32.self)
-        at.storeBytes(of: UInt32(0), toByteOffset: 4, as: UInt32.self)
-        if record.count > 0 { (at + 8).copyMemory(from: record.baseAddress!, byteCount: record.count) }
-        cbatch_atomic_store_u64(usedP, UInt64(used + needed))
+        segment.checkSection(_engine.home.threadToken(), coach: coach, _SharedMisuse.appendOutside)
+        try segment.append(record, coach: coach)
     }
 
     /// Appends `bytes` as one record; see ``append(_:coach:)``.
     public func append(bytes: some Collection<UInt8>, coach: Int = 0) throws(SharedBatchError) {
-        let array = Array(bytes)
-        let result: Swift.Result<Void, SharedBatchError> = array.withUnsafeBytes { raw in
-            Swift.Result { () throws(SharedBatchError) in try append(raw, coach: coach) }
-        }
-        try result.get()
+        segment.checkSection(_engine.home.threadToken(), coach: coach, _SharedMisuse.appendOutside)
+        try segment.append(bytes: bytes, coach: coach)
     }
 
     /// Appends a `BitwiseCopyable` value as one record; see ``append(_:coach:)``.
     public func append<T: BitwiseCopyable>(record: T, coach: Int = 0) throws(SharedBatchError) {
-        let result: Swift.Result<Void, SharedBatchError> = withUnsafeBytes(of: record) { raw in
-            Swift.Result { () throws(SharedBatchError) in try append(raw, coach: coach) }
-        }
-        try result.get()
+        segment.checkSection(_engine.home.threadToken(), coach: coach, _SharedMisuse.appendOutside)
+        try segment.append(record: record, coach: coach)
     }
 
     /// Appends a record to the section's coach; see ``append(_:coach:)``.
@@ -100,4 +67,72 @@ extension SharedBatching {
 
     /// Gives the calling thread a participant slot now; see ``SharedSegment/reserveSlot()``.
     public func reserveSlot() throws(SharedBatchError) { try segment.reserveSlot() }
+}
+
+/// Misuse of the shared-memory accessors: one message each, for every coordinator.
+enum _SharedMisuse {
+    static let withStateOutside: StaticString =
+        "withState outside the batch: call it between enter() and commit() on the coach entered"
+    static let appendOutside: StaticString =
+        "append outside the batch: call it between enter() and commit() on the coach entered"
+}
+
+// MARK: - The coach's state and arena, for every shared-memory coordinator.
+
+extension SharedSegment {
+    /// Traps with `what` unless the worker `me` holds the critical section, in `coach`.
+    func checkSection(_ me: UInt64, coach: Int, _ what: StaticString) {
+        if cbatch_atomic_load_u64(&coreP.pointee.holder) != me || Int(coreP.pointee.holder_coach) != coach {
+            preconditionFailure(what.description)
+        }
+    }
+
+    /// By the section's holder: `body` with the coach's state as a `T`, in place.
+    func withState<T: BitwiseCopyable, R>(_ type: T.Type, coach: Int, _ body: (inout T) throws -> R) throws -> R {
+        guard MemoryLayout<T>.size <= configuration.stateSize else {
+            throw SharedBatchError.stateTooLarge(size: MemoryLayout<T>.size, capacity: configuration.stateSize)
+        }
+        let p = stateP(coach)
+        var value = p.loadUnaligned(as: T.self)
+        defer { withUnsafeBytes(of: value) { p.copyMemory(from: $0.baseAddress!, byteCount: MemoryLayout<T>.size) } }
+        return try body(&value)
+    }
+
+    /// By the section's holder (or a batcher's submitter under the lock): appends one framed
+    /// record to the coach's arena.
+    func append(_ record: UnsafeRawBufferPointer, coach: Int) throws(SharedBatchError) {
+        let capacity = configuration.arenaCapacity
+        let needed = SharedBatchContents.frame(record.count)
+        guard needed <= capacity else { throw .recordTooLarge(size: record.count, capacity: capacity) }
+        let used = arenaUsed(coach)
+        guard used + needed <= capacity else {
+            throw .arenaFull(needed: needed, available: capacity - used, capacity: capacity)
+        }
+        let at = arenaBytes(coach) + used
+        at.storeBytes(of: UInt32(record.count), as: UInt32.self)
+        at.storeBytes(of: UInt32(0), toByteOffset: 4, as: UInt32.self)
+        if record.count > 0 { (at + 8).copyMemory(from: record.baseAddress!, byteCount: record.count) }
+        cbatch_atomic_store_u64(arenaUsedP(coach), UInt64(used + needed))
+    }
+
+    /// The bytes of the coach's arena in use.
+    func arenaUsed(_ coach: Int) -> Int { Int(cbatch_atomic_load_u64(arenaUsedP(coach))) }
+
+    func append(bytes: some Collection<UInt8>, coach: Int) throws(SharedBatchError) {
+        let result: Swift.Result<Void, SharedBatchError> =
+            bytes.withContiguousStorageIfAvailable { raw in
+                Swift.Result { () throws(SharedBatchError) in try append(UnsafeRawBufferPointer(raw), coach: coach) }
+            }
+            ?? Array(bytes).withUnsafeBytes { raw in
+                Swift.Result { () throws(SharedBatchError) in try append(raw, coach: coach) }
+            }
+        try result.get()
+    }
+
+    func append<T: BitwiseCopyable>(record: T, coach: Int) throws(SharedBatchError) {
+        let result: Swift.Result<Void, SharedBatchError> = withUnsafeBytes(of: record) { raw in
+            Swift.Result { () throws(SharedBatchError) in try append(raw, coach: coach) }
+        }
+        try result.get()
+    }
 }

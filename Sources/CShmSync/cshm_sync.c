@@ -17,7 +17,8 @@ int cshm_mutex_init(pthread_mutex_t *m) {
     return rc;
 }
 
-int cshm_futex_waitv(uint32_t *const *words, const uint32_t *expected, const uint8_t *private_flags, int count,
+int cshm_futex_waitv(uint32_t *_Nonnull const *_Nonnull words, const uint32_t *_Nonnull expected,
+                     const uint8_t *_Nonnull private_flags, int count,
                      int64_t deadline_ns) {
 #ifdef SYS_futex_waitv
     if (count < 1 || count > FUTEX_WAITV_MAX) return -EINVAL;

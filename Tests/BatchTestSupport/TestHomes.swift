@@ -81,6 +81,8 @@ package func makeNamedSegment(
 package enum AsyncTestHome: String, CaseIterable, Codable, Sendable, CustomTestStringConvertible {
     /// `AsyncCoordinator` / `AsyncMulti`: tasks of this process.
     case inProcess
+    /// `AsyncSharedCoordinator` / `AsyncSharedMulti` over a POSIX shared-memory segment.
+    case sharedMemory
 
     package var testDescription: String { rawValue }
 
@@ -89,7 +91,11 @@ package enum AsyncTestHome: String, CaseIterable, Codable, Sendable, CustomTestS
         waiting: BatchWaiting = .strict, _ commit: @escaping @Sendable () async throws -> Int
     ) -> any AsyncBatchCoordinator<Int> {
         switch self {
-        case .inProcess: AsyncCoordinator<Int>(waiting: waiting, commit: commit)
+        case .inProcess:
+            return AsyncCoordinator<Int>(waiting: waiting, commit: commit)
+        case .sharedMemory:
+            let segment = makeSegment(SharedBatchConfiguration(coaches: 1, participants: 128))
+            return try! AsyncSharedCoordinator<Int>(segment: segment, waiting: waiting) { _ in try await commit() }
         }
     }
 
@@ -98,7 +104,13 @@ package enum AsyncTestHome: String, CaseIterable, Codable, Sendable, CustomTestS
         coaches: Int, waiting: BatchWaiting = .strict, _ commit: @escaping @Sendable (_ coach: Int) async throws -> Int
     ) -> any AsyncMultiBatchCoordinator<Int> {
         switch self {
-        case .inProcess: AsyncMulti<Int>(coaches: coaches, waiting: waiting, commit: commit)
+        case .inProcess:
+            return AsyncMulti<Int>(coaches: coaches, waiting: waiting, commit: commit)
+        case .sharedMemory:
+            let segment = makeSegment(SharedBatchConfiguration(coaches: coaches, participants: 128))
+            return try! AsyncSharedMulti<Int>(segment: segment, waiting: waiting) { contents in
+                try await commit(contents.coach)
+            }
         }
     }
 }

@@ -74,14 +74,14 @@ public struct _FutexChannels: @unchecked Sendable {
 
     /// Under the lock: the worker is about to wait on `channel`; its word's value now.
     @inlinable
-    func prepareWait(_ channel: Int) -> UInt32 {
+    public func prepareWait(_ channel: Int) -> UInt32 {
         cbatch_channel_sleepers(channels + channel).pointee += 1
         return cbatch_atomic_load_u32(cbatch_channel_seq(channels + channel))
     }
 
     /// Under the lock again, after a wait on `channel`.
     @inlinable
-    func endWait(_ channel: Int) {
+    public func endWait(_ channel: Int) {
         let sleepers = cbatch_channel_sleepers(channels + channel)
         if sleepers.pointee > 0 { sleepers.pointee -= 1 }
     }

@@ -81,10 +81,10 @@ extension _BatchEngine where Home: _WorkerHome {
     }
 
     /// Traps with `misuse` unless `me` holds the section, and with the wrong-coach message
-    /// unless it entered `coach`.
+    /// unless it entered `coach`. (Token 0 names nobody: a task without a seat.)
     @inlinable
     func checkHolder(_ me: UInt64, coach c: Int, _ misuse: StaticString) {
-        if cbatch_atomic_load_u64(&core.pointee.holder) != me { preconditionFailure(misuse.description) }
+        if me == 0 || cbatch_atomic_load_u64(&core.pointee.holder) != me { preconditionFailure(misuse.description) }
         precondition(Int(core.pointee.holder_coach) == c, _Misuse.wrongCoach.description)
     }
 

@@ -80,6 +80,9 @@ public final class SharedSegment: @unchecked Sendable {
     /// Per coach, in the committer's own process: the original error of the last outcome it
     /// published, with the coach generation. Read and written only under the segment mutex.
     let localErrors: UnsafeMutablePointer<(generation: UInt64, error: any Error)?>
+    /// What this process's async workers use (the parking thread, the seats), made by the first
+    /// async coordinator or batcher; ended by `close()`.
+    let asyncTasks = ProcessLock<SegmentTasks?>(nil)
     /// Whether this process saw the segment's `async_workers` flag set (see `hasAsyncWorkers`).
     /// Never cleared. Any thread, atomic.
     @usableFromInline let asyncWorkersSeen = Atomic<Bool>(false)
@@ -173,6 +176,7 @@ public final class SharedSegment: @unchecked Sendable {
         // Unregister first: a thread-exit destructor releases slots only under the registry
         // lock and only for registered segments, so it never touches the mapping after this.
         liveSegments.withLock { _ = $0.removeValue(forKey: self.serial) }
+        asyncTasks.withLock { $0 }?.parking.stop()
         if let lease, proc >= 0 { detach(proc: Int(proc), serial: serial, lease: lease) }
         munmap(base, size)
     }

@@ -50,25 +50,31 @@ extension SharedSegment {
         let cache = cshm_tls()!
         for i in 0..<Int(CSHM_TLS_ENTRIES) where cache[i].serial == serial { return Int(cache[i].slot) }
         try attach()
-        let proc = myProc.load(ordering: .relaxed)
         lock()
-        guard let found = (0..<slotCount).first(where: { slotsP[$0].proc == 0 }) else {
-            unlock()
-            throw .participantTableFull(capacity: slotCount)
-        }
+        let claimed = claimSlot()
+        unlock()
+        guard let (found, token) = claimed else { throw .participantTableFull(capacity: slotCount) }
+        rememberSlot(found, token: token)
+        return found
+    }
+
+    /// Under the lock, attached: claims a free slot of the participant table for this process,
+    /// idle; `nil` when the table is full. Its token is `serial << 16 | slot + 1`: unique among
+    /// the slot's uses, and it names the slot.
+    func claimSlot() -> (slot: Int, token: UInt64)? {
+        let proc = myProc.load(ordering: .relaxed)
+        guard let found = (0..<slotCount).first(where: { slotsP[$0].proc == 0 }) else { return nil }
         let slot = slotsP + found
         slot.pointee.serial &+= 1
         let token = UInt64(slot.pointee.serial) << 16 | UInt64(found + 1)
         slot.pointee.token = token
         slot.pointee.proc = UInt32(proc + 1)
-        slot.pointee.pid = getpid()
+        slot.pointee.pid = pid
         slot.pointee.phase = 0
         slot.pointee.coach = -1
         slot.pointee.channel = -1
         if header.pointee.slot_high < UInt32(found + 1) { header.pointee.slot_high = UInt32(found + 1) }
-        unlock()
-        rememberSlot(found, token: token)
-        return found
+        return (found, token)
     }
 
     func rememberSlot(_ slot: Int, token: UInt64) {

@@ -21,6 +21,28 @@ extension SharedSegment {
         lockFailed(rc)
     }
 
+    /// Takes the segment mutex for a task: where async workers take part, every holder keeps it
+    /// for one step only (microseconds), so a task that finds it taken tries again a few times
+    /// before it waits for it like a thread — it never waits for another worker's batch or
+    /// section on the mutex (those waits suspend the task).
+    @inlinable
+    func lockForStep() {
+        let rc = cshm_mutex_trylock(mutexP)
+        if rc == 0 { return }
+        lockForStepSlow(rc)
+    }
+
+    @usableFromInline @inline(never)
+    func lockForStepSlow(_ first: Int32) {
+        var rc = first
+        for _ in 0..<64 where rc == EBUSY {
+            for _ in 0..<16 { cbatch_cpu_relax() }
+            rc = cshm_mutex_trylock(mutexP)
+        }
+        if rc == EBUSY { rc = cshm_mutex_lock(mutexP) }
+        if rc != 0 { lockFailed(rc) }
+    }
+
     @usableFromInline @inline(never)
     func lockFailed(_ rc: Int32) {
         guard rc == EOWNERDEAD else {

@@ -16,26 +16,26 @@
 #include <unistd.h>
 
 /* Initialises a robust, process-shared mutex at `m`. Returns 0 or an errno. */
-int cshm_mutex_init(pthread_mutex_t *m);
+int cshm_mutex_init(pthread_mutex_t *_Nonnull m);
 
 /* The robust mutex. lock returns 0, EOWNERDEAD (the holder died: repair the state, then call
  * cshm_mutex_consistent), or another errno; pthread_mutex_lock never fails with EINTR. */
-static inline int cshm_mutex_lock(pthread_mutex_t *m) { return pthread_mutex_lock(m); }
-static inline int cshm_mutex_trylock(pthread_mutex_t *m) { return pthread_mutex_trylock(m); }
-static inline int cshm_mutex_unlock(pthread_mutex_t *m) { return pthread_mutex_unlock(m); }
-static inline int cshm_mutex_consistent(pthread_mutex_t *m) { return pthread_mutex_consistent(m); }
+static inline int cshm_mutex_lock(pthread_mutex_t *_Nonnull m) { return pthread_mutex_lock(m); }
+static inline int cshm_mutex_trylock(pthread_mutex_t *_Nonnull m) { return pthread_mutex_trylock(m); }
+static inline int cshm_mutex_unlock(pthread_mutex_t *_Nonnull m) { return pthread_mutex_unlock(m); }
+static inline int cshm_mutex_consistent(pthread_mutex_t *_Nonnull m) { return pthread_mutex_consistent(m); }
 
 /* The futex condition: shared (not _PRIVATE) operations, so that they work across processes.
  * Sleeps while `*word == expected`, at most `timeout_ns`. Returns 0 or an errno: ETIMEDOUT,
  * EAGAIN (the word changed), EINTR — all mean "re-check". */
-static inline int cshm_futex_wait(uint32_t *word, uint32_t expected, int64_t timeout_ns) {
+static inline int cshm_futex_wait(uint32_t *_Nonnull word, uint32_t expected, int64_t timeout_ns) {
     struct timespec ts = { (time_t)(timeout_ns / 1000000000), (long)(timeout_ns % 1000000000) };
     long r = syscall(SYS_futex, word, FUTEX_WAIT, expected, &ts, NULL, 0);
     return r == 0 ? 0 : errno;
 }
 
 /* Wakes one sleeper of `word`, or all of them. */
-static inline void cshm_futex_wake(uint32_t *word, int all) {
+static inline void cshm_futex_wake(uint32_t *_Nonnull word, int all) {
     syscall(SYS_futex, word, FUTEX_WAKE, all ? 0x7fffffff : 1, NULL, NULL, 0);
 }
 
@@ -46,7 +46,7 @@ static inline void cshm_futex_wake(uint32_t *word, int all) {
  * of a sleeping process. Bounded in time as well as in count: with unrelated CPU-bound processes
  * about, one yield may give away a whole time slice, and the waiter looks for dead participants
  * only once it wakes. Whether to yield at all is BatchIPC's decision (see FutexCondition.swift). */
-static inline int cshm_yield_until_changed(uint32_t *word, uint32_t expected, int yields, int64_t budget_ns) {
+static inline int cshm_yield_until_changed(uint32_t *_Nonnull word, uint32_t expected, int yields, int64_t budget_ns) {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
     int64_t deadline = (int64_t)t.tv_sec * 1000000000 + t.tv_nsec + budget_ns;
@@ -64,33 +64,34 @@ static inline int cshm_yield_until_changed(uint32_t *word, uint32_t expected, in
  * private futex when `private_flags[i]` is nonzero, a shared one otherwise. Returns the index of a
  * word that was woken (>= 0), or -errno: -ETIMEDOUT, -EAGAIN (a word differed already), -EINTR,
  * -ENOSYS (an older kernel: the caller polls instead). */
-int cshm_futex_waitv(uint32_t *const *words, const uint32_t *expected, const uint8_t *private_flags, int count,
+int cshm_futex_waitv(uint32_t *_Nonnull const *_Nonnull words, const uint32_t *_Nonnull expected,
+                     const uint8_t *_Nonnull private_flags, int count,
                      int64_t deadline_ns);
 
 /* Atomics on 32-bit words of the segment. The read-modify-write is sequentially consistent: it
  * bumps a futex word that a sleeper compares just before FUTEX_WAIT. */
-static inline uint32_t cshm_atomic_add_u32(uint32_t *p, uint32_t v) {
+static inline uint32_t cshm_atomic_add_u32(uint32_t *_Nonnull p, uint32_t v) {
     return __atomic_add_fetch(p, v, __ATOMIC_SEQ_CST);
 }
-static inline uint32_t cshm_atomic_load_u32(const uint32_t *p) {
+static inline uint32_t cshm_atomic_load_u32(const uint32_t *_Nonnull p) {
     return __atomic_load_n(p, __ATOMIC_RELAXED);
 }
-static inline void cshm_atomic_store_u32(uint32_t *p, uint32_t v) {
+static inline void cshm_atomic_store_u32(uint32_t *_Nonnull p, uint32_t v) {
     __atomic_store_n(p, v, __ATOMIC_RELAXED);
 }
-static inline void cshm_atomic_store_u32_release(uint32_t *p, uint32_t v) {
+static inline void cshm_atomic_store_u32_release(uint32_t *_Nonnull p, uint32_t v) {
     __atomic_store_n(p, v, __ATOMIC_RELEASE);
 }
-static inline void cshm_atomic_store_i32(int32_t *p, int32_t v) {
+static inline void cshm_atomic_store_i32(int32_t *_Nonnull p, int32_t v) {
     __atomic_store_n(p, v, __ATOMIC_RELAXED);
 }
-static inline int32_t cshm_atomic_load_i32(const int32_t *p) {
+static inline int32_t cshm_atomic_load_i32(const int32_t *_Nonnull p) {
     return __atomic_load_n(p, __ATOMIC_RELAXED);
 }
 
 /* A counter written only under the segment mutex and read by anyone: a relaxed load and store,
  * not a locked read-modify-write (the mutex already serialises the writers). */
-static inline void cshm_counter_bump(uint64_t *p) {
+static inline void cshm_counter_bump(uint64_t *_Nonnull p) {
     __atomic_store_n(p, __atomic_load_n(p, __ATOMIC_RELAXED) + 1, __ATOMIC_RELAXED);
 }
 
