@@ -157,9 +157,7 @@ public final class _AsyncHome<Result: Sendable>: _AsyncBatchHome, _LocalOutcomes
         return true
     }
 
-    /// Not under the mutex: how many tasks are parked on `channel`, or wait for the section when
-    /// `channel` is `nil`. For tests and diagnostics; the answer may be stale at once.
-    func parkedCount(channel: Int?) -> Int {
+    public func parkedCount(channel: Int?) -> Int {
         lock()
         defer { unlock() }
         if let channel { return state.pointee.channels[channel].count }

@@ -60,6 +60,11 @@ public protocol _AsyncBatchHome: _WorkerHome where Result: Sendable, Outcome: Se
     /// released is a misuse.
     func takeReleasedExit(coach: Int) -> Bool
 
+    /// Not under the mutex: how many tasks of this process are suspended on `channel`, or wait
+    /// for the section when `channel` is `nil`. For tests and diagnostics: the answer may be
+    /// stale at once.
+    func parkedCount(channel: Int?) -> Int
+
     /// Under the mutex: a worker of `coach` takes its outcome without the section — the
     /// committer, which published without taking the section back, or a waiter that found its
     /// batch published —; it exits like a released task.

@@ -144,6 +144,12 @@ public final class _AsyncSharedHome<Result: BitwiseCopyable & Sendable>: _AsyncB
         }
     }
 
+    /// The section's waiters are parked on the section channel.
+    public func parkedCount(channel: Int?) -> Int {
+        let channel = channel ?? coachCount + 1
+        return tasks.parking.state.withLock { s in s.parked.count { $0.channel == channel } }
+    }
+
     public func releasedResult(coach: Int) throws -> Result {
         lock()
         defer { unlock() }
