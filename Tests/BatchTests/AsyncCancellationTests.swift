@@ -225,10 +225,12 @@ import Testing
     @Test(.timeLimit(.minutes(1)), arguments: AsyncTestHome.allCases)
     func cancellationStorm(_ home: AsyncTestHome) async throws {
         let f = Fixture()
-        try await storm(f, home.makeCoordinator(waiting: .adaptive) {
-            await Task.yield()
-            return f.ledger.recordIndex(f.state.items)
-        })
+        try await storm(
+            f,
+            home.makeCoordinator(waiting: .adaptive) {
+                await Task.yield()
+                return f.ledger.recordIndex(f.state.items)
+            })
     }
 
     func storm<C: AsyncBatchCoordinator<Int>>(_ f: Fixture, _ coordinator: C) async throws {

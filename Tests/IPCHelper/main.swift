@@ -8,7 +8,8 @@
 //         ok <op> total=<grand total> size=<batch size>     |  err <op> <error description>
 //         summary ok=<n> err=<n>
 //       --kill PHASE: SIGKILL itself when it reaches PHASE (queued, entered, waiting,
-//       committing, done) during op --kill-at (default 0). --trigger: trigger before commit.
+//       committing, done) during op --kill-at (default 0); `held`: inside its section, after
+//       adding, between steps. --trigger: trigger before commit.
 //       --log PATH: the commit function appends the batch's records to PATH with one write.
 //       --waiting: the coordinator's waiting policy; strict (the default here) lets the tests
 //       hold a batch open by announcing a worker, whatever the commit costs.
@@ -37,6 +38,14 @@ import Synchronization
 nonisolated(unsafe) var killPhase: UInt32 = UInt32.max
 let currentOp = Atomic<Int>(0)
 nonisolated(unsafe) var killAt = 0
+/// `--kill held`: the worker kills itself inside its section, between steps (it holds the
+/// section, not the mutex, where async workers take part), during op `--kill-at`.
+nonisolated(unsafe) var killHeld = false
+
+/// Inside a section, after adding: dies here if asked to.
+@Sendable func maybeDieHoldingTheSection(_ op: Int) {
+    if killHeld && op == killAt { kill(getpid(), SIGKILL) }
+}
 
 func fail(_ message: String) -> Never {
     var text = "helper: \(message)\n"
@@ -109,6 +118,7 @@ func runTasks(
                                     }
                                     try coordinator.append(
                                         record: TestRecord(pid: pid, thread: Int32(t), op: Int64(op)), in: section)
+                                    maybeDieHoldingTheSection(op)
                                     if trigger { section.trigger() }
                                     return try await section.commit()
                                 })
@@ -170,8 +180,12 @@ case "worker":
     guard args.count >= 2, let ops = Int(args[1]) else { fail("worker NAME OPS") }
     let name = args[0]
     let trigger = args.contains("--trigger")
+    if option("--kill") == "held" {
+        killHeld = true
+        killAt = Int(option("--kill-at") ?? "0") ?? 0
+    }
     let threads = Int(option("--threads") ?? "1") ?? 1
-    if let p = option("--kill") {
+    if let p = option("--kill"), p != "held" {
         killPhase = phase(named: p)
         killAt = Int(option("--kill-at") ?? "0") ?? 0
         SharedSegment.phaseHook = { phase in
@@ -265,6 +279,7 @@ case "worker":
                         }
                         try coordinator.append(
                             record: TestRecord(pid: pid, thread: Int32(t), op: Int64(op)), in: section)
+                        maybeDieHoldingTheSection(op)
                         if trigger { section.trigger() }
                         return try section.commit()
                     }

@@ -71,8 +71,10 @@ public final class _AsyncSharedHome<Result: BitwiseCopyable & Sendable>: _AsyncB
 
     /// A task's phase lives in its seat: before it has one (queued, or idle after leaving the
     /// queue) there is nothing to record — the process's queue counter is what crash repair
-    /// discounts.
-    public func note(_ phase: WorkerPhase, coach: Int) {}
+    /// discounts. The phase hook (``SharedSegment/phaseHook``) sees it all the same.
+    public func note(_ phase: WorkerPhase, coach: Int) {
+        if let hook = cshm_get_phase_hook() { hook(phase.rawValue) }
+    }
     public func note(_ phase: WorkerPhase, coach: Int, token: UInt64) {
         guard let slot = Self.slot(of: token) else { return }
         segment.note(phase, coach: coach, slot: slot)
