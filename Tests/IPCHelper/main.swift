@@ -19,6 +19,10 @@
 //       --api blocking (with --tasks): the tasks use a SharedCoordinator instead — the
 //       experiment that shows the blocking API deadlocking the cooperative pool.
 //       --watchdog S: exit with status 42 after S seconds (a run that is still going).
+//   batch-ipc-test-helper submit NAME OPS [--threads T | --tasks T] [--log PATH]
+//       Submits OPS records (per thread or task) through a SharedBatcher (threads) or an
+//       AsyncSharedBatcher (tasks); the commit function appends the batch's records to PATH
+//       with one write and returns how many there were. Prints the summary line as `worker`.
 //   batch-ipc-test-helper create NAME
 //       Creates segment NAME with the tests' process configuration (for manual runs).
 //   batch-ipc-test-helper stat NAME
@@ -133,6 +137,26 @@ func runTasks(
     }
 }
 
+/// `tasks` tasks each submitting `ops` records through `batcher`.
+func submitFromTasks(
+    _ batcher: AsyncSharedBatcher<Int>, tasks: Int, ops: Int, record: @escaping @Sendable (Int, Int) -> [UInt8],
+    answered: @escaping @Sendable (Int, Result<Int, any Error>) -> Void
+) async {
+    await withTaskGroup(of: Void.self) { group in
+        for t in 0..<tasks {
+            group.addTask {
+                for op in 0..<ops {
+                    do {
+                        answered(op, .success(try await batcher.submit(record(t, op))))
+                    } catch {
+                        answered(op, .failure(error))
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// One line to stdout with one write: nothing is lost in a buffer when the process is killed.
 @Sendable func say(_ line: String) {
     var text = line + "\n"
@@ -169,6 +193,70 @@ case "stat":
         fail("\(error)")
     }
     exit(0)
+
+case "submit":
+    guard args.count >= 2, let ops = Int(args[1]) else { fail("submit NAME OPS") }
+    let threads = Int(option("--threads") ?? "1") ?? 1
+    let tasks = Int(option("--tasks") ?? "0") ?? 0
+    let logFD: Int32 = option("--log").map { open($0, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o600) } ?? -1
+    let segment: SharedSegment
+    do {
+        segment = try SharedSegment.open(name: args[0])
+    } catch {
+        say("open-failed \(error)")
+        exit(1)
+    }
+    let commit: @Sendable (SharedBatchContents) -> Int = { contents in
+        let arena = contents.arena
+        if logFD >= 0 && !arena.isEmpty {
+            let n = write(logFD, arena.baseAddress, arena.count)
+            precondition(n == arena.count, "short write to the log")
+        }
+        return contents.records.count
+    }
+    let ok = Atomic<Int>(0)
+    let errors = Atomic<Int>(0)
+    let bad = Atomic<Int>(0)
+    let pid = getpid()
+    @Sendable func answered(_ op: Int, _ answer: Result<Int, any Error>) {
+        switch answer {
+        case .success(let size):
+            if size < 1 { bad.add(1, ordering: .relaxed) }
+            ok.add(1, ordering: .relaxed)
+        case .failure(let error):
+            errors.add(1, ordering: .relaxed)
+            say("err \(op) \(error)")
+        }
+    }
+    @Sendable func record(_ worker: Int, _ op: Int) -> [UInt8] {
+        withUnsafeBytes(of: TestRecord(pid: pid, thread: Int32(worker), op: Int64(op))) { Array($0) }
+    }
+    do {
+        if tasks > 0 {
+            let batcher = try AsyncSharedBatcher<Int>(segment: segment) { commit($0) }
+            let finished = Finished()
+            let answer: @Sendable (Int, Result<Int, any Error>) -> Void = { answered($0, $1) }
+            let make: @Sendable (Int, Int) -> [UInt8] = { record($0, $1) }
+            Task.detached {
+                await submitFromTasks(batcher, tasks: tasks, ops: ops, record: make, answered: answer)
+                finished.post()
+            }
+            finished.wait()
+        } else {
+            let batcher = try SharedBatcher<Int>(segment: segment, commit: commit)
+            runThreads(threads) { t in
+                for op in 0..<ops { answered(op, Result { try batcher.submit(record(t, op)) }) }
+            }
+        }
+    } catch {
+        say("attach-failed \(error)")
+        exit(1)
+    }
+    segment.close()
+    say(
+        "summary ok=\(ok.load(ordering: .relaxed)) err=\(errors.load(ordering: .relaxed)) bad=\(bad.load(ordering: .relaxed))"
+    )
+    exit(bad.load(ordering: .relaxed) == 0 ? 0 : 1)
 
 case "create-die":
     guard let name = args.first else { fail("create-die NAME") }

@@ -75,10 +75,10 @@ public final class AsyncBatcher<Item: Sendable, Result: Sendable>: Sendable {
             () -> _SectionStep<_BatchEngine<_AsyncHome<Result>>.SubmitStep> in
             let step = engine.submitStep(
                 &submission, me: 0, maxBatchSize: maxBatchSize, cancelled: Task.isCancelled, yieldCap: 0,
-                fits: { _, _ in true },
                 add: { c, index in
                     if index == 0 { pending.items[c].removeAll(keepingCapacity: true) }
                     pending.items[c].append(item)
+                    return true
                 })
             switch step {
             case .wait(let plan, let cancellable):

@@ -87,7 +87,7 @@ extension _BatchEngine where Home: _AsyncBatchHome {
     /// as coming while it waits for one (the committers would wait for it while the seats it
     /// needs are held by their own batches), and counts again once it has one.
     @inlinable
-    nonisolated(nonsending) func takeSeat(task: UInt64) async throws -> UInt64 {
+    nonisolated(nonsending) public func takeSeat(task: UInt64) async throws -> UInt64 {
         if let me = home.takeSeat(task: task) { return me }
         leaveBeforeEntering()
         let me = try await home.waitForSeat(task: task)

@@ -44,14 +44,16 @@ extension _BatchEngine where Home: _WorkerHome {
     ///
     /// - Parameters:
     ///   - cancelled: the caller gives up, if its item is not in a batch yet.
-    ///   - fits: whether the item fits the batch of `coach`, where it would be at `index`. When it
-    ///     does not, that batch commits without it (it is triggered) and the item goes to the
-    ///     next one: an item never poisons a batch it does not fit.
-    ///   - add: adds the item to the batch of `coach` at `index` (after ``fits``).
+    ///   - add: adds the item to the batch of `coach`, where it is at `index`, if it fits there,
+    ///     and says whether it did. When it does not, that batch commits without it (it is
+    ///     triggered) and the item goes to the next one: an item never poisons a batch it does
+    ///     not fit. (A submitter that dies in the middle of the step leaves the batch as it was
+    ///     before the step, the item perhaps added: its fate is unknown, as for any worker that
+    ///     dies before its outcome.)
     @inlinable
     public func submitStep(
         _ s: inout _Submission, me: UInt64, maxBatchSize: Int?, cancelled: Bool, yieldCap: Int64,
-        fits: (_ coach: Int, _ index: Int) -> Bool, add: (_ coach: Int, _ index: Int) -> Void
+        add: (_ coach: Int, _ index: Int) -> Bool
     ) -> SubmitStep {
         if s.coach < 0 {
             if cancelled {
@@ -65,19 +67,19 @@ extension _BatchEngine where Home: _WorkerHome {
             while s.coach < 0 {
                 switch enterStep(blocking: true, queued: &s.queued, balancer: nil, yieldCap: yieldCap) {
                 case .entered(let c, let index):
-                    guard fits(c, index) else {
+                    guard add(c, index) else {
                         // The batch has no room for the item: it commits without it; the item
                         // goes to the next batch, and its submitter counts as coming again.
                         setTriggered(c)
                         _ = exitStep(coach: c)
                         _ = home.queueIn()
                         s.queued = true
+                        // Not even an empty batch took it (its home refused it): try again
+                        // after a wait, not in a loop under the lock.
+                        if index == 0 { return .wait(waitToEnter(cap: yieldCap), cancellable: true) }
                         continue
                     }
-                    // The phase first: a submitter that dies while adding poisons the batch
-                    // (crash table, "entered"), whatever it left half-written.
                     home.note(.entered, coach: c, token: me)
-                    add(c, index)
                     s.coach = c
                     if let maxBatchSize, index + 1 >= maxBatchSize { setTriggered(c) }
                 case .wait(let plan):
