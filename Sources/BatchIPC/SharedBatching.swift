@@ -50,7 +50,9 @@ extension SharedBatching {
     /// Appends one record to the coach's arena for this batch. Only inside the critical section.
     /// - Throws: ``SharedBatchError/recordTooLarge(size:capacity:)`` when it can never fit,
     ///   ``SharedBatchError/arenaFull(needed:available:capacity:)`` when this batch has no room
-    ///   left (trigger the batch and retry in the next one). Nothing is appended then.
+    ///   left (trigger the batch and retry in the next one),
+    ///   ``SharedBatchError/corruptSegment(name:field:detail:)`` when the arena's fill word is
+    ///   beyond its capacity. Nothing is appended then.
     public func append(_ record: UnsafeRawBufferPointer, coach: Int = 0) throws(SharedBatchError) {
         checkSection(coach, "append outside the batch: call it between enter() and commit() on the coach entered")
         let segment = self.segment
@@ -58,7 +60,12 @@ extension SharedBatching {
         let needed = SharedBatchContents.frame(record.count)
         guard needed <= capacity else { throw .recordTooLarge(size: record.count, capacity: capacity) }
         let usedP = segment.arenaUsedP(coach)
-        let used = Int(cbatch_atomic_load_u64(usedP))
+        let usedWord = cbatch_atomic_load_u64(usedP)
+        guard usedWord <= UInt64(capacity) else {
+            throw .corruptSegment(
+                name: segment.name, field: "arena of coach \(coach) used", detail: "\(usedWord) bytes of \(capacity)")
+        }
+        let used = Int(usedWord)
         guard used + needed <= capacity else {
             throw .arenaFull(needed: needed, available: capacity - used, capacity: capacity)
         }

@@ -33,14 +33,14 @@ public final class SharedCoordinator<Result: BitwiseCopyable & Sendable>: BatchC
     ///     the batch gets.
     /// - Throws: ``SharedBatchError/wrongCoachCount(name:coaches:)``,
     ///   ``SharedBatchError/resultTooLarge(size:capacity:)``,
-    ///   ``SharedBatchError/processTableFull(capacity:)``.
+    ///   ``SharedBatchError/processTableFull(capacity:)``, ``SharedBatchError/closed(name:)``,
+    ///   ``SharedBatchError/corruptSegment(name:field:detail:)``.
     public init(
-        segment: SharedSegment, commit: @escaping @Sendable (_ contents: SharedBatchContents) throws -> Result
+        segment: SharedSegment, commit: @escaping @Sendable (_ contents: borrowing SharedBatchContents) throws -> Result
     ) throws(SharedBatchError) {
         guard segment.coachCount == 1 else { throw .wrongCoachCount(name: segment.name, coaches: segment.coachCount) }
         try segment.checkResult(Result.self)
-        try segment.attach()
-        _engine = _BatchEngine(home: _SharedHome(segment: segment, commit: commit))
+        _engine = _BatchEngine(home: try _SharedHome(segment: segment, commit: commit))
     }
 
     /// Always `nil`: a coordinator has one coach.

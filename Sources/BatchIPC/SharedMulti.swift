@@ -12,13 +12,13 @@ public final class SharedMulti<Result: BitwiseCopyable & Sendable>: MultiBatchCo
     ///   - commit: runs once per batch with the batch's contents (``SharedBatchContents/coach``
     ///     says which coach), in the process of the batch's last worker, without the lock.
     /// - Throws: ``SharedBatchError/resultTooLarge(size:capacity:)``,
-    ///   ``SharedBatchError/processTableFull(capacity:)``.
+    ///   ``SharedBatchError/processTableFull(capacity:)``, ``SharedBatchError/closed(name:)``,
+    ///   ``SharedBatchError/corruptSegment(name:field:detail:)``.
     public init(
-        segment: SharedSegment, commit: @escaping @Sendable (_ contents: SharedBatchContents) throws -> Result
+        segment: SharedSegment, commit: @escaping @Sendable (_ contents: borrowing SharedBatchContents) throws -> Result
     ) throws(SharedBatchError) {
         try segment.checkResult(Result.self)
-        try segment.attach()
-        _engine = _BatchEngine(home: _SharedHome(segment: segment, commit: commit))
+        _engine = _BatchEngine(home: try _SharedHome(segment: segment, commit: commit))
         _balancer = _Balancer(coaches: segment.coachCount)
     }
 

@@ -15,7 +15,8 @@ import Synchronization
 /// mutex (``_WorkerHome/lock()``/``_WorkerHome/unlock()``) is held only for the microseconds a step
 /// takes, never across an `await`. "Under the lock" for an engine step therefore means: the
 /// caller owns the logical section *and* holds the mutex.
-public protocol _AsyncBatchHome: _WorkerHome where Result: Sendable, Outcome == Swift.Result<Result, any Error> {
+public protocol _AsyncBatchHome: _WorkerHome
+where Result: Sendable, Outcome == Swift.Result<Result, any Error>, Failure == Never {
     /// Runs `step` under the mutex while the caller owns the logical section; acquires the
     /// section first unless `owned`. When the step says ``_SectionStep/wait(channel:)``, the
     /// caller gives up the section and is suspended on that channel, atomically with the step;

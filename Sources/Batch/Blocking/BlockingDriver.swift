@@ -5,26 +5,35 @@ import CBatchCore
 /// the home's lock itself: held from `enter` to `exit`, released while the worker sleeps in
 /// `commit` and while the committer runs the commit function.
 extension _BatchEngine where Home: _BlockingHome {
-    /// Blocking (or not) enter; `nil` when non-blocking and no coach can be entered now.
+    /// Blocking (or not) enter; `nil` when non-blocking and no coach can be entered now. Throws
+    /// the home's failure (the caller then no longer counts as coming).
     @inlinable
-    public func enter(blocking: Bool, balancer: _Balancer?) -> (coach: Int, index: Int)? {
-        let me = home.threadToken()
-        checkNotHolder(me, _Misuse.enterTwice)
+    public func enter(blocking: Bool, balancer: _Balancer?) throws(Home.Failure) -> (coach: Int, index: Int)? {
         var queued = true
-        home.lock()
-        while true {
-            switch enterStep(blocking: blocking, queued: &queued, balancer: balancer) {
-            case .entered(let c, let index):
-                takeSection(me, coach: c, state: .inside)
-                home.note(.entered, coach: c, token: me)
-                return (c, index)
-            case .busy:
-                home.note(.idle, coach: -1)
-                home.unlock()
-                return nil
-            case .wait:
-                home.wait(Self.enterChannel)
+        do throws(Home.Failure) {
+            let me = try home.workerToken()
+            checkNotHolder(me, _Misuse.enterTwice)
+            try home.lock()
+            while true {
+                switch enterStep(blocking: blocking, queued: &queued, balancer: balancer) {
+                case .entered(let c, let index):
+                    takeSection(me, coach: c, state: .inside)
+                    home.note(.entered, coach: c, token: me)
+                    return (c, index)
+                case .busy:
+                    home.note(.idle, coach: -1)
+                    home.unlock()
+                    return nil
+                case .wait:
+                    try home.wait(Self.enterChannel)
+                }
             }
+        } catch {
+            if queued {
+                _ = home.queueOut()
+                notify()
+            }
+            throw error
         }
     }
 
@@ -47,14 +56,14 @@ extension _BatchEngine where Home: _BlockingHome {
             case .wait:
                 home.note(.waiting, coach: c, token: me)
                 releaseSection()
-                home.wait(Self.commitChannel(c))
+                try home.wait(Self.commitChannel(c))
                 takeSection(me, coach: c, state: .inside)
             case .commit:
                 home.note(.committing, coach: c, token: me)
                 releaseSection()
                 home.unlock()
                 let outcome = home.runCommit(coach: c)
-                home.lock()
+                try home.lock()
                 takeSection(me, coach: c, state: .inside)
                 publish(outcome, coach: c)
             }
@@ -68,10 +77,13 @@ extension _BatchEngine where Home: _BlockingHome {
         try cancelStep(home.threadToken(), coach: c, closing)
     }
 
-    /// Leave the batch and release the critical section.
+    /// Leave the batch and release the critical section. A worker whose `commit` threw the
+    /// home's failure no longer holds the lock: its exit does nothing.
     @inlinable
     public func exit(coach c: Int) -> Int {
-        let left = exitSectionStep(home.threadToken(), coach: c)
+        let me = home.threadToken()
+        if holder != me && home.failed { return 0 }
+        let left = exitSectionStep(me, coach: c)
         home.unlock()
         return left
     }

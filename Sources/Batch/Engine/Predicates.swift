@@ -25,7 +25,7 @@ extension _BatchEngine {
     @inlinable
     public func workersInside(_ c: Int) -> Int {
         let count = coach(c).pointee.count
-        return Int(count >= 0 ? count : -count)
+        return Int(count >= 0 ? count : 0 &- count)  // Int64.min (another process wrote it) stays negative
     }
 
     /// Some coach is running its commit function.

@@ -46,13 +46,18 @@ public protocol _BatchState: AnyObject, Sendable {
 public protocol _WorkerHome: _BatchState {
     /// What `commit()` returns to every worker of a batch.
     associatedtype Result
+    /// Why the lock can fail: `Never` for the homes of this process. The shared-memory home's
+    /// lock fails on a segment found corrupt (``_BlockingHome/failed``), and a thread that cannot
+    /// get a participant slot fails to enter.
+    associatedtype Failure: Error = Never
 
     /// A nonzero token that names the calling thread (or task) among the workers of this home.
     func threadToken() -> UInt64
 
     /// Takes the lock. A home that can observe dead participants repairs the state here, before
-    /// returning, so the algorithm always sees a consistent state.
-    func lock()
+    /// returning, so the algorithm always sees a consistent state. When it throws, the lock is
+    /// not held.
+    func lock() throws(Failure)
     /// Releases the lock.
     func unlock()
 
@@ -85,10 +90,22 @@ public protocol _WorkerHome: _BatchState {
 /// Not API: a home whose waiters are threads, driven by the blocking driver.
 public protocol _BlockingHome: _WorkerHome {
     /// Under the lock: releases it, sleeps until ``_BatchState/wake(_:all:)`` on `channel` (or
-    /// spuriously, or after a liveness period), and takes it again. Callers re-check.
-    func wait(_ channel: Int)
+    /// spuriously, or after a liveness period), and takes it again. Callers re-check. When it
+    /// throws, the lock is not held.
+    func wait(_ channel: Int) throws(Failure)
+    /// Not under the lock, first thing in `enter`: the calling thread's token, once it has what
+    /// it needs to take part (BatchIPC: a participant slot).
+    func workerToken() throws(Failure) -> UInt64
+    /// Whether the home failed for good (a corrupt segment): then `exit` of a worker that lost
+    /// the lock in `commit` (the failure thrown there) does nothing.
+    var failed: Bool { get }
     /// Not under the lock: runs the commit function of `coach` and captures what it produced.
     func runCommit(coach: Int) -> Outcome
+}
+
+extension _BlockingHome {
+    @inlinable public func workerToken() -> UInt64 { threadToken() }
+    @inlinable public var failed: Bool { false }
 }
 
 /// Not API: why a filling batch is closed without running its commit function. Every worker of

@@ -45,7 +45,7 @@ extension _BatchEngine where Home: _WorkerHome {
             }
             let co = coach(choice)
             let index = Int(co.pointee.count)
-            co.pointee.count += 1
+            co.pointee.count &+= 1  // wraps: a count another process wrote is checked, never trapped on
             if index == 0 { home.beginBatch(coach: choice) }
             return .entered(coach: choice, index: index)
         }

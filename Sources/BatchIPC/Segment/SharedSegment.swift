@@ -13,11 +13,16 @@ import Synchronization
 ///
 /// Create it once (``create(name:configuration:)``), open it in every other process
 /// (``open(name:)``), or let every process call ``openOrCreate(name:configuration:)``. Then make a
-/// ``SharedCoordinator`` (one coach) or ``SharedMulti`` over it. ``close()`` detaches this process;
-/// ``unlink(name:)`` removes the name (mappings stay valid until closed).
+/// ``SharedCoordinator`` (one coach) or ``SharedMulti`` over it. ``close()`` detaches this process
+/// (its coordinators then fail safely); ``unlink(name:)`` removes the name (mappings stay valid).
 ///
 /// Reading ``counters`` and ``status()`` never takes the lock and never disturbs a batch, so a
 /// monitoring process can open a segment without taking part.
+///
+/// Everything read from the segment is input from another process (docs/IPC.md, "Trust model"):
+/// a value this library never writes makes the calls that meet it throw
+/// ``SharedBatchError/corruptSegment(name:field:detail:)``, and this process stops using the
+/// segment (``failure``).
 public final class SharedSegment: @unchecked Sendable {
     // @unchecked Sendable: the mapping's address and every `let` below never change while the
     // segment is open; everything mutable is either in the segment (guarded by its robust mutex,
@@ -33,7 +38,7 @@ public final class SharedSegment: @unchecked Sendable {
 
     // MARK: The mapping and where its regions are, from the validated header (never re-read).
 
-    /// The mapping. Its address never changes until `close()`.
+    /// The mapping. Its address never changes while the object lives (`deinit` unmaps it).
     @usableFromInline let base: UnsafeMutableRawPointer
     /// Bytes mapped (= the segment's size).
     let size: Int
@@ -60,18 +65,33 @@ public final class SharedSegment: @unchecked Sendable {
     @usableFromInline let arenaOffset: Int
     /// The liveness period in nanoseconds (from the header).
     let livenessNS: Int64
+    /// The segment file's device and inode: how a lock owner is recognised as a user of it.
+    let fileID: (device: UInt64, inode: UInt64)
 
     // MARK: Process-local state.
 
-    /// Process-unique number of this mapping (never reused): the key of the per-thread slot cache.
-    @usableFromInline let serial: UInt64
+    /// Process-unique number of this mapping (never reused): the key of the per-thread slot cache
+    /// and of the registry. `close()` gives it a new, unregistered number, so that no thread's
+    /// cached slot (free by then, or another's) is used any more.
+    @usableFromInline let serialWord: Atomic<UInt64>
+    @inlinable @inline(__always) var serial: UInt64 { serialWord.load(ordering: .relaxed) }
     /// This process's pid, read once (`getpid` is a system call; a process attaches after exec,
     /// never across fork).
     @usableFromInline let pid = getpid()
     /// Attachment state: the lease thread, the process entry, the closed flag. Under its lock.
     let local = ProcessLock(LocalState())
-    /// This process's entry in the process table, -1 until attached. Written once in `attach`.
+    /// Set once, when this process finds the segment unusable (``failure``); never cleared.
+    /// Read without a lock by `enter`, so that nothing new starts on a corrupt segment.
+    @usableFromInline let isBroken = Atomic<Bool>(false)
+    /// The first ``failure`` recorded. Its own lock: it is recorded from under `local` too.
+    let failureRecord = ProcessLock<SharedBatchError?>(nil)
+    /// This process's entry in the process table, -1 while not attached. Written by `attach`
+    /// and by `close()` (back to -1).
     @usableFromInline let myProc = Atomic<Int32>(-1)
+    /// Where this process's announcements go while it is not attached (before a coordinator, or
+    /// after `close()`): process memory, so that a late `queueIn` never counts on an entry that
+    /// another process may own by then. Atomic adds only.
+    @usableFromInline let detachedQueue: UnsafeMutablePointer<Int64>
     /// Wakes owed by the holder of the segment mutex, issued by `unlock` once the mutex is
     /// released (word 0: wake one, word 1: wake all; bit n: channel n < 64). Read and written only
     /// by the thread holding the segment mutex.
@@ -88,6 +108,7 @@ public final class SharedSegment: @unchecked Sendable {
     private var _state: _SegmentState?
 
     struct LocalState {
+        /// `close()` was called: this process detached (or is detaching); nothing new attaches.
         var closed = false
         /// Index of this process's entry in the process table, -1 while not attached.
         var proc: Int32 = -1
@@ -97,11 +118,12 @@ public final class SharedSegment: @unchecked Sendable {
     }
 
     /// A segment over a mapping whose header `check` validated (or `create` wrote).
-    init(name: String, base: UnsafeMutableRawPointer, size: Int) {
+    init(name: String, base: UnsafeMutableRawPointer, size: Int, fileID: (device: UInt64, inode: UInt64)) {
         self.name = name
         self.base = base
         self.size = size
-        self.serial = segmentSerials.add(1, ordering: .relaxed).newValue
+        self.fileID = fileID
+        self.serialWord = Atomic(segmentSerials.add(1, ordering: .relaxed).newValue)
         header = base.assumingMemoryBound(to: cshm_header.self)
         let h = header.pointee
         coachCount = Int(h.coaches)
@@ -136,6 +158,8 @@ public final class SharedSegment: @unchecked Sendable {
         arenaOffset = Int(h.off_arena)
         pendingWakes = .allocate(capacity: 2)
         pendingWakes.initialize(repeating: 0, count: 2)
+        detachedQueue = .allocate(capacity: 1)
+        detachedQueue.initialize(to: 0)
         localErrors = .allocate(capacity: Int(h.coaches))
         localErrors.initialize(repeating: nil, count: Int(h.coaches))
         _state = _SegmentState(segment: self)
@@ -144,30 +168,63 @@ public final class SharedSegment: @unchecked Sendable {
 
     deinit {
         close()
+        munmap(base, size)
         localErrors.deinitialize(count: coachCount).deallocate()
         shadowRef.deallocate()
         pendingWakes.deallocate()
+        detachedQueue.deallocate()
     }
 
-    /// Detaches this process: its participant slots and process entry are released, and the
-    /// mapping is removed. Idempotent. Call it after every coordinator over this segment is done
-    /// (no worker of this process inside a batch); the segment's deinit calls it too.
+    /// Detaches this process: it waits until no worker of this process is inside a batch (a
+    /// worker still announced, or waiting to enter, gets ``SharedBatchError/closed(name:)``),
+    /// then releases its participant slots and its process entry. Afterwards every call on a
+    /// coordinator over this segment fails safely — the safe API and `commit` throw
+    /// ``SharedBatchError/closed(name:)``, `enter()` returns -1 — as after ``failure``;
+    /// ``counters`` and ``status()`` keep working (the mapping is removed with the segment
+    /// object). Idempotent; the segment's deinit calls it too.
+    ///
+    /// Calling it from inside a batch of this segment is a programmer error (it would wait for
+    /// itself): it traps with a message.
     public func close() {
-        let (first, proc, serial, lease) = local.withLock { state -> (Bool, Int32, UInt64, LeaseThread?) in
-            if state.closed { return (false, -1, 0, nil) }
+        let first = local.withLock { state -> Bool in
+            if state.closed { return false }
             state.closed = true
+            return true
+        }
+        guard first else { return }
+        broken(.closed(name: name))  // nothing new starts
+        let (proc, serial, lease) = local.withLock { state -> (Int32, UInt64, LeaseThread?) in
             defer {
                 state.lease = nil
                 state.proc = -1
             }
-            return (true, state.proc, state.leaseSerial, state.lease)
+            return (state.proc, state.leaseSerial, state.lease)
         }
-        guard first else { return }
         // Unregister first: a thread-exit destructor releases slots only under the registry
-        // lock and only for registered segments, so it never touches the mapping after this.
+        // lock and only for registered segments, so it never touches the slots after this.
         liveSegments.withLock { _ = $0.removeValue(forKey: self.serial) }
         if let lease, proc >= 0 { detach(proc: Int(proc), serial: serial, lease: lease) }
-        munmap(base, size)
+        serialWord.store(segmentSerials.add(1, ordering: .relaxed).newValue, ordering: .relaxed)
+    }
+
+    /// Why this process stopped using the segment, `nil` while it uses it: the error that every
+    /// later call that can throw throws — ``SharedBatchError/corruptSegment(name:field:detail:)``
+    /// when it found the segment corrupt, ``SharedBatchError/closed(name:)`` after ``close()``.
+    /// Calls that cannot throw fail safely instead: `enter()` returns -1 (or `(-1, -1)`), as a
+    /// non-blocking enter that gives up; `notify()`, `trigger()` and `exit()` do nothing more
+    /// than they safely can. Set once, never cleared: remove the segment and make a new one.
+    public var failure: SharedBatchError? {
+        guard isBroken.load(ordering: .acquiring) else { return nil }
+        return failureRecord.withLock { $0 }
+    }
+
+    /// Records that this process stops using the segment (the first reason stays) and returns
+    /// `error`.
+    @discardableResult
+    func broken(_ error: SharedBatchError) -> SharedBatchError {
+        failureRecord.withLock { if $0 == nil { $0 = error } }
+        isBroken.store(true, ordering: .releasing)
+        return error
     }
 
     /// How long a waiter of this process may yield the CPU before it sleeps, when what it waits

@@ -19,26 +19,38 @@ extension SharedSegment {
     }
 
     /// Under the lock, by the worker in `slot`: sleeps on `channel` until a wake, or at most one
-    /// liveness period, then retakes the lock and looks for dead participants.
+    /// liveness period, then retakes the lock and looks for dead participants — and, after a
+    /// whole period without a wake, checks the tables (a state nobody can leave looks like that).
     ///
     /// When what it waits for is a few steps of other workers away (the engine's
     /// ``_BatchEngine/wakeIsNear(_:)``), it first yields the CPU, up to ``waitYields`` times and
     /// at most ``yieldBudget``, while the channel's word is unchanged.
-    func wait(_ channel: Int, slot: Int) {
+    /// - Throws: ``SharedBatchError/corruptSegment(name:field:detail:)``; the lock is not held then.
+    func wait(_ channel: Int, slot: Int) throws(SharedBatchError) {
         let seqWord = seqP(channel)
         let seq = cshm_atomic_load_u32(seqWord)
-        sleepersP(channel).pointee += 1
+        sleepersP(channel).pointee &+= 1
         slotsP[slot].channel = Int32(channel)
         let budget = yieldBudgetNS.load(ordering: .relaxed)
         let near = budget > 0 && _BatchEngine(home: state).wakeIsNear(channel)
         unlock()
+        var slept: Int32 = 0
         if !near || cshm_yield_until_changed(seqWord, seq, Self.waitYields, budget) == 0 {
-            _ = cshm_futex_wait(seqWord, seq, livenessNS)
+            slept = cshm_futex_wait(seqWord, seq, livenessNS)
         }
-        lock()
+        try lock()
+        if let failure {
+            // Closed (this slot may be another's by now) or found corrupt meanwhile: stop here.
+            unlock()
+            throw failure
+        }
         if sleepersP(channel).pointee > 0 { sleepersP(channel).pointee -= 1 }
         slotsP[slot].channel = -1
-        repair(ownerDied: false)
+        do throws(SharedBatchError) {
+            try repair(ownerDied: false, check: slept == ETIMEDOUT)
+        } catch {
+            throw brokenUnlocking(error)
+        }
     }
 
     /// How many times a waiter yields the CPU before it sleeps, when its wake is near. Group
@@ -98,7 +110,7 @@ extension SharedSegment {
         for ch in 0...coachCount { sleepersP(ch).pointee = 0 }
         for s in 0..<slotHigh where slotsP[s].proc != 0 {
             let ch = Int(slotsP[s].channel)
-            if ch >= 0 && ch <= coachCount { sleepersP(ch).pointee += 1 }
+            if ch >= 0 && ch <= coachCount { sleepersP(ch).pointee &+= 1 }
         }
     }
 }

@@ -1,6 +1,7 @@
 import Batch
 import CBatchCore
 import CShmSync
+import Synchronization
 
 #if canImport(Glibc)
     import Glibc
@@ -14,8 +15,8 @@ extension SharedSegment {
     /// Under the lock: 1 + the highest slot ever claimed, bounded by the validated capacity (the
     /// segment's copy is shared memory: never trusted as an index bound).
     @usableFromInline var slotHigh: Int { min(Int(header.pointee.slot_high), slotCount) }
-
-    /// The calling thread's slot in this mapping, claimed on first use.
+    /// The calling thread's slot in this mapping, claimed on first use; -1 when it cannot have
+    /// one (the `enter` that follows throws why: ``workerToken()``).
     @inlinable @inline(__always)
     func mySlot() -> Int {
         let cache = cshm_tls()!
@@ -23,40 +24,77 @@ extension SharedSegment {
         return mySlotSlow()
     }
 
-    /// The calling thread's token in this mapping (its slot's, claimed on first use).
+    /// The calling thread's token in this mapping (its slot's, claimed on first use), or
+    /// ``noToken`` when it cannot have a slot.
     @inlinable @inline(__always)
     func myToken() -> UInt64 {
         let cache = cshm_tls()!
         if cache[0].serial == serial { return cache[0].token }
-        return slotsP[mySlotSlow()].token
+        return mySlotSlow() >= 0 ? cache[0].token : Self.noToken
+    }
+
+    /// The token of a thread without a slot: it names no slot (its slot field is beyond every
+    /// table) and never the holder of the critical section.
+    @usableFromInline static var noToken: UInt64 { 0xffff }
+
+    /// `enter`'s token: the calling thread's, its slot claimed now if it has none; and nothing
+    /// enters a segment this process found unusable.
+    /// - Throws: the segment's ``failure``, or what ``reserveSlot()`` throws.
+    @inlinable @inline(__always)
+    func workerToken() throws(SharedBatchError) -> UInt64 {
+        let cache = cshm_tls()!
+        if cache[0].serial == serial && !isBroken.load(ordering: .relaxed) { return cache[0].token }
+        return try workerTokenSlow()
+    }
+
+    @usableFromInline @inline(never)
+    func workerTokenSlow() throws(SharedBatchError) -> UInt64 {
+        if let failure { throw failure }
+        try reserveSlot()
+        return cshm_tls()![0].token
     }
 
     @usableFromInline @inline(never)
     func mySlotSlow() -> Int {
-        do {
-            return try reserveSlot()
-        } catch {
-            preconditionFailure("\(error) (reserve a slot per thread with reserveSlot() to get this as an error)")
-        }
+        (try? reserveSlot()) ?? -1
     }
 
     /// Gives the calling thread a participant slot (if it has none yet) and attaches this process.
-    /// Threads get a slot on first use anyway; call this first to get a full table as an error
-    /// instead of a trap.
+    /// A thread gets one on its first batch anyway (a full table is then that batch's error);
+    /// call this to find out earlier. When the table is full, dead processes are repaired first,
+    /// so that their slots are free.
     /// - Throws: ``SharedBatchError/participantTableFull(capacity:)``,
-    ///   ``SharedBatchError/processTableFull(capacity:)``.
+    ///   ``SharedBatchError/processTableFull(capacity:)``, ``SharedBatchError/closed(name:)``,
+    ///   ``SharedBatchError/corruptSegment(name:field:detail:)``, or `.system` (attach).
     @discardableResult
     public func reserveSlot() throws(SharedBatchError) -> Int {
         let cache = cshm_tls()!
-        for i in 0..<Int(CSHM_TLS_ENTRIES) where cache[i].serial == serial { return Int(cache[i].slot) }
+        for i in 0..<Int(CSHM_TLS_ENTRIES) where cache[i].serial == serial {
+            // Into entry 0, where the fast paths look.
+            let mine = cache[i]
+            cache[i] = cache[0]
+            cache[0] = mine
+            return Int(mine.slot)
+        }
         try attach()
         let proc = myProc.load(ordering: .relaxed)
-        lock()
-        guard let found = (0..<slotCount).first(where: { slotsP[$0].proc == 0 }) else {
+        try lock()
+        var free = (0..<slotCount).first { slotsP[$0].proc == 0 }
+        if free == nil {
+            do throws(SharedBatchError) {
+                try repair(ownerDied: false, check: true)
+            } catch {
+                throw brokenUnlocking(error)
+            }
+            free = (0..<slotCount).first { slotsP[$0].proc == 0 }
+        }
+        guard let found = free else {
             unlock()
             throw .participantTableFull(capacity: slotCount)
         }
         let slot = slotsP + found
+        // 1 + the highest slot ever claimed first: whenever proc != 0, the slot is below it.
+        if header.pointee.slot_high < UInt32(found + 1) { header.pointee.slot_high = UInt32(found + 1) }
         slot.pointee.serial &+= 1
         let token = UInt64(slot.pointee.serial) << 16 | UInt64(found + 1)
         slot.pointee.token = token
@@ -65,7 +103,6 @@ extension SharedSegment {
         slot.pointee.phase = 0
         slot.pointee.coach = -1
         slot.pointee.channel = -1
-        if header.pointee.slot_high < UInt32(found + 1) { header.pointee.slot_high = UInt32(found + 1) }
         unlock()
         rememberSlot(found, token: token)
         return found
@@ -89,7 +126,7 @@ extension SharedSegment {
     func releaseSlot(_ s: Int) {
         let closed = local.withLock { $0.closed }
         if closed { return }
-        lock()
+        do throws(SharedBatchError) { try lock() } catch { return }
         let slot = slotsP + s
         if slot.pointee.proc == UInt32(myProc.load(ordering: .relaxed) + 1) && slot.pointee.phase == 0 {
             slot.pointee.proc = 0

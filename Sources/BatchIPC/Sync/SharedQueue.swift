@@ -9,11 +9,11 @@ import Synchronization
 // announces and enters in the same process (any thread of it).
 
 extension SharedSegment {
-    /// This process's counter; the process must be attached (a coordinator attaches it).
+    /// This process's counter: its process entry's while attached, else one in process memory
+    /// (announcements of a closed segment count nowhere: `enter` then fails).
     @inlinable var myQueue: UnsafeMutablePointer<Int64> {
         let p = Int(myProc.load(ordering: .relaxed))
-        precondition(p >= 0, "segment \(name) used before a coordinator attached this process")
-        return cshm_proc_queued(procsP + p)
+        return p >= 0 ? cshm_proc_queued(procsP + p) : detachedQueue
     }
 
     /// Lock free: announce a worker of this process.
@@ -23,19 +23,22 @@ extension SharedSegment {
         return queueLength
     }
 
-    /// Takes back an announcement of this process.
+    /// Takes back an announcement of this process. Negative (the engine's misuse trap) only when
+    /// this process's own counter goes below zero: more taken back than announced here.
     @inlinable
     func queueOut() -> Int {
-        _ = cbatch_atomic_add_i64(myQueue, -1)
-        return queueLength
+        let mine = cbatch_atomic_add_i64(myQueue, -1)
+        return mine < 0 ? Int(mine) : queueLength
     }
 
-    /// The sum of the processes' announcements; exact under the lock.
+    /// The sum of the processes' announcements; exact under the lock. Each counter is another
+    /// process's word: it counts as 0...2^32 (a free entry's stray count is found by
+    /// ``checkState()``), so that the sum never overflows.
     @inlinable @inline(__always)
     var queueLength: Int {
         let high = min(Int(cshm_atomic_load_u32(&header.pointee.proc_high)), procCount)
         var sum: Int64 = 0
-        for p in 0..<high { sum += cbatch_atomic_load_i64(cshm_proc_queued(procsP + p)) }
+        for p in 0..<high { sum &+= min(max(cbatch_atomic_load_i64(cshm_proc_queued(procsP + p)), 0), 1 << 32) }
         return Int(sum)
     }
 }

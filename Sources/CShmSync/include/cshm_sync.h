@@ -25,6 +25,25 @@ static inline int cshm_mutex_trylock(pthread_mutex_t *m) { return pthread_mutex_
 static inline int cshm_mutex_unlock(pthread_mutex_t *m) { return pthread_mutex_unlock(m); }
 static inline int cshm_mutex_consistent(pthread_mutex_t *m) { return pthread_mutex_consistent(m); }
 
+/* Waits at most `timeout_ns` (CLOCK_MONOTONIC, so that a change of the wall clock cannot stretch
+ * it) for the mutex. Returns 0, EOWNERDEAD, ETIMEDOUT, or another errno. */
+int cshm_mutex_timedlock(pthread_mutex_t *m, int64_t timeout_ns);
+
+/* The mutex's lock word (glibc's __data.__lock), read atomically: 0 when free, otherwise the
+ * owner's thread id in the low 30 bits (FUTEX_TID_MASK), plus FUTEX_OWNER_DIED when the kernel
+ * found the owner dead, plus FUTEX_WAITERS. Read only to judge a lock that stays taken. */
+static inline uint32_t cshm_mutex_word(pthread_mutex_t *m) {
+    return __atomic_load_n((uint32_t *)&m->__data.__lock, __ATOMIC_RELAXED);
+}
+
+/* 1 when the mutex's kind is that of cshm_mutex_init (robust, process-shared, normal), else 0.
+ * glibc dispatches every call on the kind: another one can make it wait for ever (priority
+ * inheritance with a made-up owner) or fail with EINVAL, so an opener checks it first. */
+int cshm_mutex_kind_ok(const pthread_mutex_t *m);
+
+/* The calling thread's id (gettid). */
+int32_t cshm_gettid(void);
+
 /* The futex condition: shared (not _PRIVATE) operations, so that they work across processes.
  * Sleeps while `*word == expected`, at most `timeout_ns`. Returns 0 or an errno: ETIMEDOUT,
  * EAGAIN (the word changed), EINTR — all mean "re-check". */
