@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <sys/mman.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -44,7 +45,13 @@ int cshm_thread_maps(int32_t tid, uint64_t dev, uint64_t ino) {
     char path[64];
     snprintf(path, sizeof path, "/proc/%d/maps", (int)tid);
     FILE *f = fopen(path, "re");
-    if (!f) return (errno == ENOENT || errno == ESRCH) ? -1 : -2;
+    if (!f) {
+        if (errno == ENOENT || errno == ESRCH) return -1;
+        /* Not readable: another uid, or not dumpable — not a process that opened this 0600
+         * segment in the ordinary way. */
+        if (errno == EACCES || errno == EPERM) return 0;
+        return (kill(tid, 0) == 0 || errno == EPERM) ? -2 : -1;
+    }
     char *line = NULL;
     size_t cap = 0;
     int found = 0;

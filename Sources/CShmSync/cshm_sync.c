@@ -24,19 +24,22 @@ int cshm_mutex_timedlock(pthread_mutex_t *m, int64_t timeout_ns) {
     return pthread_mutex_clocklock(m, CLOCK_MONOTONIC, &t);
 }
 
-int cshm_mutex_kind_ok(const pthread_mutex_t *m) {
-    /* The kind cshm_mutex_init makes, found once (-1: not yet; threads that race compute the
-     * same value). */
+int cshm_mutex_expected_kind(void) {
+    /* Found once (-1: not yet; threads that race compute the same value). */
     static int expected = -1;
     int kind = __atomic_load_n(&expected, __ATOMIC_RELAXED);
     if (kind == -1) {
         pthread_mutex_t reference;
-        if (cshm_mutex_init(&reference) != 0) return 0;
+        if (cshm_mutex_init(&reference) != 0) return -2; /* no kind matches */
         kind = reference.__data.__kind;
         pthread_mutex_destroy(&reference);
         __atomic_store_n(&expected, kind, __ATOMIC_RELAXED);
     }
-    return __atomic_load_n(&m->__data.__kind, __ATOMIC_RELAXED) == kind;
+    return kind;
+}
+
+int cshm_mutex_kind_ok(const pthread_mutex_t *m) {
+    return __atomic_load_n(&m->__data.__kind, __ATOMIC_RELAXED) == cshm_mutex_expected_kind();
 }
 
 int32_t cshm_gettid(void) { return (int32_t)gettid(); }

@@ -22,6 +22,14 @@ struct ReclaimTests {
         return children
     }
 
+    /// A named segment of the tests' configuration with `processes` entries and `participants` slots.
+    func segment(processes: Int, participants: Int, tag: String) throws -> (name: String, segment: SharedSegment) {
+        var configuration = processConfiguration
+        configuration.processes = processes
+        configuration.participants = participants
+        return try makeNamedSegment(configuration, tag: tag)
+    }
+
     func killAll(_ children: [Child]) {
         for child in children {
             child.kill()
@@ -32,10 +40,7 @@ struct ReclaimTests {
 
     @Test("processes killed while idle: a newcomer attaches into the full process table")
     func processEntriesReclaimedByAttach() throws {
-        var configuration = processConfiguration
-        configuration.processes = 2
-        configuration.participants = 2
-        let (name, segment) = try makeNamedSegment(configuration, tag: "reclaim")
+        let (name, segment) = try segment(processes: 2, participants: 2, tag: "reclaim")
         defer { try? SharedSegment.unlink(name: name) }
         let children = try idleHelpers(name, 2)
         #expect(Set(segment.status().processes) == Set(children.map(\.pid)))
@@ -53,10 +58,7 @@ struct ReclaimTests {
 
     @Test("a thread's first batch finds the slots of killed idle processes free")
     func slotsReclaimedByReservation() throws {
-        var configuration = processConfiguration
-        configuration.processes = 4
-        configuration.participants = 2
-        let (name, segment) = try makeNamedSegment(configuration, tag: "slots")
+        let (name, segment) = try segment(processes: 4, participants: 2, tag: "slots")
         defer { try? SharedSegment.unlink(name: name) }
         let coordinator = try testCoordinator(segment)  // attached before they die: no repair at attach
         let children = try idleHelpers(name, 2)

@@ -100,6 +100,16 @@ struct UntrustedSegmentTests {
         expectCorruptBatch(coordinator, name, field: "process entry 1 queued")
     }
 
+    @Test("this process's own announcement counter written below zero: corrupt, not a misuse trap")
+    func ownQueueCounter() throws {
+        let (name, segment, coordinator, file) = try corruptible("own")
+        defer { try? SharedSegment.unlink(name: name) }
+        let entry = try #require(segment.status().processEntries.first { $0.pid == getpid() }?.entry)
+        file.proc(entry).pointee.queued = -5
+        _ = try? testOp(coordinator)  // it was let in: its batch ends as any other
+        expectCorruptBatch(coordinator, name, field: "process entry \(entry) queued")
+    }
+
     @Test("arena-used set to 2^64-1 during a batch: append throws, the next batch works")
     func arenaUsedDuringBatch() throws {
         let (name, _, coordinator, file) = try corruptible("arena")

@@ -14,9 +14,10 @@ extension SharedSegment {
     /// Never trusts a size or offset read from the segment: recomputes the layout from the
     /// stored capacities and compares every field, then the mapping's size; then the creator's
     /// identity (the owner's uid, this pid namespace) and the kind of the mutex.
+    /// - Returns: the header as validated: one copy, read once, which the segment then uses.
     static func check(
         _ header: UnsafeMutablePointer<cshm_header>, size: Int, owner: uid_t, name: String
-    ) throws(SharedBatchError) {
+    ) throws(SharedBatchError) -> cshm_header {
         let h = header.pointee
         guard h.magic == CSHM_MAGIC else { throw .badMagic(name: name) }
         guard h.version == CSHM_VERSION else {
@@ -88,6 +89,7 @@ extension SharedSegment {
         guard cshm_mutex_kind_ok(cshm_header_mutex(header)) != 0 else {
             throw .corruptSegment(name: name, field: "mutex", detail: "its kind is not a robust mutex")
         }
+        return h
     }
 
     // MARK: - Regions

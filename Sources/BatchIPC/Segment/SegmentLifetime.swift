@@ -98,7 +98,8 @@ extension SharedSegment {
             if linked == -EEXIST { throw .alreadyExists(name: name) }
             throw .system(operation: "linkat(\(directory + name))", name: name, errno: -linked)
         }
-        return SharedSegment(name: name, base: raw, size: size, fileID: (UInt64(st.st_dev), UInt64(st.st_ino)))
+        return SharedSegment(
+            name: name, base: raw, size: size, fileID: (UInt64(st.st_dev), UInt64(st.st_ino)), header: h)
     }
 
     /// Opens the existing segment `name` and checks it: owner, mode, size, magic, version,
@@ -124,13 +125,15 @@ extension SharedSegment {
         guard let raw = mmap(nil, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0), raw != MAP_FAILED else {
             throw .system(operation: "mmap(\(size))", name: name, errno: errno)
         }
+        let header: cshm_header
         do {
-            try check(raw.assumingMemoryBound(to: cshm_header.self), size: size, owner: st.st_uid, name: name)
+            header = try check(raw.assumingMemoryBound(to: cshm_header.self), size: size, owner: st.st_uid, name: name)
         } catch {
             munmap(raw, size)
             throw error
         }
-        return SharedSegment(name: name, base: raw, size: size, fileID: (UInt64(st.st_dev), UInt64(st.st_ino)))
+        return SharedSegment(
+            name: name, base: raw, size: size, fileID: (UInt64(st.st_dev), UInt64(st.st_ino)), header: header)
     }
 
     /// Opens `name` if it exists, creates it with `configuration` otherwise; race-free between

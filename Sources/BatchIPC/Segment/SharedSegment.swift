@@ -44,6 +44,9 @@ public final class SharedSegment: @unchecked Sendable {
     let size: Int
     @usableFromInline let header: UnsafeMutablePointer<cshm_header>
     @usableFromInline let mutexP: UnsafeMutablePointer<pthread_mutex_t>
+    /// The kind every mutex of the segment must have (`cshm_mutex_expected_kind`): checked before
+    /// each call into glibc, which dispatches on it.
+    @usableFromInline let mutexKind: Int32 = cshm_mutex_expected_kind()
     @usableFromInline let coreP: UnsafeMutablePointer<cbatch_core>
     @usableFromInline let channelsP: UnsafeMutablePointer<cshm_channel>
     @usableFromInline let coachesP: UnsafeMutablePointer<cbatch_coach>
@@ -83,6 +86,10 @@ public final class SharedSegment: @unchecked Sendable {
     /// Set once, when this process finds the segment unusable (``failure``); never cleared.
     /// Read without a lock by `enter`, so that nothing new starts on a corrupt segment.
     @usableFromInline let isBroken = Atomic<Bool>(false)
+    /// Set once, when no thread of this process may go on waiting for the segment's lock or
+    /// channels: it was found corrupt, or this process detached (its slots are free, maybe
+    /// another's). `close()` alone does not set it: the workers still inside a batch finish it.
+    let stopWaiting = Atomic<Bool>(false)
     /// The first ``failure`` recorded. Its own lock: it is recorded from under `local` too.
     let failureRecord = ProcessLock<SharedBatchError?>(nil)
     /// This process's entry in the process table, -1 while not attached. Written by `attach`
@@ -117,15 +124,18 @@ public final class SharedSegment: @unchecked Sendable {
         var leaseSerial: UInt64 = 0
     }
 
-    /// A segment over a mapping whose header `check` validated (or `create` wrote).
-    init(name: String, base: UnsafeMutableRawPointer, size: Int, fileID: (device: UInt64, inode: UInt64)) {
+    /// A segment over a mapping; `h` is the header `check` validated (or `create` wrote): the
+    /// copy, never the segment's words again (another process may have changed them since).
+    init(
+        name: String, base: UnsafeMutableRawPointer, size: Int, fileID: (device: UInt64, inode: UInt64),
+        header h: cshm_header
+    ) {
         self.name = name
         self.base = base
         self.size = size
         self.fileID = fileID
         self.serialWord = Atomic(segmentSerials.add(1, ordering: .relaxed).newValue)
         header = base.assumingMemoryBound(to: cshm_header.self)
-        let h = header.pointee
         coachCount = Int(h.coaches)
         slotCount = Int(h.slots)
         procCount = Int(h.procs)
@@ -203,8 +213,11 @@ public final class SharedSegment: @unchecked Sendable {
         // Unregister first: a thread-exit destructor releases slots only under the registry
         // lock and only for registered segments, so it never touches the slots after this.
         liveSegments.withLock { _ = $0.removeValue(forKey: self.serial) }
-        if let lease, proc >= 0 { detach(proc: Int(proc), serial: serial, lease: lease) }
-        serialWord.store(segmentSerials.add(1, ordering: .relaxed).newValue, ordering: .relaxed)
+        if let lease, proc >= 0, detach(proc: Int(proc), serial: serial, lease: lease) {
+            // The slots are free: no cached one may be used again.
+            serialWord.store(segmentSerials.add(1, ordering: .relaxed).newValue, ordering: .relaxed)
+        }
+        stopWaiting.store(true, ordering: .releasing)
     }
 
     /// Why this process stopped using the segment, `nil` while it uses it: the error that every
@@ -224,7 +237,13 @@ public final class SharedSegment: @unchecked Sendable {
     func broken(_ error: SharedBatchError) -> SharedBatchError {
         failureRecord.withLock { if $0 == nil { $0 = error } }
         isBroken.store(true, ordering: .releasing)
+        if case .corruptSegment = error { stopWaiting.store(true, ordering: .releasing) }
         return error
+    }
+
+    /// The ``failure`` when no thread of this process may wait any more (`stopWaiting`).
+    var waitingStopped: SharedBatchError? {
+        stopWaiting.load(ordering: .acquiring) ? failure : nil
     }
 
     /// How long a waiter of this process may yield the CPU before it sleeps, when what it waits

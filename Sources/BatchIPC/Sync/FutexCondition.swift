@@ -39,8 +39,8 @@ extension SharedSegment {
             slept = cshm_futex_wait(seqWord, seq, livenessNS)
         }
         try lock()
-        if let failure {
-            // Closed (this slot may be another's by now) or found corrupt meanwhile: stop here.
+        if let failure = waitingStopped {
+            // Found corrupt, or detached (this slot may be another's by now): stop here.
             unlock()
             throw failure
         }

@@ -119,7 +119,7 @@ extension SharedSegment {
         }
         // Keep the newest in entry 0: the common case is one segment per thread.
         cache[free] = cache[0]
-        cache[0] = cshm_tls_entry(serial: serial, slot: Int64(slot), token: token)
+        cache[0] = cshm_tls_entry(serial: serial, slot: Int64(slot), token: token, queued: 0)
     }
 
     /// Called on the exiting thread (pthread key destructor): frees its slot if it is idle.

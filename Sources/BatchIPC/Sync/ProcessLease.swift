@@ -82,25 +82,26 @@ extension SharedSegment {
     /// then lets go of the lease. On a segment found corrupt (whose workers may never leave
     /// their batches), or when the lock cannot be had, only the lease is let go: survivors
     /// repair the rest as after a death.
-    func detach(proc p: Int, serial: UInt64, lease: LeaseThread) {
+    /// - Returns: whether it gave up the entry and slots here (else nothing was freed by it).
+    func detach(proc p: Int, serial: UInt64, lease: LeaseThread) -> Bool {
         defer {
             myProc.store(-1, ordering: .relaxed)
             lease.stop()
         }
-        if case .corruptSegment? = failure { return }
+        if case .corruptSegment? = failure { return false }
         let engine = _BatchEngine(home: state)
         while true {
-            do throws(SharedBatchError) { try lock() } catch { return }
+            do throws(SharedBatchError) { try lock() } catch { return false }
             do throws(SharedBatchError) {
                 try repair(ownerDied: false)
             } catch {
                 _ = brokenUnlocking(error)
-                return
+                return false
             }
             let entry = procsP + p
             guard entry.pointee.state == 1 && entry.pointee.serial == serial && entry.pointee.pid == getpid() else {
                 unlock()
-                return
+                return true  // a survivor saw the lease go and freed it all
             }
             guard let inside = workerInBatch(of: p) else {
                 reclaim(process: p, engine: engine, died: false)
@@ -108,7 +109,7 @@ extension SharedSegment {
                 wakeEveryone()
                 cshm_checkpoint(shadowRef, UInt32.max, 0, -1)
                 unlock()
-                return
+                return true
             }
             precondition(
                 inside != mySlotIfCached(),
@@ -151,22 +152,23 @@ extension SharedSegment {
     func lease(of p: Int) -> Lease {
         let lease = cshm_proc_lease(procsP + p)
         // glibc dispatches on the kind: one that is not ours is no lease (and a trylock with
-        // another kind may do what a robust mutex never does).
-        guard cshm_mutex_kind_ok(lease) != 0 else { return .died }
-        switch cshm_mutex_trylock(lease) {
+        // another kind may do what a robust mutex never does): EINVAL, counted as dead.
+        switch cshm_mutex_trylock_kind(lease, mutexKind) {
         case EBUSY:
             return .held
         case EOWNERDEAD:
             _ = cshm_mutex_consistent(lease)
-            _ = cshm_mutex_unlock(lease)
+            _ = cshm_mutex_unlock_kind(lease, mutexKind)
             return .died
         case 0:
-            _ = cshm_mutex_unlock(lease)
+            _ = cshm_mutex_unlock_kind(lease, mutexKind)
             return .released
+        case EINVAL:
+            return .died
         default:
             // ENOTRECOVERABLE: glibc's trylock leaves it locked by the caller; unlocking makes it
             // usable again.
-            _ = cshm_mutex_unlock(lease)
+            _ = cshm_mutex_unlock_kind(lease, mutexKind)
             return .died
         }
     }
@@ -209,11 +211,20 @@ final class LeaseThread: @unchecked Sendable {
             thread, nil,
             { raw in
                 let me = Unmanaged<LeaseThread>.fromOpaque(raw!).takeRetainedValue()
-                me.rc = cshm_mutex_lock(me.lease)
+                // Freshly initialised under the segment lock: free, unless another process wrote
+                // it meanwhile — then an error, not a wait.
+                me.rc = cshm_mutex_trylock_kind(me.lease, cshm_mutex_expected_kind())
+                let links = cshm_mutex_links_get(me.lease)
                 sem_post(me.ready)
                 if me.rc != 0 { return nil }
                 while sem_wait(me.release) != 0 {}
-                _ = cshm_mutex_unlock(me.lease)
+                // Held for the whole attachment, in memory other processes can write: the kind
+                // and the robust-list links glibc follows are checked and put back first. Not a
+                // lease any more (another kind): kept; the kernel marks it when this thread ends.
+                if cshm_mutex_kind_ok(me.lease) != 0 {
+                    cshm_mutex_links_set(me.lease, links)
+                    _ = cshm_mutex_unlock(me.lease)
+                }
                 return nil
             }, box)
         guard created == 0 else {
@@ -223,7 +234,7 @@ final class LeaseThread: @unchecked Sendable {
         while sem_wait(ready) != 0 {}
         guard rc == 0 else {
             pthread_join(thread.pointee, nil)
-            throw .system(operation: "pthread_mutex_lock (lease, freshly initialised)", name: name, errno: rc)
+            throw .system(operation: "pthread_mutex_trylock (lease, freshly initialised)", name: name, errno: rc)
         }
     }
 

@@ -18,13 +18,14 @@ extension SharedSegment {
     /// repaired per the crash table before `pthread_mutex_consistent`, so callers always see a
     /// consistent state.
     ///
-    /// The uncontended path is one `pthread_mutex_trylock`; only a taken, dead or refused lock
-    /// goes to ``lockSlow(_:)``.
+    /// The uncontended path is one `pthread_mutex_trylock` (after a compare of the mutex's kind:
+    /// glibc asserts on some kinds another process could write); only a taken, dead or refused
+    /// lock goes to ``lockSlow(_:)``.
     /// - Throws: ``SharedBatchError/corruptSegment(name:field:detail:)`` (this process then
     ///   stops using the segment: ``failure``).
     @inlinable
     func lock() throws(SharedBatchError) {
-        let rc = cshm_mutex_trylock(mutexP)
+        let rc = cshm_mutex_trylock_kind(mutexP, mutexKind)
         if rc == 0 { return }
         try lockSlow(rc)
     }
@@ -42,14 +43,14 @@ extension SharedSegment {
                 try repairAfterOwnerDied()
                 return
             case EBUSY, ETIMEDOUT:
-                if let failure { throw failure }  // found corrupt already: no more waiting
+                if let failure = waitingStopped { throw failure }  // found corrupt already: no more waiting
                 guard cshm_mutex_kind_ok(mutexP) != 0 else {
                     throw broken(.corruptSegment(name: name, field: "mutex", detail: "its kind is not a robust mutex"))
                 }
                 if rc == ETIMEDOUT, let verdict = judgeLockOwner() {
                     throw broken(.corruptSegment(name: name, field: "mutex", detail: verdict))
                 }
-                rc = cshm_mutex_timedlock(mutexP, livenessNS)
+                rc = cshm_mutex_kind_ok(mutexP) != 0 ? cshm_mutex_timedlock(mutexP, livenessNS) : EINVAL
             default:  // EINVAL (garbage in the mutex), ENOTRECOVERABLE, EAGAIN, EDEADLK
                 throw broken(
                     .corruptSegment(
@@ -94,12 +95,12 @@ extension SharedSegment {
             try repair(ownerDied: true)
         } catch {
             _ = cshm_mutex_consistent(mutexP)
-            _ = cshm_mutex_unlock(mutexP)
+            _ = cshm_mutex_unlock_kind(mutexP, mutexKind)
             throw broken(error)
         }
         let c = cshm_mutex_consistent(mutexP)
         guard c == 0 else {
-            _ = cshm_mutex_unlock(mutexP)
+            _ = cshm_mutex_unlock_kind(mutexP, mutexKind)
             throw broken(
                 .corruptSegment(name: name, field: "mutex", detail: "pthread_mutex_consistent failed: \(c)"))
         }
@@ -121,13 +122,13 @@ extension SharedSegment {
         let all = pendingWakes[1]
         if one | all == 0 {
             // The common case (nobody sleeps): nothing owed.
-            let rc = cshm_mutex_unlock(mutexP)
+            let rc = cshm_mutex_unlock_kind(mutexP, mutexKind)
             if rc != 0 { unlockFailed(rc) }
             return
         }
         pendingWakes[0] = 0
         pendingWakes[1] = 0
-        let rc = cshm_mutex_unlock(mutexP)
+        let rc = cshm_mutex_unlock_kind(mutexP, mutexKind)
         if rc != 0 { unlockFailed(rc) }
         issueWakes(one: one, all: all)
     }

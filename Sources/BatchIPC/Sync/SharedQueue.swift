@@ -16,19 +16,41 @@ extension SharedSegment {
         return p >= 0 ? cshm_proc_queued(procsP + p) : detachedQueue
     }
 
-    /// Lock free: announce a worker of this process.
+    /// Lock free: announce a worker of this process (the calling thread counts it too).
     @inlinable
     func queueIn() -> Int {
+        _ = mySlot()  // the thread's cache entry, where it counts its own announcements
         _ = cbatch_atomic_add_i64(myQueue, 1)
+        let cache = cshm_tls()!
+        if cache[0].serial == serial { cache[0].queued &+= 1 }
         return queueLength
     }
 
-    /// Takes back an announcement of this process. Negative (the engine's misuse trap) only when
-    /// this process's own counter goes below zero: more taken back than announced here.
+    /// Takes back an announcement of this process. Negative (the engine's misuse trap: more
+    /// taken back than announced) only when both this process's counter and the calling
+    /// thread's own count go below zero; a process counter below zero while the thread did
+    /// announce was written by another process: a corrupt segment, not a misuse.
     @inlinable
     func queueOut() -> Int {
         let mine = cbatch_atomic_add_i64(myQueue, -1)
-        return mine < 0 ? Int(mine) : queueLength
+        let cache = cshm_tls()!
+        var thread: Int64 = -1
+        if cache[0].serial == serial {
+            cache[0].queued &-= 1
+            thread = cache[0].queued
+        }
+        if mine < 0 { return queueCounterBelowZero(mine, thread: thread) }
+        return queueLength
+    }
+
+    @usableFromInline @inline(never)
+    func queueCounterBelowZero(_ mine: Int64, thread: Int64) -> Int {
+        if thread < 0 && mine == -1 { return -1 }  // this process took back more than it announced
+        broken(
+            .corruptSegment(
+                name: name, field: "process entry \(myProc.load(ordering: .relaxed)) queued",
+                detail: "\(mine + 1) announcements before this thread's own was taken back"))
+        return queueLength
     }
 
     /// The sum of the processes' announcements; exact under the lock. Each counter is another

@@ -15,6 +15,9 @@ typedef struct cshm_tls_entry {
     uint64_t serial; /* 0: empty */
     int64_t slot;
     uint64_t token;  /* the slot's token (cshm_slot.token), fixed while the thread holds the slot */
+    /* This thread's announcements in the mapping (+1 queueIn, -1 leaving the queue): what tells
+     * a misuse (entering unannounced) from a process counter another process overwrote. */
+    int64_t queued;
 } cshm_tls_entry;
 /* initial-exec: a plain %fs-relative access, no __tls_get_addr call (the module is linked into
  * the executable, or into a library loaded at start). */
