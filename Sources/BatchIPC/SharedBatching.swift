@@ -18,7 +18,10 @@ extension SharedBatching {
     func checkSection(_ coach: Int, _ what: StaticString) {
         let home = _engine.home
         let me = home.threadToken()
-        if cbatch_atomic_load_u64(&home.core.pointee.holder) != me || Int(home.core.pointee.holder_coach) != coach {
+        // The range first: the holder fields are the segment's words, the coach indexes the mapping.
+        if coach < 0 || coach >= home.coachCount || cbatch_atomic_load_u64(&home.core.pointee.holder) != me
+            || Int(home.core.pointee.holder_coach) != coach
+        {
             preconditionFailure(what.description)
         }
     }

@@ -26,7 +26,8 @@ public final class SharedCoordinator<Result: BitwiseCopyable & Sendable>: BatchC
 
     /// A coordinator over `segment`, which must have one coach.
     /// - Parameters:
-    ///   - segment: an open segment; the coordinator keeps it open.
+    ///   - segment: an open segment; the coordinator keeps its mapping (after `segment.close()` its
+    ///     calls fail with ``SharedBatchError/closed(name:)``).
     ///   - commit: runs once per batch in the process of the batch's last worker, without the
     ///     lock, with the batch's ``SharedBatchContents``. What it returns (copied into the
     ///     segment) or throws (as its description, in other processes) is what every worker of

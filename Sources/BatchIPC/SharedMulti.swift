@@ -8,7 +8,8 @@ public final class SharedMulti<Result: BitwiseCopyable & Sendable>: MultiBatchCo
 
     /// A multi-coordinator over every coach of `segment`.
     /// - Parameters:
-    ///   - segment: an open segment; the coordinator keeps it open.
+    ///   - segment: an open segment; the coordinator keeps its mapping (after `segment.close()` its
+    ///     calls fail with ``SharedBatchError/closed(name:)``).
     ///   - commit: runs once per batch with the batch's contents (``SharedBatchContents/coach``
     ///     says which coach), in the process of the batch's last worker, without the lock.
     /// - Throws: ``SharedBatchError/resultTooLarge(size:capacity:)``,
