@@ -13,7 +13,7 @@ import Testing
     import Glibc
 #endif
 
-@Suite("BatchIPC: untrusted segment contents", .timeLimit(.minutes(1)))
+@Suite("BatchIPC: untrusted segment contents", .serialized, .timeLimit(.minutes(1)))
 struct UntrustedSegmentTests {
     /// A named segment with a coordinator that ran one batch, and a second mapping to write into.
     func corruptible(_ tag: String) throws -> (String, SharedSegment, SharedCoordinator<TestResult>, SegmentFile) {
@@ -108,6 +108,45 @@ struct UntrustedSegmentTests {
         file.proc(entry).pointee.queued = -5
         _ = try? testOp(coordinator)  // it was let in: its batch ends as any other
         expectCorruptBatch(coordinator, name, field: "process entry \(entry) queued")
+    }
+
+    @Test("a slot of this process written into a batch phase: close() does not wait for it")
+    func forgedPhaseDoesNotHoldClose() throws {
+        let (name, segment, _, file) = try corruptible("forged")
+        defer { try? SharedSegment.unlink(name: name) }
+        let mine = try #require(segment.status().participants.first { $0.pid == getpid() }?.slot)
+        file.slot(mine).pointee.phase = WorkerPhase.committing.rawValue
+        file.slot(mine).pointee.coach = 0
+        let start = monotonicSeconds()
+        segment.close()
+        #expect(monotonicSeconds() - start < 5)
+    }
+
+    /// The coach whose count the phase hook zeroes when a worker starts waiting in commit.
+    nonisolated(unsafe) static var coachToZero: UnsafeMutablePointer<cbatch_coach>?
+
+    @Test("a coach count written to 0 while its worker sleeps in commit: no trap when it exits")
+    func countZeroedWhileAsleep() throws {
+        let (name, _, coordinator, file) = try corruptible("asleep")
+        defer { try? SharedSegment.unlink(name: name) }
+        Self.coachToZero = file.coach(0)
+        SharedSegment.phaseHook = { phase in
+            if phase == WorkerPhase.waiting.rawValue, let coach = Self.coachToZero {
+                coach.pointee.count = 0
+                Self.coachToZero = nil
+            }
+        }
+        defer { SharedSegment.phaseHook = nil }
+        coordinator.queueIn()  // hold the batch: the worker waits in commit
+        let worker = TestThread { _ = try? testOp(coordinator) }
+        waitUntil("the count was written") { Self.coachToZero == nil }
+        _ = coordinator.queueOut()
+        coordinator.notify()
+        worker.join()
+        // Whatever the next batch gets, it is a value or an error, within a bounded time.
+        let start = monotonicSeconds()
+        _ = try? testOp(coordinator)
+        #expect(monotonicSeconds() - start < 5)
     }
 
     @Test("arena-used set to 2^64-1 during a batch: append throws, the next batch works")

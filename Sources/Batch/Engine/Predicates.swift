@@ -8,9 +8,11 @@ extension _BatchEngine {
     @inlinable
     public func isFilling(_ c: Int) -> Bool { coach(c).pointee.count >= 0 }
 
-    /// Whether `coach` accepts workers: the same as ``isFilling(_:)``, named for `enter`.
+    /// Whether `coach` accepts workers: it is filling, and one more fits its count (a count of
+    /// `Int64.max` — only another process can write it — admits nobody: the segment is then
+    /// found corrupt by the waiter, instead of a count that wraps).
     @inlinable
-    public func isFree(_ c: Int) -> Bool { isFilling(c) }
+    public func isFree(_ c: Int) -> Bool { UInt64(bitPattern: coach(c).pointee.count) < UInt64(Int64.max) }
 
     /// The batch is closed and its commit function runs (or its committer died doing so): no
     /// outcome yet.

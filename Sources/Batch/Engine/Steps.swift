@@ -142,7 +142,9 @@ extension _BatchEngine {
             }
             return Int(co.pointee.count)
         }
-        precondition(co.pointee.count < 0, _Misuse.exitWithoutEnter.description)
+        // 0: nothing to leave. Exit without enter is caught by the holder check before this; a
+        // count of 0 here is one another process wrote (a shared segment) while this worker slept.
+        if co.pointee.count == 0 { return 0 }
         co.pointee.count += 1
         if co.pointee.count == 0 {
             // The last worker out of a finished batch resets the coach.

@@ -95,6 +95,11 @@ public final class SharedSegment: @unchecked Sendable {
     /// This process's entry in the process table, -1 while not attached. Written by `attach`
     /// and by `close()` (back to -1).
     @usableFromInline let myProc = Atomic<Int32>(-1)
+    /// Per participant slot, the phase of this process's worker in it, as that worker recorded it
+    /// (`note`): process memory, so that `close()` waits for workers of this process that are
+    /// really inside a batch, not for what another process wrote into the segment. Atomic loads
+    /// and stores (the closing thread reads what workers write).
+    @usableFromInline let localPhases: UnsafeMutablePointer<UInt32>
     /// Where this process's announcements go while it is not attached (before a coordinator, or
     /// after `close()`): process memory, so that a late `queueIn` never counts on an entry that
     /// another process may own by then. Atomic adds only.
@@ -170,6 +175,8 @@ public final class SharedSegment: @unchecked Sendable {
         pendingWakes.initialize(repeating: 0, count: 2)
         detachedQueue = .allocate(capacity: 1)
         detachedQueue.initialize(to: 0)
+        localPhases = .allocate(capacity: Int(h.slots))
+        localPhases.initialize(repeating: WorkerPhase.idle.rawValue, count: Int(h.slots))
         localErrors = .allocate(capacity: Int(h.coaches))
         localErrors.initialize(repeating: nil, count: Int(h.coaches))
         _state = _SegmentState(segment: self)
@@ -183,6 +190,7 @@ public final class SharedSegment: @unchecked Sendable {
         shadowRef.deallocate()
         pendingWakes.deallocate()
         detachedQueue.deallocate()
+        localPhases.deallocate()
     }
 
     /// Detaches this process: it waits until no worker of this process is inside a batch (a

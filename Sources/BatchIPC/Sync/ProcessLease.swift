@@ -91,6 +91,8 @@ extension SharedSegment {
         if case .corruptSegment? = failure { return false }
         let engine = _BatchEngine(home: state)
         while true {
+            // Found corrupt meanwhile: its workers may never leave their batches.
+            if case .corruptSegment? = failure { return false }
             do throws(SharedBatchError) { try lock() } catch { return false }
             do throws(SharedBatchError) {
                 try repair(ownerDied: false)
@@ -103,7 +105,7 @@ extension SharedSegment {
                 unlock()
                 return true  // a survivor saw the lease go and freed it all
             }
-            guard let inside = workerInBatch(of: p) else {
+            guard let inside = workerInBatch() else {
                 reclaim(process: p, engine: engine, died: false)
                 recomputeSleepers()
                 wakeEveryone()
@@ -121,11 +123,11 @@ extension SharedSegment {
         }
     }
 
-    /// Under the lock: a slot of process entry `p` whose worker is inside a batch, if any.
-    func workerInBatch(of p: Int) -> Int? {
-        (0..<slotHigh).first { s in
-            slotsP[s].proc == UInt32(p + 1)
-                && (WorkerPhase(rawValue: cshm_atomic_load_u32(&slotsP[s].phase)) ?? .idle).isInBatch
+    /// A slot whose worker of this process is inside a batch, as that worker recorded it
+    /// (``localPhases``: what the segment says may be another process's writing).
+    func workerInBatch() -> Int? {
+        (0..<slotCount).first { s in
+            (WorkerPhase(rawValue: cshm_atomic_load_u32(localPhases + s)) ?? .idle).isInBatch
         }
     }
 
