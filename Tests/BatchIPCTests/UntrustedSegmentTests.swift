@@ -122,24 +122,29 @@ struct UntrustedSegmentTests {
         #expect(monotonicSeconds() - start < 5)
     }
 
-    /// The coach whose count the phase hook zeroes when a worker starts waiting in commit.
+    /// The coach whose count the phase hook zeroes when a worker starts waiting in commit (set
+    /// before the hook and the worker exist), and whether it did.
     nonisolated(unsafe) static var coachToZero: UnsafeMutablePointer<cbatch_coach>?
+    static let countZeroed = Atomic<Bool>(false)
 
     @Test("a coach count written to 0 while its worker sleeps in commit: no trap when it exits")
     func countZeroedWhileAsleep() throws {
         let (name, _, coordinator, file) = try corruptible("asleep")
         defer { try? SharedSegment.unlink(name: name) }
         Self.coachToZero = file.coach(0)
+        Self.countZeroed.store(false, ordering: .releasing)
         SharedSegment.phaseHook = { phase in
-            if phase == WorkerPhase.waiting.rawValue, let coach = Self.coachToZero {
+            if phase == WorkerPhase.waiting.rawValue, !Self.countZeroed.load(ordering: .acquiring),
+                let coach = Self.coachToZero
+            {
                 coach.pointee.count = 0
-                Self.coachToZero = nil
+                Self.countZeroed.store(true, ordering: .releasing)
             }
         }
         defer { SharedSegment.phaseHook = nil }
         coordinator.queueIn()  // hold the batch: the worker waits in commit
         let worker = TestThread { _ = try? testOp(coordinator) }
-        waitUntil("the count was written") { Self.coachToZero == nil }
+        waitUntil("the count was written") { Self.countZeroed.load(ordering: .acquiring) }
         _ = coordinator.queueOut()
         coordinator.notify()
         worker.join()
@@ -227,8 +232,10 @@ struct UntrustedSegmentTests {
 
     /// The result buffer of the test's coach, corrupted by the phase hook when this thread
     /// reaches `done` (right before it reads the outcome).
+    /// (Read only by the corrupting thread, which wrote them.)
     nonisolated(unsafe) static var resultToCorrupt: UnsafeMutablePointer<cshm_result>?
-    nonisolated(unsafe) static var corruptingThread = pthread_t()
+    /// The thread whose `done` the hook corrupts; every thread that reaches a phase reads it.
+    static let corruptingThread = Atomic<UInt>(0)
 
     @Test("an outcome whose status or length is garbage: a typed error, not a trap")
     func garbageOutcome() throws {
@@ -236,12 +243,13 @@ struct UntrustedSegmentTests {
         defer { try? SharedSegment.unlink(name: name) }
         for (status, length) in [(UInt32(77), UInt32(0)), (UInt32(CSHM_OUTCOME_VALUE), UInt32.max)] {
             Self.resultToCorrupt = file.result(0)
-            Self.corruptingThread = pthread_self()
+            Self.corruptingThread.store(UInt(pthread_self()), ordering: .releasing)
             defer { SharedSegment.phaseHook = nil }
             // The hook sees only globals: pass the values through them.
             Self.garbage = (status, length)
             SharedSegment.phaseHook = { phase in
-                guard phase == WorkerPhase.done.rawValue, pthread_equal(pthread_self(), Self.corruptingThread) != 0,
+                guard phase == WorkerPhase.done.rawValue,
+                    Self.corruptingThread.load(ordering: .acquiring) == UInt(pthread_self()),
                     let r = Self.resultToCorrupt
                 else { return }
                 r.pointee.status = Self.garbage.0

@@ -28,7 +28,8 @@ static inline cshm_tls_entry *cshm_tls(void) { return cshm_tls_cache; }
  * process with the phase's raw value. A C global, so that reading it on the hot path is a load. */
 typedef void (*cshm_phase_hook_fn)(uint32_t phase);
 extern cshm_phase_hook_fn cshm_phase_hook;
-static inline cshm_phase_hook_fn cshm_get_phase_hook(void) { return cshm_phase_hook; }
-static inline void cshm_set_phase_hook(cshm_phase_hook_fn hook) { cshm_phase_hook = hook; }
+/* Relaxed atomics (a plain load on x86-64): a hook may be set while workers run. */
+static inline cshm_phase_hook_fn cshm_get_phase_hook(void) { return __atomic_load_n(&cshm_phase_hook, __ATOMIC_RELAXED); }
+static inline void cshm_set_phase_hook(cshm_phase_hook_fn hook) { __atomic_store_n(&cshm_phase_hook, hook, __ATOMIC_RELAXED); }
 
 #endif /* CSHM_THREAD_H */
