@@ -3,7 +3,11 @@ import CBatchCore
 
 /// What a commit function reads: the closed batch's state and records. Valid only during the
 /// commit function (nobody changes them meanwhile: the batch is closed).
-public struct SharedBatchContents: @unchecked Sendable {
+///
+/// Non-copyable, and lent to the commit function (`borrowing`): it cannot be stored or captured
+/// beyond the call. The buffers it hands out (``state``, ``arena``, ``records``) are views into
+/// the segment, valid during the call only, like any `withUnsafe…` buffer.
+public struct SharedBatchContents: ~Copyable, @unchecked Sendable {
     // @unchecked: the segment is kept alive by the home that runs the commit function; the
     // pointers are read only while the batch is closed.
     /// The coach whose batch is committed.

@@ -35,7 +35,9 @@ extension SharedBatching {
     /// Appends one record to the coach's arena for this batch. Only inside the critical section.
     /// - Throws: ``SharedBatchError/recordTooLarge(size:capacity:)`` when it can never fit,
     ///   ``SharedBatchError/arenaFull(needed:available:capacity:)`` when this batch has no room
-    ///   left (trigger the batch and retry in the next one). Nothing is appended then.
+    ///   left (trigger the batch and retry in the next one),
+    ///   ``SharedBatchError/corruptSegment(name:field:detail:)`` when the arena's fill word is
+    ///   beyond its capacity. Nothing is appended then.
     public func append(_ record: UnsafeRawBufferPointer, coach: Int = 0) throws(SharedBatchError) {
         segment.checkSection(_engine.home.threadToken(), coach: coach, _SharedMisuse.appendOutside)
         try segment.append(record, coach: coach)
@@ -82,7 +84,10 @@ enum _SharedMisuse {
 extension SharedSegment {
     /// Traps with `what` unless the worker `me` holds the critical section, in `coach`.
     func checkSection(_ me: UInt64, coach: Int, _ what: StaticString) {
-        if cbatch_atomic_load_u64(&coreP.pointee.holder) != me || Int(coreP.pointee.holder_coach) != coach {
+        // The range first: the holder fields are the segment's words, the coach indexes the mapping.
+        if coach < 0 || coach >= coachCount || me == 0 || cbatch_atomic_load_u64(&coreP.pointee.holder) != me
+            || Int(coreP.pointee.holder_coach) != coach
+        {
             preconditionFailure(what.description)
         }
     }
@@ -104,7 +109,12 @@ extension SharedSegment {
         let capacity = configuration.arenaCapacity
         let needed = SharedBatchContents.frame(record.count)
         guard needed <= capacity else { throw .recordTooLarge(size: record.count, capacity: capacity) }
-        let used = arenaUsed(coach)
+        let usedWord = cbatch_atomic_load_u64(arenaUsedP(coach))
+        guard usedWord <= UInt64(capacity) else {
+            throw .corruptSegment(
+                name: name, field: "arena of coach \(coach) used", detail: "\(usedWord) bytes of \(capacity)")
+        }
+        let used = Int(usedWord)
         guard used + needed <= capacity else {
             throw .arenaFull(needed: needed, available: capacity - used, capacity: capacity)
         }
@@ -115,8 +125,11 @@ extension SharedSegment {
         cbatch_atomic_store_u64(arenaUsedP(coach), UInt64(used + needed))
     }
 
-    /// The bytes of the coach's arena in use.
-    func arenaUsed(_ coach: Int) -> Int { Int(cbatch_atomic_load_u64(arenaUsedP(coach))) }
+    /// The bytes of the coach's arena in use, at most its capacity + 1 (a fill word beyond the
+    /// capacity — only another process can write it — counts as full).
+    func arenaUsed(_ coach: Int) -> Int {
+        Int(min(cbatch_atomic_load_u64(arenaUsedP(coach)), UInt64(configuration.arenaCapacity) + 1))
+    }
 
     func append(bytes: some Collection<UInt8>, coach: Int) throws(SharedBatchError) {
         let result: Swift.Result<Void, SharedBatchError> =

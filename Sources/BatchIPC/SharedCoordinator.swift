@@ -26,22 +26,23 @@ public final class SharedCoordinator<Result: BitwiseCopyable & Sendable>: BatchC
 
     /// A coordinator over `segment`, which must have one coach.
     /// - Parameters:
-    ///   - segment: an open segment; the coordinator keeps it open.
+    ///   - segment: an open segment; the coordinator keeps its mapping (after `segment.close()` its
+    ///     calls fail with ``SharedBatchError/closed(name:)``).
     ///   - commit: runs once per batch in the process of the batch's last worker, without the
     ///     lock, with the batch's ``SharedBatchContents``. What it returns (copied into the
     ///     segment) or throws (as its description, in other processes) is what every worker of
     ///     the batch gets.
     /// - Throws: ``SharedBatchError/wrongCoachCount(name:coaches:)``,
     ///   ``SharedBatchError/resultTooLarge(size:capacity:)``,
-    ///   ``SharedBatchError/processTableFull(capacity:)``.
+    ///   ``SharedBatchError/processTableFull(capacity:)``, ``SharedBatchError/closed(name:)``,
+    ///   ``SharedBatchError/corruptSegment(name:field:detail:)``.
     public init(
         segment: SharedSegment, waiting: BatchWaiting = .adaptive,
-        commit: @escaping @Sendable (_ contents: SharedBatchContents) throws -> Result
+        commit: @escaping @Sendable (_ contents: borrowing SharedBatchContents) throws -> Result
     ) throws(SharedBatchError) {
         guard segment.coachCount == 1 else { throw .wrongCoachCount(name: segment.name, coaches: segment.coachCount) }
         try segment.checkResult(Result.self)
-        try segment.attach()
-        _engine = _BatchEngine(home: _SharedHome(segment: segment, commit: commit), waiting: _WaitPolicy(waiting))
+        _engine = _BatchEngine(home: try _SharedHome(segment: segment, commit: commit), waiting: _WaitPolicy(waiting))
     }
 
     /// Always `nil`: a coordinator has one coach.

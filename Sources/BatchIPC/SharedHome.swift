@@ -10,11 +10,14 @@ import Synchronization
 /// Not API: the shared-memory home of the batching algorithm, for blocking workers. Its `core`
 /// and `coaches` point into the segment; `lock` is the segment's robust mutex (with crash
 /// repair), `wait` the futex condition, and `note` records each worker's phase in its
-/// participant slot. The critical section is the segment's mutex itself.
+/// participant slot. The critical section is the segment's mutex itself until async workers
+/// take part. Its failure is the segment's: found corrupt or closed, or (entering) no
+/// participant slot for the thread.
 public final class _SharedHome<Result: BitwiseCopyable & Sendable>: _FutexHome, @unchecked Sendable {
     // @unchecked Sendable: every field is immutable; what they point to is guarded by the
     // segment's mutex or accessed atomically, as cshm_layout.h says field by field.
     public typealias Outcome = _SharedOutcome
+    public typealias Failure = SharedBatchError
 
     public let core: UnsafeMutablePointer<cbatch_core>
     public let coaches: UnsafeMutablePointer<cbatch_coach>
@@ -24,9 +27,13 @@ public final class _SharedHome<Result: BitwiseCopyable & Sendable>: _FutexHome, 
     /// The segment; kept alive by the home.
     @usableFromInline let segment: SharedSegment
     /// The user's commit function.
-    @usableFromInline let commitFunction: @Sendable (SharedBatchContents) throws -> Result
+    @usableFromInline let commitFunction: @Sendable (borrowing SharedBatchContents) throws -> Result
 
-    init(segment: SharedSegment, commit: @escaping @Sendable (SharedBatchContents) throws -> Result) {
+    /// A home over `segment`: attaches this process (until `segment.close()`).
+    init(
+        segment: SharedSegment, commit: @escaping @Sendable (borrowing SharedBatchContents) throws -> Result
+    ) throws(SharedBatchError) {
+        try segment.attach()
         self.segment = segment
         self.core = segment.coreP
         self.coaches = segment.coachesP
@@ -39,7 +46,11 @@ public final class _SharedHome<Result: BitwiseCopyable & Sendable>: _FutexHome, 
     // The hot path is inlinable, so that it is specialised and inlined into the caller like the
     // in-process home (a shared-memory op costs less than 2× an in-process op).
     @inlinable @inline(__always) public func threadToken() -> UInt64 { segment.myToken() }
-    @inlinable @inline(__always) public func lock() { segment.lock() }
+    @inlinable @inline(__always) public func workerToken() throws(SharedBatchError) -> UInt64 {
+        try segment.workerToken()
+    }
+    public var failed: Bool { segment.isBroken.load(ordering: .acquiring) }
+    @inlinable @inline(__always) public func lock() throws(SharedBatchError) { try segment.lock() }
     @inlinable @inline(__always) public func unlock() { segment.unlock() }
     @inlinable public func wake(_ channel: Int, all: Bool) { segment.wake(channel, all: all) }
     /// The section is the segment's mutex until an async worker takes part in the segment.
@@ -50,10 +61,11 @@ public final class _SharedHome<Result: BitwiseCopyable & Sendable>: _FutexHome, 
     @inlinable public var sleepLimitNanos: Int64 { segment.livenessNS }
     /// Records the channel in the worker's slot (crash repair recomputes sleeper counts from it).
     public func willWait(on channel: Int) { segment.slotsP[segment.mySlot()].channel = Int32(channel) }
-    /// Clears the recorded channel and looks for dead participants.
-    public func didWait(on channel: Int) {
-        segment.slotsP[segment.mySlot()].channel = -1
-        segment.repair(ownerDied: false)
+    /// Clears the recorded channel and looks for dead participants — and, after a whole liveness
+    /// period without a wake, checks the tables (a state nobody can leave looks like that). Stops
+    /// once the segment is found corrupt or this process detached.
+    public func didWait(on channel: Int, sleptWholeLimit: Bool) throws(SharedBatchError) {
+        try segment.afterWait(slot: segment.mySlot(), check: sleptWholeLimit)
     }
 
     @inlinable public func queueIn() -> Int { segment.queueIn() }
@@ -61,7 +73,8 @@ public final class _SharedHome<Result: BitwiseCopyable & Sendable>: _FutexHome, 
     @inlinable public var queueLength: Int { segment.queueLength }
     @inlinable public func leaveQueue() -> Int { segment.queueOut() }
     @inlinable @inline(__always) public func note(_ phase: WorkerPhase, coach: Int) {
-        segment.note(phase, coach: coach, slot: segment.mySlot())
+        let slot = segment.mySlot()
+        if slot >= 0 { segment.note(phase, coach: coach, slot: slot) }  // -1: no slot, it will not enter
     }
     /// The token names the slot (`serial << 16 | slot + 1`, see `reserveSlot`): no lookup.
     @inlinable @inline(__always) public func note(_ phase: WorkerPhase, coach: Int, token: UInt64) {

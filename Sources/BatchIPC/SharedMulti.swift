@@ -8,18 +8,19 @@ public final class SharedMulti<Result: BitwiseCopyable & Sendable>: MultiBatchCo
 
     /// A multi-coordinator over every coach of `segment`.
     /// - Parameters:
-    ///   - segment: an open segment; the coordinator keeps it open.
+    ///   - segment: an open segment; the coordinator keeps its mapping (after `segment.close()` its
+    ///     calls fail with ``SharedBatchError/closed(name:)``).
     ///   - commit: runs once per batch with the batch's contents (``SharedBatchContents/coach``
     ///     says which coach), in the process of the batch's last worker, without the lock.
     /// - Throws: ``SharedBatchError/resultTooLarge(size:capacity:)``,
-    ///   ``SharedBatchError/processTableFull(capacity:)``.
+    ///   ``SharedBatchError/processTableFull(capacity:)``, ``SharedBatchError/closed(name:)``,
+    ///   ``SharedBatchError/corruptSegment(name:field:detail:)``.
     public init(
         segment: SharedSegment, waiting: BatchWaiting = .adaptive,
-        commit: @escaping @Sendable (_ contents: SharedBatchContents) throws -> Result
+        commit: @escaping @Sendable (_ contents: borrowing SharedBatchContents) throws -> Result
     ) throws(SharedBatchError) {
         try segment.checkResult(Result.self)
-        try segment.attach()
-        _engine = _BatchEngine(home: _SharedHome(segment: segment, commit: commit), waiting: _WaitPolicy(waiting))
+        _engine = _BatchEngine(home: try _SharedHome(segment: segment, commit: commit), waiting: _WaitPolicy(waiting))
         _balancer = _Balancer(coaches: segment.coachCount)
     }
 

@@ -84,17 +84,25 @@ extension SharedSegment {
         localErrors[c] = (r.pointee.generation, error)
     }
 
-    /// Under the lock, on a ready coach: the result, or its error thrown.
+    /// Under the lock, on a ready coach: the result, or its error thrown. A value whose length
+    /// is not `R`'s (another process published another type, or wrote the word) is an error of
+    /// this batch: ``SharedBatchError/corruptSegment(name:field:detail:)``.
     @inlinable
     func load<R: BitwiseCopyable>(coach c: Int) throws -> R {
         let r = resultP(c)
         cshm_counter_bump(&header.pointee.served)
         guard r.pointee.status == UInt32(CSHM_OUTCOME_VALUE) else { try throwOutcome(coach: c) }
-        precondition(
-            Int(r.pointee.length) == MemoryLayout<R>.size,
-            "the processes of a segment disagree on the result type (\(r.pointee.length) bytes published, \(MemoryLayout<R>.size) expected)"
-        )
+        guard Int(r.pointee.length) == MemoryLayout<R>.size else { throw resultLengthMismatch(coach: c, R.self) }
         return resultBytes(c).loadUnaligned(as: R.self)
+    }
+
+    @usableFromInline
+    func resultLengthMismatch<R>(coach c: Int, _: R.Type) -> SharedBatchError {
+        .corruptSegment(
+            name: name, field: "result of coach \(c) length",
+            detail:
+                "\(resultP(c).pointee.length) bytes published, the result type here has \(MemoryLayout<R>.size) (do the processes of the segment disagree on the result type?)"
+        )
     }
 
     /// Under the lock, on a ready coach whose outcome is an error: throws it.
@@ -116,7 +124,8 @@ extension SharedSegment {
             let text = String(decoding: UnsafeRawBufferPointer(start: errorText(c), count: length), as: UTF8.self)
             throw BatchError.remote(text)
         default:
-            preconditionFailure("result of segment \(name) read before it was published")
+            throw SharedBatchError.corruptSegment(
+                name: name, field: "result of coach \(c) status", detail: "\(r.pointee.status) is no outcome")
         }
     }
 }

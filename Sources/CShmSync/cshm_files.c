@@ -6,7 +6,10 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <sys/mman.h>
+#include <signal.h>
+#include <stdlib.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 int cshm_tmpfile(const char *dir) {
@@ -35,4 +38,32 @@ uint64_t cshm_pid_namespace(void) {
     struct stat st;
     if (stat("/proc/self/ns/pid", &st) != 0) return 0;
     return (uint64_t)st.st_ino;
+}
+
+int cshm_thread_maps(int32_t tid, uint64_t dev, uint64_t ino) {
+    if (tid <= 0) return -1;
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/maps", (int)tid);
+    FILE *f = fopen(path, "re");
+    if (!f) {
+        if (errno == ENOENT || errno == ESRCH) return -1;
+        /* Not readable: another uid, or not dumpable — not a process that opened this 0600
+         * segment in the ordinary way. */
+        if (errno == EACCES || errno == EPERM) return 0;
+        return (kill(tid, 0) == 0 || errno == EPERM) ? -2 : -1;
+    }
+    char *line = NULL;
+    size_t cap = 0;
+    int found = 0;
+    while (!found && getline(&line, &cap, f) > 0) {
+        unsigned long start, end, offset, inode;
+        unsigned major, minor;
+        char perms[8];
+        if (sscanf(line, "%lx-%lx %7s %lx %x:%x %lu", &start, &end, perms, &offset, &major, &minor, &inode) == 7)
+            found = inode == ino && makedev(major, minor) == dev;
+    }
+    int gone = ferror(f) && (errno == ESRCH || errno == ENOENT); /* the thread ended while read */
+    free(line);
+    fclose(f);
+    return found ? 1 : gone ? -1 : 0;
 }

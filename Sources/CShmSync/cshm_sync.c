@@ -1,5 +1,6 @@
 /* The non-inline part of the synchronisation primitives, and the per-thread and per-process
  * globals of cshm_thread.h. */
+#define _GNU_SOURCE /* pthread_mutex_clocklock, gettid */
 #include "cshm_sync.h"
 #include "cshm_thread.h"
 
@@ -37,6 +38,35 @@ int cshm_futex_waitv(uint32_t *_Nonnull const *_Nonnull words, const uint32_t *_
     return -ENOSYS;
 #endif
 }
+
+int cshm_mutex_timedlock(pthread_mutex_t *m, int64_t timeout_ns) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    int64_t ns = t.tv_nsec + timeout_ns % 1000000000;
+    t.tv_sec += (time_t)(timeout_ns / 1000000000 + ns / 1000000000);
+    t.tv_nsec = (long)(ns % 1000000000);
+    return pthread_mutex_clocklock(m, CLOCK_MONOTONIC, &t);
+}
+
+int cshm_mutex_expected_kind(void) {
+    /* Found once (-1: not yet; threads that race compute the same value). */
+    static int expected = -1;
+    int kind = __atomic_load_n(&expected, __ATOMIC_RELAXED);
+    if (kind == -1) {
+        pthread_mutex_t reference;
+        if (cshm_mutex_init(&reference) != 0) return -2; /* no kind matches */
+        kind = reference.__data.__kind;
+        pthread_mutex_destroy(&reference);
+        __atomic_store_n(&expected, kind, __ATOMIC_RELAXED);
+    }
+    return kind;
+}
+
+int cshm_mutex_kind_ok(const pthread_mutex_t *m) {
+    return __atomic_load_n(&m->__data.__kind, __ATOMIC_RELAXED) == cshm_mutex_expected_kind();
+}
+
+int32_t cshm_gettid(void) { return (int32_t)gettid(); }
 
 __thread cshm_tls_entry cshm_tls_cache[CSHM_TLS_ENTRIES] __attribute__((tls_model("initial-exec")));
 

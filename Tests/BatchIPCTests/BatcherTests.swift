@@ -22,7 +22,7 @@ final class RecordBooks: Sendable {
     let batches = Locked<[[Int]]>([])
 
     /// The commit function: records the batch's records, returns its number.
-    func commit(_ contents: SharedBatchContents) -> Int {
+    func commit(_ contents: borrowing SharedBatchContents) -> Int {
         let items = contents.records.map { $0.loadUnaligned(as: Int.self) }
         return batches.withLock {
             $0.append(items)

@@ -211,7 +211,9 @@ struct CrashTests {
         }
         #expect(killed == 12)
         #expect(segment.counters.crashesRecovered >= 1)
-        #expect(try testOp(coordinator).batchSize == 1)
+        let before = segment.status()
+        let last = try testOp(coordinator)
+        #expect(last.batchSize == 1, "\(last); before it: \(before.coaches), \(before.participants)")
         let status = segment.status()
         #expect(status.queueLength == 0)
         #expect(status.coaches[0].count == 0)

@@ -58,6 +58,23 @@ final class Child: @unchecked Sendable {
         self.out = fds[0]
     }
 
+    /// Reads one line of its output: blocks until it comes; `nil` at the end of the output.
+    func readLine() -> String? {
+        var line: [UInt8] = []
+        var byte: UInt8 = 0
+        while true {
+            let n = read(out, &byte, 1)
+            if n == 1 {
+                if byte == UInt8(ascii: "\n") { return String(decoding: line, as: UTF8.self) }
+                line.append(byte)
+            } else if n < 0 && errno == EINTR {
+                continue
+            } else {
+                return line.isEmpty ? nil : String(decoding: line, as: UTF8.self)
+            }
+        }
+    }
+
     /// Reads the whole output (until the child closes it or dies), then reaps it.
     /// - Returns: the output lines and the exit code, or minus the signal that killed it.
     func finish() -> (lines: [String], status: Int32) {

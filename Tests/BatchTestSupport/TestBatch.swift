@@ -33,7 +33,7 @@ package struct TestRecord: BitwiseCopyable {
 }
 
 /// The commit function's arithmetic: adds the batch's sum to the grand total in the state.
-package func commitTestBatch(_ contents: SharedBatchContents) -> TestResult {
+package func commitTestBatch(_ contents: borrowing SharedBatchContents) -> TestResult {
     var state = contents.load(as: TestState.self)
     state.total += state.batchSum
     contents.store(state)

@@ -51,7 +51,7 @@ struct MisuseTests {
 /// Misuse of a coordinator's calls, and the words its trap must say.
 enum CoordinatorMisuse: String, CaseIterable, Codable, Sendable {
     case exitWithoutEnter, commitWithoutEnter, commitTwice, cancelAfterCommit, enterTwice, enterWithoutQueueIn
-    case triggerOutside, notifyInside, queueInInside, ticketInside
+    case triggerOutside, notifyInside, queueInInside, ticketInside, leaveEscapedSection
 
     var message: String {
         switch self {
@@ -65,6 +65,7 @@ enum CoordinatorMisuse: String, CaseIterable, Codable, Sendable {
         case .notifyInside: "notify() inside the batch would deadlock"
         case .queueInInside: "queueIn() inside the batch"
         case .ticketInside: "ticket() inside the batch"
+        case .leaveEscapedSection: "only valid inside the closure it was given to"
         }
     }
 
@@ -100,8 +101,17 @@ enum CoordinatorMisuse: String, CaseIterable, Codable, Sendable {
             _ = try? c.batch { _ in c.queueIn() }
         case .ticketInside:
             _ = try? c.batch { _ in _ = c.ticket() }
+        case .leaveEscapedSection:
+            leaveEscaped(c)
         }
     }
+}
+
+/// A section moved out of its closure, then left: its batch is over, its closure's frame gone.
+func leaveEscaped<C: BatchCoordinator>(_ c: C) {
+    var escaped: BatchSection<C>? = nil
+    _ = try? c.batch { section in escaped = consume section }
+    escaped.take()?.leave()
 }
 
 /// Misuse of a multi-coordinator's calls.

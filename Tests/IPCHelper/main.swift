@@ -29,6 +29,9 @@
 //       Prints the counters and a status line of segment NAME, without taking part.
 //   batch-ipc-test-helper create-die NAME
 //       Creates segment NAME and SIGKILLs itself in the middle of the initialisation.
+//   batch-ipc-test-helper idle NAME
+//       Opens segment NAME, attaches, runs one op (so that it holds a participant slot), prints
+//       `ready <pid>` and waits, idle, until it is killed.
 //
 // Exit status 0 when every op got an answer it could check, 1 on a check failure, 2 on usage.
 @_spi(Testing) import BatchIPC
@@ -206,7 +209,7 @@ case "submit":
         say("open-failed \(error)")
         exit(1)
     }
-    let commit: @Sendable (SharedBatchContents) -> Int = { contents in
+    let commit: @Sendable (borrowing SharedBatchContents) -> Int = { contents in
         let arena = contents.arena
         if logFD >= 0 && !arena.isEmpty {
             let n = write(logFD, arena.baseAddress, arena.count)
@@ -264,6 +267,18 @@ case "create-die":
     _ = try? SharedSegment.create(name: name, configuration: SharedBatchConfiguration())
     fail("survived the create hook")
 
+case "idle":
+    guard let name = args.first else { fail("idle NAME") }
+    do {
+        let segment = try SharedSegment.open(name: name)
+        let coordinator = try SharedCoordinator<TestResult>(segment: segment, commit: commitTestBatch)
+        _ = try coordinator.batch { section in try section.commit() }
+        say("ready \(getpid())")
+        while true { pause() }
+    } catch {
+        fail("\(error)")
+    }
+
 case "worker":
     guard args.count >= 2, let ops = Int(args[1]) else { fail("worker NAME OPS") }
     let name = args[0]
@@ -298,7 +313,7 @@ case "worker":
     }
     let waiting: BatchWaiting = option("--waiting") == "adaptive" ? .adaptive : .strict
     let tasks = Int(option("--tasks") ?? "0") ?? 0
-    let commit: @Sendable (SharedBatchContents) -> TestResult = { contents in
+    let commit: @Sendable (borrowing SharedBatchContents) -> TestResult = { contents in
         let result = commitTestBatch(contents)
         let arena = contents.arena
         if logFD >= 0 && !arena.isEmpty {

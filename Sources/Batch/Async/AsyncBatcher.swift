@@ -113,6 +113,9 @@ public final class AsyncBatcher<Item: Sendable, Result: Sendable>: Sendable {
             return try await commit(engine, coach: c, workers: workers, measure: measure)
         case .done(.wait):
             preconditionFailure("a wait is not an end")
+        case .failed(let error):
+            if submission.isQueued { engine.leaveBeforeEntering() }
+            throw error
         }
     }
 

@@ -80,6 +80,10 @@ extension _BatchEngine where Home: _AsyncBatchHome {
             if queued { leaveBeforeEntering() }
             home.returnSeat(me)
             throw CancellationError()
+        case .failed(let error):
+            if queued { leaveBeforeEntering() }
+            home.returnSeat(me)
+            throw error
         }
     }
 
@@ -88,7 +92,14 @@ extension _BatchEngine where Home: _AsyncBatchHome {
     /// needs are held by their own batches), and counts again once it has one.
     @inlinable
     nonisolated(nonsending) public func takeSeat(task: UInt64) async throws -> UInt64 {
-        if let me = home.takeSeat(task: task) { return me }
+        let seat: UInt64?
+        do {
+            seat = try home.takeSeat(task: task)
+        } catch {
+            leaveBeforeEntering()
+            throw error
+        }
+        if let me = seat { return me }
         leaveBeforeEntering()
         let me = try await home.waitForSeat(task: task)
         _ = home.queueIn()
@@ -170,7 +181,7 @@ extension _BatchEngine where Home: _AsyncBatchHome {
             let took = measure ? cbatch_now_ns() &- start : -1
             // Publishing needs the mutex, not the section: like every worker of a published
             // batch, the committer reads the outcome and exits without it.
-            home.lock()
+            try home.lock()
             publish(outcome, coach: c, took: took)
             let result = Swift.Result { try home.result(coach: c) }
             if inPlace {
@@ -183,6 +194,8 @@ extension _BatchEngine where Home: _AsyncBatchHome {
             return try result.get()
         case .cancelled:
             preconditionFailure("a non-cancellable wait was cancelled")
+        case .failed(let error):
+            throw error
         }
     }
 
@@ -190,7 +203,7 @@ extension _BatchEngine where Home: _AsyncBatchHome {
     /// the caller owns the section.
     @inlinable
     public func asyncCancel(coach c: Int, _ closing: _Closing, me: UInt64) throws -> Home.Result {
-        home.lock()
+        try home.lock()
         defer { home.unlock() }
         checkHolder(me, coach: c, _Misuse.asyncCancelOutsideOrAgain)
         return try cancelStep(me, coach: c, closing)
@@ -199,7 +212,7 @@ extension _BatchEngine where Home: _AsyncBatchHome {
     /// Sets `triggered` on the caller's coach. Does not suspend.
     @inlinable
     public func asyncTrigger(coach c: Int, me: UInt64) {
-        home.lock()
+        do { try home.lock() } catch { return }  // a failed home: nothing to trigger
         defer { home.unlock() }
         triggerStep(me, coach: c)
     }
@@ -209,7 +222,12 @@ extension _BatchEngine where Home: _AsyncBatchHome {
     /// suspend, so it can run in a `defer`.
     @inlinable
     public func asyncExit(coach c: Int, me: UInt64) -> Int {
-        home.lock()
+        do {
+            try home.lock()
+        } catch {
+            home.returnSeat(me)
+            return 0  // a failed home: nothing to leave
+        }
         let left: Int
         if holder == me {
             left = exitSectionStep(me, coach: c)

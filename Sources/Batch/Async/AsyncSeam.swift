@@ -30,7 +30,7 @@ public protocol _AsyncBatchHome: _WorkerHome where Result: Sendable, Outcome: Se
     /// now until ``returnSeat(_:)`` — a participant seat of a home whose participants are
     /// counted (the shared-memory home), the task itself otherwise —, or `nil` when every seat
     /// is taken.
-    func takeSeat(task: UInt64) -> UInt64?
+    func takeSeat(task: UInt64) throws(Failure) -> UInt64?
 
     /// Not under the mutex, by a task that got `nil` from ``takeSeat(task:)`` and no longer
     /// counts as coming: suspends until a seat is free and returns its token.
@@ -107,4 +107,7 @@ public enum _Driven<T, Outcome> {
     /// Waiting in commit with `exitsWhenReleased`, the caller's batch was published and its exit
     /// counted: here is the outcome.
     case exited(Outcome)
+    /// The home failed (its lock threw: a shared-memory segment found corrupt, or closed): the
+    /// caller holds nothing, its wait is over.
+    case failed(any Error)
 }

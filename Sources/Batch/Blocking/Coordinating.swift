@@ -67,10 +67,12 @@ extension BatchCoordinator {
     /// ``queueIn()`` first and ``exit()`` after, always (use `defer`).
     /// - Parameter blocking: `false` to return -1 instead of waiting; the worker then no longer
     ///   counts as coming and must not call `exit()`.
-    /// - Returns: the worker's index in the batch (0: reset the shared state first), or -1.
+    /// - Returns: the worker's index in the batch (0: reset the shared state first), or -1 —
+    ///   also when the worker cannot enter at all (a shared segment found corrupt, or no
+    ///   participant slot for the thread: the safe API throws why).
     @inlinable
     public func enter(blocking: Bool = true) -> Int {
-        _engine.enter(blocking: blocking, balancer: nil)?.index ?? -1
+        (try? _engine.enter(blocking: blocking, balancer: nil))?.index ?? -1
     }
 
     /// Leaves the batch and the critical section. Call it exactly once after every successful
@@ -132,10 +134,11 @@ extension MultiBatchCoordinator {
     /// Blocks while no coach accepts workers (all are committing) or the balancer refuses.
     /// - Parameter blocking: `false` to return `(-1, -1)` instead of waiting; the worker then no
     ///   longer counts as coming and must not call `exit(coach:)`.
-    /// - Returns: the coach and the worker's index in it (0: reset that coach's state first).
+    /// - Returns: the coach and the worker's index in it (0: reset that coach's state first), or
+    ///   `(-1, -1)` — also when the worker cannot enter at all (see ``BatchCoordinator/enter(blocking:)``).
     @inlinable
     public func enter(blocking: Bool = true) -> (coach: Int, index: Int) {
-        _engine.enter(blocking: blocking, balancer: _balancer) ?? (-1, -1)
+        (try? _engine.enter(blocking: blocking, balancer: _balancer)) ?? (-1, -1)
     }
 
     /// Leaves `coach`, entered with ``enter(blocking:)``. Call it exactly once per enter.

@@ -1,5 +1,11 @@
 import CBatchCore
 
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Musl)
+    import Musl
+#endif
+
 /// Not API: the wait channels of a blocking home as futex words (`cbatch_channel`, the "futex
 /// condition"), and the wakes owed until the home's lock is released. The in-process home uses
 /// private futexes; BatchIPC's shared-memory home keeps the words in its segment and uses
@@ -110,16 +116,17 @@ public struct _FutexChannels: @unchecked Sendable {
 
     /// Not under the lock: sleeps while the word of `channel` holds `expected`, until `deadline`
     /// (`Int64.max`: none) and at most `limit` ns (< 0: none). Spurious returns are fine: the
-    /// caller re-checks.
+    /// caller re-checks. Returns whether it slept the whole `limit` without a wake.
     @inlinable
-    func sleep(_ channel: Int, _ expected: UInt32, until deadline: Int64, limit: Int64) {
+    func sleep(_ channel: Int, _ expected: UInt32, until deadline: Int64, limit: Int64) -> Bool {
         var timeout = limit
         if deadline != .max {
             let left = deadline &- cbatch_now_ns()
-            if left <= 0 { return }
+            if left <= 0 { return false }
             timeout = timeout < 0 ? left : min(timeout, left)
         }
-        _ = cbatch_futex_wait(cbatch_channel_seq(channels + channel), expected, timeout, shared)
+        let rc = cbatch_futex_wait(cbatch_channel_seq(channels + channel), expected, timeout, shared)
+        return rc == ETIMEDOUT && timeout == limit
     }
 }
 
@@ -133,8 +140,9 @@ public protocol _FutexHome: _BlockingHome {
     var sleepLimitNanos: Int64 { get }
     /// Under the lock, before the caller releases it to wait on `channel`.
     func willWait(on channel: Int)
-    /// Under the lock again, after waiting on `channel`.
-    func didWait(on channel: Int)
+    /// Under the lock again, after waiting on `channel`; `sleptWholeLimit`: the sleep lasted
+    /// ``sleepLimitNanos`` without a wake. When it throws, the lock is not held.
+    func didWait(on channel: Int, sleptWholeLimit: Bool) throws(Failure)
 }
 
 extension _FutexHome {
@@ -142,7 +150,7 @@ extension _FutexHome {
     /// soon (`plan.yieldUntil`) it spins a little, then yields the CPU; then it sleeps on the
     /// futex until woken, `plan.deadline`, or ``sleepLimitNanos``.
     @inlinable
-    public func wait(_ plan: _Wait) {
+    public func wait(_ plan: _Wait) throws(Failure) {
         let expected = futex.prepareWait(plan.channel)
         willWait(on: plan.channel)
         unlock()
@@ -151,9 +159,10 @@ extension _FutexHome {
             && futex.yield(
                 plan.channel, expected, until: min(plan.yieldUntil, plan.deadline),
                 announced: plan.untilAnnounced ? { self.queueLength } : nil)
-        if !woken { futex.sleep(plan.channel, expected, until: plan.deadline, limit: sleepLimitNanos) }
-        lock()
+        let sleptWholeLimit =
+            !woken && futex.sleep(plan.channel, expected, until: plan.deadline, limit: sleepLimitNanos)
+        try lock()
         futex.endWait(plan.channel)
-        didWait(on: plan.channel)
+        try didWait(on: plan.channel, sleptWholeLimit: sleptWholeLimit)
     }
 }

@@ -64,7 +64,7 @@ public final class _LocalHome<Result>: _LocalOutcomes, _FutexHome, @unchecked Se
     @inlinable public func wake(_ channel: Int, all: Bool) { futex.wake(channel, all: all) }
 
     @inlinable public func willWait(on channel: Int) {}
-    @inlinable public func didWait(on channel: Int) {}
+    @inlinable public func didWait(on channel: Int, sleptWholeLimit: Bool) {}
 
     @inlinable
     public func runCommit(coach: Int) -> Outcome {

@@ -33,24 +33,24 @@ extension _BatchCoordinating {
     }
 
     /// The safe section, once: enter (the caller announced itself), run `body`, poison the batch
-    /// if `body` throws before an outcome, exit.
+    /// if `body` throws before an outcome, exit. What became of the section (an outcome, left on
+    /// purpose) is the engine's holder state, not memory of this frame: a section moved out of
+    /// the closure can never write into it.
     @inlinable
     public func _enterAndRun<T>(
         blocking: Bool, _ body: (_ section: consuming BatchSection<Self>) throws -> T
     ) throws -> T {
-        guard let (coach, index) = _engine.enter(blocking: blocking, balancer: _balancer) else {
+        guard let (coach, index) = try _engine.enter(blocking: blocking, balancer: _balancer) else {
             throw BatchError.busy
         }
-        var fate = _SectionFate.inside
         defer { _ = _engine.exit(coach: coach) }
         do {
-            return try withUnsafeMutablePointer(to: &fate) { fate in
-                try body(BatchSection(owner: self, coach: coach, index: index, fate: fate))
-            }
+            return try body(BatchSection(owner: self, coach: coach, index: index))
         } catch {
-            // Poison only a batch this worker has no outcome of yet (it may have called the
-            // coordinator's own commit() or cancel() inside the closure).
-            if fate == .inside && _engine.holderHasNoOutcome(_engine.home.threadToken()) {
+            // Poison only a batch this worker has no outcome of yet and did not leave (it may
+            // have called the coordinator's own commit() or cancel() inside the closure), and
+            // only while it still holds the section (a failed home takes it away in commit).
+            if _engine.holderHasNoOutcome(_engine.home.threadToken()) {
                 _ = try? _engine.cancel(coach: coach, .workerFailed(error))
             }
             throw error
@@ -58,7 +58,8 @@ extension _BatchCoordinating {
     }
 }
 
-/// What became of a section; written by ``BatchSection``, read by the ticket that ran it.
+/// What became of an async section; written by ``AsyncBatchSection``, read by the ticket that
+/// ran it. (A blocking section keeps it in the engine's holder state.)
 public enum _SectionFate: Sendable {
     /// Inside, no outcome yet: throwing now poisons the batch.
     case inside
@@ -107,23 +108,24 @@ public struct BatchTicket<Owner: _BatchCoordinating>: ~Copyable {
 /// A worker inside a batch: the critical section is held, the shared state may be changed.
 ///
 /// Non-copyable: `commit()` and `cancel(_:)` consume it, so a second outcome does not compile.
-/// It is only valid inside the closure it was given to.
+/// It is only valid inside the closure it was given to: every call checks that the calling
+/// thread still holds that section and traps with a message otherwise (Swift 6.3 cannot yet
+/// forbid the move out of the closure: non-escapable types need an experimental feature).
 public struct BatchSection<Owner: _BatchCoordinating>: ~Copyable {
     /// Unowned: a section lives only inside `_enterAndRun`, whose caller holds the owner strongly;
-    /// not retaining it again keeps two atomic operations off every batch.
+    /// not retaining it again keeps two atomic operations off every batch. (A section moved out
+    /// of its closure must not outlive its coordinator either.)
     @usableFromInline unowned(unsafe) let owner: Owner
     /// The coach entered (always 0 for a single-coach coordinator).
     public let coach: Int
     /// The worker's position in the batch; 0 means "first: reset the shared state".
     public let index: Int
-    @usableFromInline let fate: UnsafeMutablePointer<_SectionFate>
 
     @inlinable
-    init(owner: Owner, coach: Int, index: Int, fate: UnsafeMutablePointer<_SectionFate>) {
+    init(owner: Owner, coach: Int, index: Int) {
         self.owner = owner
         self.coach = coach
         self.index = index
-        self.fate = fate
     }
 
     /// Whether this worker is the first of its batch and must reset the shared state.
@@ -138,24 +140,20 @@ public struct BatchSection<Owner: _BatchCoordinating>: ~Copyable {
     /// result or error. See ``BatchCoordinator/commit()``.
     @inlinable
     public consuming func commit() throws -> Owner.Result {
-        // Recorded after the engine's checks: a section moved out of its closure traps there
-        // before touching the closure's (gone) frame.
-        defer { fate.pointee = .decided }
-        return try owner._engine.commit(coach: coach)
+        try owner._engine.commit(coach: coach)
     }
 
     /// Cancels the batch; every worker of it gets `error` (``BatchError/canceled`` when `nil`).
     /// - Throws: always; that error.
     @inlinable @discardableResult
     public consuming func cancel(_ error: (any Error)? = nil) throws -> Owner.Result {
-        defer { fate.pointee = .decided }
-        return try owner._engine.cancel(coach: coach, .cancel(error))
+        try owner._engine.cancel(coach: coach, .cancel(error))
     }
 
     /// Leaves without an outcome: anything this worker added is committed with the others'
     /// commit. Returning from the closure without committing does the same.
     @inlinable
     public consuming func leave() {
-        fate.pointee = .left
+        owner._engine.leaveSectionStep(owner._engine.home.threadToken(), coach: coach)
     }
 }

@@ -10,6 +10,9 @@ public enum _HolderState: UInt32, Sendable {
     case inside = 1
     /// Has its batch's outcome: it may only exit.
     case decided = 2
+    /// Inside, no outcome, and left on purpose (`BatchSection.leave()`): a throw now does not
+    /// poison the batch; it may still commit or cancel.
+    case left = 3
 }
 
 /// The bookkeeping of the critical section's holder, written once for both drivers: who holds
@@ -91,7 +94,7 @@ extension _BatchEngine where Home: _WorkerHome {
     /// Traps with `misuse` unless the holder has no outcome yet (commit or cancel a second time).
     @inlinable
     func checkNoOutcome(_ misuse: StaticString) {
-        precondition(holderState == .inside, misuse.description)
+        precondition(holderState != .decided, misuse.description)
     }
 
     /// Traps with `misuse` when `me` holds the section already (enter twice).
@@ -136,6 +139,17 @@ extension _BatchEngine where Home: _WorkerHome {
         holderState = .decided
         home.note(.done, coach: c, token: me)
         return try home.result(coach: c)
+    }
+
+    /// The holder of a section of `coach` leaves it without an outcome on purpose: a throw later
+    /// in its closure does not poison the batch. Traps unless the caller holds the section of
+    /// that coach — a section moved out of its closure.
+    @inlinable
+    public func leaveSectionStep(_ me: UInt64, coach c: Int) {
+        if cbatch_atomic_load_u64(&core.pointee.holder) != me || Int(core.pointee.holder_coach) != c {
+            preconditionFailure(_Misuse.sectionEscaped.description)
+        }
+        if holderState == .inside { holderState = .left }
     }
 
     /// The holder leaves its batch and gives up the critical section (the caller then releases

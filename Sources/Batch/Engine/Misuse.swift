@@ -52,5 +52,8 @@ enum _Misuse {
     @inlinable static var balancerInside: StaticString {
         "setting the balancer inside the batch would deadlock: set it outside"
     }
+    @inlinable static var sectionEscaped: StaticString {
+        "a BatchSection is only valid inside the closure it was given to: do not move it out of batch { }"
+    }
     @inlinable static var asyncOutsideTask: StaticString { "the async API must be called from a task" }
 }

@@ -8,10 +8,14 @@ extension _BatchEngine {
     @inlinable
     public func isFilling(_ c: Int) -> Bool { coach(c).pointee.count >= 0 }
 
-    /// Whether `coach` accepts workers: it is filling and not triggered (a triggered batch
-    /// commits as soon as it can; workers not yet entered go to the next batch).
+    /// Whether `coach` accepts workers: it is filling, not triggered (a triggered batch commits
+    /// as soon as it can; workers not yet entered go to the next batch), and one more fits its
+    /// count (a count of `Int64.max` — only another process can write it — admits nobody: the
+    /// segment is then found corrupt by the waiter, instead of a count that wraps).
     @inlinable
-    public func isFree(_ c: Int) -> Bool { isFilling(c) && coach(c).pointee.triggered == 0 }
+    public func isFree(_ c: Int) -> Bool {
+        UInt64(bitPattern: coach(c).pointee.count) < UInt64(Int64.max) && coach(c).pointee.triggered == 0
+    }
 
     /// The batch is closed and its commit function runs (or its committer died doing so): no
     /// outcome yet.
@@ -26,7 +30,7 @@ extension _BatchEngine {
     @inlinable
     public func workersInside(_ c: Int) -> Int {
         let count = coach(c).pointee.count
-        return Int(count >= 0 ? count : -count)
+        return Int(count >= 0 ? count : 0 &- count)  // Int64.min (another process wrote it) stays negative
     }
 
     /// The coach an entering worker takes without a balancer (the first free one), -1 if none.

@@ -24,7 +24,7 @@ extension _BatchEngine where Home: _WorkerHome {
     /// enter (so that a balancer is asked again).
     @inlinable
     public func notify() {
-        home.lock()
+        do { try home.lock() } catch { return }  // a failed home: nobody to wake
         wakeOtherCommitters(except: -1)
         home.wake(Self.enterChannel, all: true)
         home.unlock()
@@ -42,7 +42,7 @@ extension _BatchEngine where Home: _WorkerHome {
     /// enter, so that workers refused by the old one are asked again.
     @inlinable
     public func setBalancer(_ balancer: _Balancer?, _ choice: (@Sendable (_ free: [UInt64]) -> Int)?) {
-        home.lock()
+        do { try home.lock() } catch { return }  // a failed home: nobody enters any more
         defer { home.unlock() }
         balancer?.pick = choice
         home.wake(Self.enterChannel, all: true)
@@ -51,7 +51,7 @@ extension _BatchEngine where Home: _WorkerHome {
     /// The balancer's choice function, read under the lock.
     @inlinable
     public func balancerChoice(_ balancer: _Balancer?) -> (@Sendable (_ free: [UInt64]) -> Int)? {
-        home.lock()
+        do { try home.lock() } catch { return nil }
         defer { home.unlock() }
         return balancer?.pick
     }

@@ -62,13 +62,18 @@ extension _BatchState {
 public protocol _WorkerHome: _BatchState {
     /// What `commit()` returns to every worker of a batch.
     associatedtype Result
+    /// Why the lock can fail: `Never` for the homes of this process. The shared-memory home's
+    /// lock fails on a segment found corrupt (``_BlockingHome/failed``), and a thread that cannot
+    /// get a participant slot fails to enter.
+    associatedtype Failure: Error = Never
 
     /// A nonzero token that names the calling thread (or task) among the workers of this home.
     func threadToken() -> UInt64
 
     /// Takes the lock. A home that can observe dead participants repairs the state here, before
-    /// returning, so the algorithm always sees a consistent state.
-    func lock()
+    /// returning, so the algorithm always sees a consistent state. When it throws, the lock is
+    /// not held.
+    func lock() throws(Failure)
     /// Releases the lock.
     func unlock()
 
@@ -102,8 +107,9 @@ public protocol _WorkerHome: _BatchState {
 public protocol _BlockingHome: _WorkerHome {
     /// Under the lock: releases it, waits as `plan` says — yields the CPU until
     /// `plan.yieldUntil`, then sleeps until ``_BatchState/wake(_:all:)`` on `plan.channel`, or
-    /// `plan.deadline`, or a liveness period — and takes the lock again. Callers re-check.
-    func wait(_ plan: _Wait)
+    /// `plan.deadline`, or a liveness period — and takes the lock again. Callers re-check. When
+    /// it throws, the lock is not held.
+    func wait(_ plan: _Wait) throws(Failure)
     /// The most a waiter of this home may yield, ns (the shared-memory home's per-process
     /// budget); `Int64.max` when only the coordinator's ``BatchWaiting/yieldBudget`` counts.
     var yieldCapNanos: Int64 { get }
@@ -112,8 +118,19 @@ public protocol _BlockingHome: _WorkerHome {
     /// the lock for each step: a shared-memory segment once async workers take part, so that
     /// the lock is only ever held for a step. Once false, false for ever.
     var sectionIsTheLock: Bool { get }
+    /// Not under the lock, first thing in `enter`: the calling thread's token, once it has what
+    /// it needs to take part (BatchIPC: a participant slot).
+    func workerToken() throws(Failure) -> UInt64
+    /// Whether the home failed for good (a corrupt segment): then `exit` of a worker that lost
+    /// the lock in `commit` (the failure thrown there) does nothing.
+    var failed: Bool { get }
     /// Not under the lock: runs the commit function of `coach` and captures what it produced.
     func runCommit(coach: Int) -> Outcome
+}
+
+extension _BlockingHome {
+    @inlinable public func workerToken() -> UInt64 { threadToken() }
+    @inlinable public var failed: Bool { false }
 }
 
 /// Not API: why a filling batch is closed without running its commit function. Every worker of

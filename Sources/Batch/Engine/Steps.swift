@@ -47,7 +47,7 @@ extension _BatchEngine where Home: _WorkerHome {
             }
             let co = coach(choice)
             let index = Int(co.pointee.count)
-            co.pointee.count += 1
+            co.pointee.count &+= 1  // wraps: a count another process wrote is checked, never trapped on
             if index == 0 { home.beginBatch(coach: choice) }
             return .entered(coach: choice, index: index)
         }
@@ -171,7 +171,9 @@ extension _BatchEngine {
             }
             return Int(co.pointee.count)
         }
-        precondition(co.pointee.count < 0, _Misuse.exitWithoutEnter.description)
+        // 0: nothing to leave. Exit without enter is caught by the holder check before this; a
+        // count of 0 here is one another process wrote (a shared segment) while this worker slept.
+        if co.pointee.count == 0 { return 0 }
         co.pointee.count += 1
         if co.pointee.count == 0 {
             // The last worker out of a finished batch resets the coach.

@@ -49,7 +49,7 @@ public final class AsyncSharedCoordinator<Result: BitwiseCopyable & Sendable>: A
     ///   ``SharedBatchError/processTableFull(capacity:)``.
     public init(
         segment: SharedSegment, waiting: BatchWaiting = .adaptive,
-        commit: @escaping @Sendable (_ contents: SharedBatchContents) async throws -> Result
+        commit: @escaping @Sendable (_ contents: borrowing SharedBatchContents) async throws -> Result
     ) throws(SharedBatchError) {
         guard segment.coachCount == 1 else { throw .wrongCoachCount(name: segment.name, coaches: segment.coachCount) }
         try segment.checkResult(Result.self)
@@ -80,7 +80,7 @@ public final class AsyncSharedMulti<Result: BitwiseCopyable & Sendable>: AsyncMu
     ///   ``SharedBatchError/processTableFull(capacity:)``.
     public init(
         segment: SharedSegment, waiting: BatchWaiting = .adaptive,
-        commit: @escaping @Sendable (_ contents: SharedBatchContents) async throws -> Result
+        commit: @escaping @Sendable (_ contents: borrowing SharedBatchContents) async throws -> Result
     ) throws(SharedBatchError) {
         try segment.checkResult(Result.self)
         _engine = _BatchEngine(

@@ -21,6 +21,7 @@ public final class _AsyncSharedHome<Result: BitwiseCopyable & Sendable>: _AsyncB
     // mutex or atomic (cshm_layout.h), `released` by the segment's mutex, the seats and the
     // parked tasks by their own locks.
     public typealias Outcome = _SharedOutcome
+    public typealias Failure = SharedBatchError
 
     public let core: UnsafeMutablePointer<cbatch_core>
     public let coaches: UnsafeMutablePointer<cbatch_coach>
@@ -30,12 +31,12 @@ public final class _AsyncSharedHome<Result: BitwiseCopyable & Sendable>: _AsyncB
     let segment: SharedSegment
     let tasks: SegmentTasks
     /// The user's commit function.
-    let commitFunction: @Sendable (SharedBatchContents) async throws -> Result
+    let commitFunction: @Sendable (borrowing SharedBatchContents) async throws -> Result
     /// Per coach, tasks of this process that took their outcome without the section and have
     /// not exited yet. Under the segment's mutex.
     let released: UnsafeMutablePointer<Int>
 
-    init(segment: SharedSegment, commit: @escaping @Sendable (SharedBatchContents) async throws -> Result)
+    init(segment: SharedSegment, commit: @escaping @Sendable (borrowing SharedBatchContents) async throws -> Result)
         throws(SharedBatchError)
     {
         self.tasks = try segment.tasks()
@@ -54,20 +55,20 @@ public final class _AsyncSharedHome<Result: BitwiseCopyable & Sendable>: _AsyncB
     /// The calling task's seat, 0 when it has none (it has not entered: never a holder).
     public func threadToken() -> UInt64 { tasks.seats.token(ofTask: _currentTask()) ?? 0 }
 
-    public func takeSeat(task: UInt64) -> UInt64? { tasks.seats.take(task: task) }
+    public func takeSeat(task: UInt64) throws(SharedBatchError) -> UInt64? { try tasks.seats.take(task: task) }
     nonisolated(nonsending) public func waitForSeat(task: UInt64) async throws -> UInt64 {
         try await tasks.seats.wait(task: task)
     }
     public func returnSeat(_ token: UInt64) { tasks.seats.give(back: token) }
 
-    public func lock() { segment.lockForStep() }
+    public func lock() throws(SharedBatchError) { try segment.lockForStep() }
     public func unlock() { segment.unlock() }
     public func wake(_ channel: Int, all: Bool) { segment.wake(channel, all: all) }
 
-    public func queueIn() -> Int { segment.queueIn() }
-    public func queueOut() -> Int { segment.queueOut() }
+    public func queueIn() -> Int { segment.queueInForTask() }
+    public func queueOut() -> Int { segment.queueOutForTask() }
     public var queueLength: Int { segment.queueLength }
-    public func leaveQueue() -> Int { segment.queueOut() }
+    public func leaveQueue() -> Int { segment.queueOutForTask() }
 
     /// A task's phase lives in its seat: before it has one (queued, or idle after leaving the
     /// queue) there is nothing to record — the process's queue counter is what crash repair
@@ -96,8 +97,17 @@ public final class _AsyncSharedHome<Result: BitwiseCopyable & Sendable>: _AsyncB
         let slot = Self.slot(of: me)
         var parkedOn = -1
         while true {
-            lock()
+            do {
+                try lock()
+            } catch {
+                return .failed(error)
+            }
             if parkedOn >= 0 {
+                if let failure = segment.waitingStopped {
+                    // Found corrupt, or this process detached (the seat may be another's now).
+                    unlock()
+                    return .failed(failure)
+                }
                 endPark(parkedOn, slot: slot)
                 parkedOn = -1
             }
@@ -119,9 +129,10 @@ public final class _AsyncSharedHome<Result: BitwiseCopyable & Sendable>: _AsyncB
                 let woken = await tasks.parking.park(
                     channel: channel, seq: seq, deadline: deadline, cancellable: waitIsCancellable)
                 if !woken {
-                    lock()
-                    endPark(parkedOn, slot: slot)
-                    unlock()
+                    if (try? lock()) != nil {
+                        if segment.waitingStopped == nil { endPark(parkedOn, slot: slot) }
+                        unlock()
+                    }
                     return .cancelled
                 }
             }
@@ -153,7 +164,7 @@ public final class _AsyncSharedHome<Result: BitwiseCopyable & Sendable>: _AsyncB
     }
 
     public func releasedResult(coach: Int) throws -> Result {
-        lock()
+        try lock()
         defer { unlock() }
         return try result(coach: coach)
     }

@@ -23,22 +23,32 @@ extension SharedSegment {
     /// entered before and holds the mutex for its whole section — the last one ever to.
     func tasks() throws(SharedBatchError) -> SegmentTasks {
         try attach()
-        return asyncTasks.withLock { existing in
-            if let existing { return existing }
-            lock()
+        let made: Swift.Result<SegmentTasks, SharedBatchError> = asyncTasks.withLock { existing in
+            if let existing { return .success(existing) }
+            do throws(SharedBatchError) {
+                try lock()
+            } catch {
+                return .failure(error)
+            }
             markAsyncWorkers()
             unlock()
             let made = SegmentTasks(
                 parking: TaskParking(
                     channels: futex.channels, coaches: coachCount, livenessNS: livenessNS,
                     checkLiveness: { [unowned(unsafe) self] in
-                        self.lock()
-                        self.repair(ownerDied: false)
-                        self.unlock()
+                        // A failure here is recorded (``failure``); the parked tasks find it.
+                        guard (try? self.lock()) != nil else { return }
+                        do throws(SharedBatchError) {
+                            try self.repair(ownerDied: false, check: true)
+                            self.unlock()
+                        } catch {
+                            _ = self.brokenUnlocking(error)
+                        }
                     }),
                 seats: TaskSeats(segment: self))
             existing = made
-            return made
+            return .success(made)
         }
+        return try made.get()
     }
 }

@@ -45,7 +45,7 @@ final class TaskSeats: @unchecked Sendable {
 
     /// A seat for `task`: an unused one of this process, or a slot claimed from the table; `nil`
     /// when the table is full.
-    func take(task: UInt64) -> UInt64? {
+    func take(task: UInt64) throws(SharedBatchError) -> UInt64? {
         let kept = state.withLock { s -> UInt64? in
             if let token = s.byTask[task] { return token }
             guard let token = s.idle.popLast() else { return nil }
@@ -54,8 +54,13 @@ final class TaskSeats: @unchecked Sendable {
             return token
         }
         if let kept { return kept }
-        segment.lockForStep()
-        let claimed = segment.claimSlot()
+        try segment.lockForStep()
+        let claimed: (slot: Int, token: UInt64)?
+        do throws(SharedBatchError) {
+            claimed = try segment.claimSlot()
+        } catch {
+            throw segment.brokenUnlocking(error)
+        }
         segment.unlock()
         guard let (_, token) = claimed else { return nil }
         state.withLock { s in
@@ -120,8 +125,7 @@ final class TaskSeats: @unchecked Sendable {
             return (nil, true)
         }
         waiter?.resume(returning: .seat(token))
-        guard release else { return }
-        segment.lockForStep()
+        guard release, (try? segment.lockForStep()) != nil else { return }
         if let slot = segment.slot(ofToken: token, below: segment.slotHigh),
             segment.slotsP[slot].proc == UInt32(segment.myProc.load(ordering: .relaxed) + 1)
         {

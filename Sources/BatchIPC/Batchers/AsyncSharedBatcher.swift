@@ -37,7 +37,7 @@ public final class AsyncSharedBatcher<Result: BitwiseCopyable & Sendable>: Senda
     public init(
         segment: SharedSegment, maxBatchSize: Int? = nil, maxBatchBytes: Int? = nil,
         waiting: BatchWaiting = .adaptive,
-        commit: @escaping @Sendable (_ batch: SharedBatchContents) async throws -> Result
+        commit: @escaping @Sendable (_ batch: borrowing SharedBatchContents) async throws -> Result
     ) throws(SharedBatchError) {
         (self.maxBatchSize, self.maxBatchBytes) = try segment.batchLimits(maxBatchSize, maxBatchBytes)
         try segment.checkResult(Result.self)
@@ -99,10 +99,13 @@ public final class AsyncSharedBatcher<Result: BitwiseCopyable & Sendable>: Senda
             let outcome =
                 workers > 1 ? await Task { await home.runCommit(coach: c) }.value : await home.runCommit(coach: c)
             let took = measure ? cbatch_now_ns() &- start : -1
-            home.lock()
+            try home.lock()
             let result = engine.finishSubmission(outcome, coach: c, took: took, me: me)
             home.unlock()
             return try result.get()
+        case .failed(let error):
+            if submission.isQueued { engine.leaveBeforeEntering() }
+            throw error
         case .done(.wait), .released, .exited:
             preconditionFailure("a submission of a shared-memory batcher is never released")
         }

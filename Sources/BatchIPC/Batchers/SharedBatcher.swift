@@ -51,13 +51,12 @@ public final class SharedBatcher<Result: BitwiseCopyable & Sendable>: Sendable {
     public init(
         segment: SharedSegment, maxBatchSize: Int? = nil, maxBatchBytes: Int? = nil,
         waiting: BatchWaiting = .adaptive,
-        commit: @escaping @Sendable (_ batch: SharedBatchContents) throws -> Result
+        commit: @escaping @Sendable (_ batch: borrowing SharedBatchContents) throws -> Result
     ) throws(SharedBatchError) {
         (self.maxBatchSize, self.maxBatchBytes) = try segment.batchLimits(maxBatchSize, maxBatchBytes)
         try segment.checkResult(Result.self)
-        try segment.attach()
         engine = _BatchEngine(
-            home: _SharedHome(segment: segment, commit: commit), waiting: _WaitPolicy(waiting, serialCommits: true))
+            home: try _SharedHome(segment: segment, commit: commit), waiting: _WaitPolicy(waiting, serialCommits: true))
     }
 
     /// The segment this batcher works in.
@@ -83,14 +82,24 @@ public final class SharedBatcher<Result: BitwiseCopyable & Sendable>: Sendable {
         let me = home.threadToken()
         _ = engine.queueIn()
         var submission = _Submission()
-        home.lock()
+        do {
+            try home.lock()
+        } catch {
+            engine.leaveBeforeEntering()
+            throw error
+        }
         while true {
             let step = engine.submitStep(
                 &submission, me: me, maxBatchSize: maxBatchSize, cancelled: false, yieldCap: home.yieldCapNanos,
                 add: { c, _ in segment.append(record, frame: frame, coach: c, limit: limit) })
             switch step {
             case .wait(let plan, _):
-                home.wait(plan)
+                do {
+                    try home.wait(plan)
+                } catch {
+                    if submission.isQueued { engine.leaveBeforeEntering() }
+                    throw error
+                }
             case .done(let result):
                 home.unlock()
                 return try result.get()
@@ -99,7 +108,7 @@ public final class SharedBatcher<Result: BitwiseCopyable & Sendable>: Sendable {
                 let start = measure ? cbatch_now_ns() : 0
                 let outcome = home.runCommit(coach: c)
                 let took = measure ? cbatch_now_ns() &- start : -1
-                home.lock()
+                try home.lock()
                 let result = engine.finishSubmission(outcome, coach: c, took: took, me: me)
                 home.unlock()
                 return try result.get()

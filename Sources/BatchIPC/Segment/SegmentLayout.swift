@@ -12,8 +12,13 @@ import CShmSync
 
 extension SharedSegment {
     /// Never trusts a size or offset read from the segment: recomputes the layout from the
-    /// stored capacities and compares every field, then the mapping's size.
-    static func check(_ h: cshm_header, size: Int, name: String) throws(SharedBatchError) {
+    /// stored capacities and compares every field, then the mapping's size; then the creator's
+    /// identity (the owner's uid, this pid namespace) and the kind of the mutex.
+    /// - Returns: the header as validated: one copy, read once, which the segment then uses.
+    static func check(
+        _ header: UnsafeMutablePointer<cshm_header>, size: Int, owner: uid_t, name: String
+    ) throws(SharedBatchError) -> cshm_header {
+        let h = header.pointee
         guard h.magic == CSHM_MAGIC else { throw .badMagic(name: name) }
         guard h.version == CSHM_VERSION else {
             throw .versionMismatch(name: name, found: h.version, expected: CSHM_VERSION)
@@ -66,8 +71,25 @@ extension SharedSegment {
         guard h.liveness_ns >= 1_000_000 && h.liveness_ns <= 10_000_000_000 else {
             throw .layoutMismatch(name: name, detail: "liveness period \(h.liveness_ns) ns is out of range")
         }
+        // The creator's uid is the file's owner (checked against ours): a header that says
+        // otherwise was not written by the creator of this file.
+        guard h.creator_uid == owner else {
+            throw .layoutMismatch(name: name, detail: "creator uid \(h.creator_uid) is not the owner's, \(owner)")
+        }
+        // Both namespaces known (create records it always; robust mutexes and the lock-owner
+        // check need one namespace), and equal.
         let ns = cshm_pid_namespace()
-        guard h.pid_namespace == ns || h.pid_namespace == 0 || ns == 0 else { throw .otherPIDNamespace(name: name) }
+        guard h.pid_namespace != 0 else {
+            throw .layoutMismatch(name: name, detail: "its creator's pid namespace is 0 (unknown)")
+        }
+        guard ns != 0 else {
+            throw .system(operation: "stat(/proc/self/ns/pid) (the pid namespace)", name: name, errno: ENOENT)
+        }
+        guard h.pid_namespace == ns else { throw .otherPIDNamespace(name: name) }
+        guard cshm_mutex_kind_ok(cshm_header_mutex(header)) != 0 else {
+            throw .corruptSegment(name: name, field: "mutex", detail: "its kind is not a robust mutex")
+        }
+        return h
     }
 
     // MARK: - Regions

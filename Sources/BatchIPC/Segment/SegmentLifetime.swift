@@ -58,12 +58,18 @@ extension SharedSegment {
         h.creator_uid = geteuid()
         h.creator_pid = UInt32(bitPattern: getpid())
         h.pid_namespace = cshm_pid_namespace()
+        // Robust mutexes need one pid namespace, and an opener must be able to tell (§ Trust).
+        guard h.pid_namespace != 0 else {
+            throw .system(operation: "stat(/proc/self/ns/pid) (the pid namespace)", name: name, errno: ENOENT)
+        }
 
         let fd = cshm_tmpfile(directory)
         guard fd >= 0 else { throw .system(operation: "open(\(directory), O_TMPFILE)", name: name, errno: -fd) }
         defer { Glibc.close(fd) }
         // The umask may have narrowed 0600 but never widens it; fchmod makes it exact.
         guard fchmod(fd, 0o600) == 0 else { throw .system(operation: "fchmod", name: name, errno: errno) }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { throw .system(operation: "fstat", name: name, errno: errno) }
         guard ftruncate(fd, off_t(h.total_size)) == 0 else {
             throw .system(operation: "ftruncate(\(h.total_size))", name: name, errno: errno)
         }
@@ -92,11 +98,12 @@ extension SharedSegment {
             if linked == -EEXIST { throw .alreadyExists(name: name) }
             throw .system(operation: "linkat(\(directory + name))", name: name, errno: -linked)
         }
-        return SharedSegment(name: name, base: raw, size: size)
+        return SharedSegment(
+            name: name, base: raw, size: size, fileID: (UInt64(st.st_dev), UInt64(st.st_ino)), header: h)
     }
 
     /// Opens the existing segment `name` and checks it: owner, mode, size, magic, version,
-    /// layout and pid namespace. Opening does not take part in batches (a coordinator does), so
+    /// layout, creator uid, pid namespace and the kind of its mutex. Opening does not take part in batches (a coordinator does), so
     /// a monitor may open a segment only to read ``counters`` and ``status()``.
     /// - Throws: ``SharedBatchError``: `.notFound`, `.foreignOwner`, `.insecureMode`,
     ///   `.truncated`, `.badMagic`, `.versionMismatch`, `.layoutMismatch`, `.otherPIDNamespace`,
@@ -118,13 +125,15 @@ extension SharedSegment {
         guard let raw = mmap(nil, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0), raw != MAP_FAILED else {
             throw .system(operation: "mmap(\(size))", name: name, errno: errno)
         }
+        let header: cshm_header
         do {
-            try check(raw.assumingMemoryBound(to: cshm_header.self).pointee, size: size, name: name)
+            header = try check(raw.assumingMemoryBound(to: cshm_header.self), size: size, owner: st.st_uid, name: name)
         } catch {
             munmap(raw, size)
             throw error
         }
-        return SharedSegment(name: name, base: raw, size: size)
+        return SharedSegment(
+            name: name, base: raw, size: size, fileID: (UInt64(st.st_dev), UInt64(st.st_ino)), header: header)
     }
 
     /// Opens `name` if it exists, creates it with `configuration` otherwise; race-free between
@@ -159,6 +168,7 @@ extension SharedSegment {
     }
 
     /// Removes the name `name`. Processes that have it open keep using it until they close it.
+    /// Reads nothing of the segment: a corrupt one is removed as any other.
     /// - Throws: ``SharedBatchError/notFound(name:)``, or a failed `shm_unlink`.
     public static func unlink(name: String) throws(SharedBatchError) {
         try validate(name: name)

@@ -7,33 +7,36 @@ import CShmSync
 #endif
 
 // Observability: the live counters and a status snapshot, read with relaxed atomic loads and never
-// the lock, so that a monitor never disturbs a batch.
+// the lock, so that a monitor never disturbs a batch. Only a display is at stake here: values no
+// process of this library writes are clamped (never a trap), not judged.
 
 extension SharedSegment {
-    /// The live counters, read atomically without the lock.
+    /// The live counters, read atomically without the lock (each at most `Int.max`).
     public var counters: SharedBatchCounters {
         let h = header
         return SharedBatchCounters(
-            batches: Int(cbatch_atomic_load_u64(&h.pointee.batches)),
-            workersServed: Int(cbatch_atomic_load_u64(&h.pointee.served)),
-            crashesRecovered: Int(cbatch_atomic_load_u64(&h.pointee.crashes)),
-            cancels: Int(cbatch_atomic_load_u64(&h.pointee.cancels)))
+            batches: Int(clamping: cbatch_atomic_load_u64(&h.pointee.batches)),
+            workersServed: Int(clamping: cbatch_atomic_load_u64(&h.pointee.served)),
+            crashesRecovered: Int(clamping: cbatch_atomic_load_u64(&h.pointee.crashes)),
+            cancels: Int(clamping: cbatch_atomic_load_u64(&h.pointee.cancels)))
     }
 
     /// A snapshot of the header, coaches, processes and participant slots, read without the lock
     /// (each field atomically; fields may come from slightly different moments).
+    ///
+    /// Whether each attached process is alive is exact: its lease's lock word says so.
     public func status() -> SharedSegmentStatus {
-        let h = header.pointee
         var coaches: [SharedSegmentStatus.Coach] = []
         for c in 0..<coachCount {
             let co = coachesP + c
             coaches.append(
                 .init(
-                    index: c, count: Int(cbatch_atomic_load_i64(&co.pointee.count)),
-                    generation: Int(cbatch_atomic_load_u64(&co.pointee.generation)),
+                    // -Int.max at least, so that `-count` (workers not exited) is always defined.
+                    index: c, count: max(Int(cbatch_atomic_load_i64(&co.pointee.count)), -Int.max),
+                    generation: Int(clamping: cbatch_atomic_load_u64(&co.pointee.generation)),
                     triggered: cshm_atomic_load_u32(&co.pointee.triggered) != 0,
                     ready: cshm_atomic_load_u32(&co.pointee.ready) != 0,
-                    arenaUsed: Int(cbatch_atomic_load_u64(arenaUsedP(c)))))
+                    arenaUsed: Int(clamping: cbatch_atomic_load_u64(arenaUsedP(c)))))
         }
         var participants: [SharedSegmentStatus.Participant] = []
         for s in 0..<slotCount {
@@ -48,17 +51,21 @@ extension SharedSegment {
                     sleepingOn: Int(cshm_atomic_load_i32(&slot.pointee.channel))))
         }
         var processes: [SharedSegmentStatus.Process] = []
+        var queueLength = 0
         for p in 0..<procCount where cshm_atomic_load_u32(&procsP[p].state) == 1 {
-            processes.append(
-                .init(
-                    entry: p, pid: cshm_atomic_load_i32(&procsP[p].pid),
-                    queued: Int(cbatch_atomic_load_i64(&procsP[p].queued))))
+            let queued = Int(cbatch_atomic_load_i64(cshm_proc_queued(procsP + p)))
+            let (sum, overflow) = queueLength.addingReportingOverflow(max(queued, 0))
+            queueLength = overflow ? .max : sum
+            let alive = leaseIsHeld(p)
+            processes.append(.init(entry: p, pid: cshm_atomic_load_i32(&procsP[p].pid), queued: queued, alive: alive))
         }
+        let h = header
         return SharedSegmentStatus(
-            name: name, size: size, version: Int(h.version), configuration: configuration,
-            creatorPID: Int32(bitPattern: h.creator_pid), creatorUID: h.creator_uid, counters: counters,
-            queueLength: processes.reduce(0) { $0 + $1.queued }, coaches: coaches,
-            participants: participants, processEntries: processes)
+            name: name, size: size, version: Int(cshm_atomic_load_u32(&h.pointee.version)),
+            configuration: configuration,
+            creatorPID: Int32(bitPattern: cshm_atomic_load_u32(&h.pointee.creator_pid)),
+            creatorUID: cshm_atomic_load_u32(&h.pointee.creator_uid), counters: counters,
+            queueLength: queueLength, coaches: coaches, participants: participants, processEntries: processes)
     }
 }
 
@@ -114,6 +121,10 @@ public struct SharedSegmentStatus: Sendable {
         public var pid: Int32
         /// Announcements of its workers not entered yet.
         public var queued: Int
+        /// Whether the process holds its lease (is alive). A dead one keeps its entry until a
+        /// process of the segment repairs it: the next lock that finds it, an attach, or a slot
+        /// reservation that finds the table full.
+        public var alive: Bool
     }
     public var name: String
     public var size: Int
@@ -126,8 +137,8 @@ public struct SharedSegmentStatus: Sendable {
     public var queueLength: Int
     public var coaches: [Coach]
     public var participants: [Participant]
-    /// Pids of the attached processes.
-    public var processes: [Int32] { processEntries.map(\.pid) }
+    /// Pids of the attached processes that are alive.
+    public var processes: [Int32] { processEntries.filter(\.alive).map(\.pid) }
     /// The attached processes, with their entry and queue count.
     public var processEntries: [Process]
 }

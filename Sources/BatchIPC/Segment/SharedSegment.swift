@@ -13,11 +13,16 @@ import Synchronization
 ///
 /// Create it once (``create(name:configuration:)``), open it in every other process
 /// (``open(name:)``), or let every process call ``openOrCreate(name:configuration:)``. Then make a
-/// ``SharedCoordinator`` (one coach) or ``SharedMulti`` over it. ``close()`` detaches this process;
-/// ``unlink(name:)`` removes the name (mappings stay valid until closed).
+/// ``SharedCoordinator`` (one coach) or ``SharedMulti`` over it. ``close()`` detaches this process
+/// (its coordinators then fail safely); ``unlink(name:)`` removes the name (mappings stay valid).
 ///
 /// Reading ``counters`` and ``status()`` never takes the lock and never disturbs a batch, so a
 /// monitoring process can open a segment without taking part.
+///
+/// Everything read from the segment is input from another process (docs/IPC.md, "Trust model"):
+/// a value this library never writes makes the calls that meet it throw
+/// ``SharedBatchError/corruptSegment(name:field:detail:)``, and this process stops using the
+/// segment (``failure``).
 public final class SharedSegment: @unchecked Sendable {
     // @unchecked Sendable: the mapping's address and every `let` below never change while the
     // segment is open; everything mutable is either in the segment (guarded by its robust mutex,
@@ -33,12 +38,15 @@ public final class SharedSegment: @unchecked Sendable {
 
     // MARK: The mapping and where its regions are, from the validated header (never re-read).
 
-    /// The mapping. Its address never changes until `close()`.
+    /// The mapping. Its address never changes while the object lives (`deinit` unmaps it).
     @usableFromInline let base: UnsafeMutableRawPointer
     /// Bytes mapped (= the segment's size).
     let size: Int
     @usableFromInline let header: UnsafeMutablePointer<cshm_header>
     @usableFromInline let mutexP: UnsafeMutablePointer<pthread_mutex_t>
+    /// The kind every mutex of the segment must have (`cshm_mutex_expected_kind`): checked before
+    /// each call into glibc, which dispatches on it.
+    @usableFromInline let mutexKind: Int32 = cshm_mutex_expected_kind()
     @usableFromInline let coreP: UnsafeMutablePointer<cbatch_core>
     @usableFromInline let coachesP: UnsafeMutablePointer<cbatch_coach>
     @usableFromInline let slotsP: UnsafeMutablePointer<cshm_slot>
@@ -59,17 +67,32 @@ public final class SharedSegment: @unchecked Sendable {
     @usableFromInline let arenaOffset: Int
     /// The liveness period in nanoseconds (from the header).
     @usableFromInline let livenessNS: Int64
+    /// The segment file's device and inode: how a lock owner is recognised as a user of it.
+    let fileID: (device: UInt64, inode: UInt64)
 
     // MARK: Process-local state.
 
-    /// Process-unique number of this mapping (never reused): the key of the per-thread slot cache.
-    @usableFromInline let serial: UInt64
+    /// Process-unique number of this mapping (never reused): the key of the per-thread slot cache
+    /// and of the registry. `close()` gives it a new, unregistered number, so that no thread's
+    /// cached slot (free by then, or another's) is used any more.
+    @usableFromInline let serialWord: Atomic<UInt64>
+    @inlinable @inline(__always) var serial: UInt64 { serialWord.load(ordering: .relaxed) }
     /// This process's pid, read once (`getpid` is a system call; a process attaches after exec,
     /// never across fork).
     @usableFromInline let pid = getpid()
     /// Attachment state: the lease thread, the process entry, the closed flag. Under its lock.
     let local = ProcessLock(LocalState())
-    /// This process's entry in the process table, -1 until attached. Written once in `attach`.
+    /// Set once, when this process finds the segment unusable (``failure``); never cleared.
+    /// Read without a lock by `enter`, so that nothing new starts on a corrupt segment.
+    @usableFromInline let isBroken = Atomic<Bool>(false)
+    /// Set once, when no thread of this process may go on waiting for the segment's lock or
+    /// channels: it was found corrupt, or this process detached (its slots are free, maybe
+    /// another's). `close()` alone does not set it: the workers still inside a batch finish it.
+    let stopWaiting = Atomic<Bool>(false)
+    /// The first ``failure`` recorded. Its own lock: it is recorded from under `local` too.
+    let failureRecord = ProcessLock<SharedBatchError?>(nil)
+    /// This process's entry in the process table, -1 while not attached. Written by `attach`
+    /// and by `close()` (back to -1).
     @usableFromInline let myProc = Atomic<Int32>(-1)
     /// The wait channels (futex words in the segment) and the wakes owed by the holder of the
     /// segment mutex (process memory, read and written only by that thread), issued by `unlock`
@@ -77,6 +100,15 @@ public final class SharedSegment: @unchecked Sendable {
     @usableFromInline let futex: _FutexChannels
     /// What the waiting policy measured, in the header (untrusted: the engine clamps it).
     @usableFromInline let policyP: UnsafeMutablePointer<cbatch_policy>
+    /// Per participant slot, the phase of this process's worker in it, as that worker recorded it
+    /// (`note`): process memory, so that `close()` waits for workers of this process that are
+    /// really inside a batch, not for what another process wrote into the segment. Atomic loads
+    /// and stores (the closing thread reads what workers write).
+    @usableFromInline let localPhases: UnsafeMutablePointer<UInt32>
+    /// Where this process's announcements go while it is not attached (before a coordinator, or
+    /// after `close()`): process memory, so that a late `queueIn` never counts on an entry that
+    /// another process may own by then. Atomic adds only.
+    @usableFromInline let detachedQueue: UnsafeMutablePointer<Int64>
     /// Per coach, in the committer's own process: the original error of the last outcome it
     /// published, with the coach generation. Read and written only under the segment mutex.
     let localErrors: UnsafeMutablePointer<(generation: UInt64, error: any Error)?>
@@ -95,6 +127,7 @@ public final class SharedSegment: @unchecked Sendable {
     private var _state: _SegmentState?
 
     struct LocalState {
+        /// `close()` was called: this process detached (or is detaching); nothing new attaches.
         var closed = false
         /// Index of this process's entry in the process table, -1 while not attached.
         var proc: Int32 = -1
@@ -103,14 +136,18 @@ public final class SharedSegment: @unchecked Sendable {
         var leaseSerial: UInt64 = 0
     }
 
-    /// A segment over a mapping whose header `check` validated (or `create` wrote).
-    init(name: String, base: UnsafeMutableRawPointer, size: Int) {
+    /// A segment over a mapping; `h` is the header `check` validated (or `create` wrote): the
+    /// copy, never the segment's words again (another process may have changed them since).
+    init(
+        name: String, base: UnsafeMutableRawPointer, size: Int, fileID: (device: UInt64, inode: UInt64),
+        header h: cshm_header
+    ) {
         self.name = name
         self.base = base
         self.size = size
-        self.serial = segmentSerials.add(1, ordering: .relaxed).newValue
+        self.fileID = fileID
+        self.serialWord = Atomic(segmentSerials.add(1, ordering: .relaxed).newValue)
         header = base.assumingMemoryBound(to: cshm_header.self)
-        let h = header.pointee
         coachCount = Int(h.coaches)
         slotCount = Int(h.slots)
         procCount = Int(h.procs)
@@ -146,6 +183,10 @@ public final class SharedSegment: @unchecked Sendable {
         futex = _FutexChannels(
             channels: (base + Int(h.off_channels)).assumingMemoryBound(to: cbatch_channel.self),
             pendingWakes: pendingWakes, shared: true)
+        detachedQueue = .allocate(capacity: 1)
+        detachedQueue.initialize(to: 0)
+        localPhases = .allocate(capacity: Int(h.slots))
+        localPhases.initialize(repeating: WorkerPhase.idle.rawValue, count: Int(h.slots))
         localErrors = .allocate(capacity: Int(h.coaches))
         localErrors.initialize(repeating: nil, count: Int(h.coaches))
         _state = _SegmentState(segment: self)
@@ -154,31 +195,76 @@ public final class SharedSegment: @unchecked Sendable {
 
     deinit {
         close()
+        munmap(base, size)
         localErrors.deinitialize(count: coachCount).deallocate()
         shadowRef.deallocate()
         futex.pendingWakes.deallocate()
+        detachedQueue.deallocate()
+        localPhases.deallocate()
     }
 
-    /// Detaches this process: its participant slots and process entry are released, and the
-    /// mapping is removed. Idempotent. Call it after every coordinator over this segment is done
-    /// (no worker of this process inside a batch); the segment's deinit calls it too.
+    /// Detaches this process: it waits until no worker of this process is inside a batch (a
+    /// worker still announced, or waiting to enter, gets ``SharedBatchError/closed(name:)``),
+    /// then releases its participant slots and its process entry. Afterwards every call on a
+    /// coordinator over this segment fails safely — the safe API and `commit` throw
+    /// ``SharedBatchError/closed(name:)``, `enter()` returns -1 — as after ``failure``;
+    /// ``counters`` and ``status()`` keep working (the mapping is removed with the segment
+    /// object). Idempotent; the segment's deinit calls it too.
+    ///
+    /// Calling it from inside a batch of this segment is a programmer error (it would wait for
+    /// itself): it traps with a message.
     public func close() {
-        let (first, proc, serial, lease) = local.withLock { state -> (Bool, Int32, UInt64, LeaseThread?) in
-            if state.closed { return (false, -1, 0, nil) }
+        let first = local.withLock { state -> Bool in
+            if state.closed { return false }
             state.closed = true
+            return true
+        }
+        guard first else { return }
+        broken(.closed(name: name))  // nothing new starts
+        let (proc, serial, lease) = local.withLock { state -> (Int32, UInt64, LeaseThread?) in
             defer {
                 state.lease = nil
                 state.proc = -1
             }
-            return (true, state.proc, state.leaseSerial, state.lease)
+            return (state.proc, state.leaseSerial, state.lease)
         }
-        guard first else { return }
         // Unregister first: a thread-exit destructor releases slots only under the registry
-        // lock and only for registered segments, so it never touches the mapping after this.
+        // lock and only for registered segments, so it never touches the slots after this.
         liveSegments.withLock { _ = $0.removeValue(forKey: self.serial) }
+        if let lease, proc >= 0, detach(proc: Int(proc), serial: serial, lease: lease) {
+            // The slots are free: no cached one may be used again.
+            serialWord.store(segmentSerials.add(1, ordering: .relaxed).newValue, ordering: .relaxed)
+        }
+        stopWaiting.store(true, ordering: .releasing)
+        // Last: the parking thread resumed this process's tasks in a batch while `detach` waited
+        // for them to leave; those still suspended now wake to find the segment closed.
         asyncTasks.withLock { $0 }?.parking.stop()
-        if let lease, proc >= 0 { detach(proc: Int(proc), serial: serial, lease: lease) }
-        munmap(base, size)
+    }
+
+    /// Why this process stopped using the segment, `nil` while it uses it: the error that every
+    /// later call that can throw throws — ``SharedBatchError/corruptSegment(name:field:detail:)``
+    /// when it found the segment corrupt, ``SharedBatchError/closed(name:)`` after ``close()``.
+    /// Calls that cannot throw fail safely instead: `enter()` returns -1 (or `(-1, -1)`), as a
+    /// non-blocking enter that gives up; `notify()`, `trigger()` and `exit()` do nothing more
+    /// than they safely can. Set once, never cleared: remove the segment and make a new one.
+    public var failure: SharedBatchError? {
+        guard isBroken.load(ordering: .acquiring) else { return nil }
+        return failureRecord.withLock { $0 }
+    }
+
+    /// Records that this process stops using the segment (the first reason stays) and returns
+    /// `error`.
+    @discardableResult
+    func broken(_ error: SharedBatchError) -> SharedBatchError {
+        failureRecord.withLock { if $0 == nil { $0 = error } }
+        isBroken.store(true, ordering: .releasing)
+        if case .corruptSegment = error { stopWaiting.store(true, ordering: .releasing) }
+        return error
+    }
+
+    /// The ``failure`` when no thread of this process may wait any more (`stopWaiting`).
+    var waitingStopped: SharedBatchError? {
+        stopWaiting.load(ordering: .acquiring) ? failure : nil
     }
 
     /// How long a waiter of this process may yield the CPU before it sleeps, when what it waits

@@ -17,32 +17,47 @@ extension SharedSegment {
     /// the crash table. Idempotent; does nothing (but a scan of the process table) when everyone
     /// is alive.
     ///
-    /// - Parameter ownerDied: the lock came back `EOWNERDEAD`: its holder died, possibly in the
-    ///   middle of a step. The coaches are first restored from the last snapshot (saved at each
-    ///   phase change under the lock, see cshm_shadow.h), so that they match every participant's
-    ///   recorded phase again.
-    func repair(ownerDied: Bool) {
-        let me = myProc.load(ordering: .relaxed)
+    /// - Parameters:
+    ///   - ownerDied: the lock came back `EOWNERDEAD`: its holder died, possibly in the middle of
+    ///     a step. The coaches are first restored from the last snapshot (saved at each phase
+    ///     change under the lock, see cshm_shadow.h), so that they match every participant's
+    ///     recorded phase again.
+    ///   - check: validate the tables first (``checkState()``): after a restore, and whenever a
+    ///     waiter slept a whole liveness period (a state nobody can ever leave looks like that).
+    /// - Throws: ``SharedBatchError/corruptSegment(name:field:detail:)``; the caller still holds
+    ///   the lock.
+    func repair(ownerDied: Bool, check: Bool = false) throws(SharedBatchError) {
+        let me = Int(myProc.load(ordering: .relaxed))
         var dead: [Int] = []
-        for p in 0..<procCount where Int32(p) != me && procsP[p].state == 1 {
-            if procIsDead(p) { dead.append(p) }
+        var died: [Int] = []  // of `dead`, those that died (the others are detaching)
+        for p in 0..<procCount where p != me && procsP[p].state == 1 {
+            switch lease(of: p) {
+            case .held: break
+            case .died:
+                dead.append(p)
+                died.append(p)
+            case .released: dead.append(p)
+            }
         }
         let high = slotHigh
         let engine = _BatchEngine(home: state, waiting: _WaitPolicy(.adaptive))
         if ownerDied {
             // EOWNERDEAD proves that the thread holding the lock died, hence its process: its
             // lease may not be marked yet (the threads of a killed process exit one by one).
-            if let s = slot(ofToken: engine.holder, below: high), slotsP[s].proc != 0 {
-                let p = Int(slotsP[s].proc) - 1
-                if Int32(p) != me && !dead.contains(p) { dead.append(p) }
+            if let s = slot(ofToken: engine.holder, below: high), let p = procIndex(of: s), p != me,
+                !dead.contains(p)
+            {
+                dead.append(p)
+                died.append(p)
             }
             let saved = Int(cshm_shadow_slot(shadowRef))
-            let slotToo = saved != 0 && dead.contains(Int(slotsP[saved - 1].proc) - 1)
+            let slotToo = saved != 0 && procIndex(of: saved - 1).map { dead.contains($0) } == true
             // The coaches and the holder fields as they were at the last phase change: a holder
             // of the section that is dead leaves it below, with the rest of its row.
             cshm_restore(shadowRef, slotToo ? 1 : 0)
             if engine.holder != 0 && slot(ofToken: engine.holder, below: high) == nil { engine.sectionHolderGone() }
         }
+        if ownerDied || check { try checkState(dead: dead) }
         if dead.isEmpty {
             if ownerDied {
                 // The dead holder's owed wakes (issued after unlock) died with it, and the
@@ -53,29 +68,44 @@ extension SharedSegment {
             }
             return
         }
-        for p in dead {
-            // Queued, or waiting to enter: its announcements stop counting.
-            let queued = cbatch_atomic_load_i64(cshm_proc_queued(procsP + p))
-            cbatch_atomic_store_i64(cshm_proc_queued(procsP + p), 0)
-            var repaired = 0
-            for s in 0..<high where slotsP[s].proc == UInt32(p + 1) {
-                let slot = slotsP + s
-                let phase = WorkerPhase(rawValue: slot.pointee.phase) ?? .idle
-                if engine.participantDied(
-                    in: phase, coach: Int(slot.pointee.coach), pid: slot.pointee.pid, token: slot.pointee.token)
-                {
-                    cshm_counter_bump(&header.pointee.crashes)
-                    repaired += 1
-                }
-                freeSlot(s)
-                cshm_checkpoint(shadowRef, UInt32.max, 0, -1)
-            }
-            if repaired == 0 && queued != 0 { cshm_counter_bump(&header.pointee.crashes) }
-            procsP[p].state = 0
-        }
+        for p in dead { reclaim(process: p, engine: engine, died: died.contains(p)) }
         recomputeSleepers()
         wakeEveryone()
         cshm_checkpoint(shadowRef, UInt32.max, 0, -1)
+    }
+
+    /// Under the lock: gives up process entry `p` — its owner died, or (`died == false`) it is
+    /// detaching — with its announcements and participant slots, each slot handed to the crash
+    /// table with the phase it recorded. Every death is counted, an idle one too (a detaching
+    /// process is none).
+    ///
+    /// Each slot is first recorded idle together with a snapshot of the coaches just repaired,
+    /// then freed: a repairer that dies half-way leaves a snapshot that matches the slots, and
+    /// the next one neither repeats nor loses the row.
+    func reclaim(process p: Int, engine: _BatchEngine<_SegmentState>, died: Bool) {
+        // Queued, or waiting to enter: its announcements stop counting.
+        cbatch_atomic_store_i64(cshm_proc_queued(procsP + p), 0)
+        var repaired = 0
+        for s in 0..<slotHigh where slotsP[s].proc == UInt32(p + 1) {
+            let slot = slotsP + s
+            let phase = WorkerPhase(rawValue: slot.pointee.phase) ?? .idle
+            if engine.participantDied(
+                in: phase, coach: Int(slot.pointee.coach), pid: slot.pointee.pid, token: slot.pointee.token)
+            {
+                if died { cshm_counter_bump(&header.pointee.crashes) }
+                repaired += 1
+            }
+            cshm_note_locked(shadowRef, UInt32(s), WorkerPhase.idle.rawValue, -1)
+            freeSlot(s)
+        }
+        if died && repaired == 0 { cshm_counter_bump(&header.pointee.crashes) }
+        procsP[p].state = 0
+    }
+
+    /// The process entry slot `s` names, if it names one (`proc` is 1 + an entry index).
+    func procIndex(of s: Int) -> Int? {
+        let p = Int(slotsP[s].proc) - 1
+        return p >= 0 && p < procCount ? p : nil
     }
 
     /// The slot a token names (`serial << 16 | slot + 1`, see `reserveSlot`), if it is below

@@ -1,6 +1,7 @@
 import Batch
 import CBatchCore
 import CShmSync
+import Synchronization
 
 #if canImport(Glibc)
     import Glibc
@@ -14,8 +15,8 @@ extension SharedSegment {
     /// Under the lock: 1 + the highest slot ever claimed, bounded by the validated capacity (the
     /// segment's copy is shared memory: never trusted as an index bound).
     @usableFromInline var slotHigh: Int { min(Int(header.pointee.slot_high), slotCount) }
-
-    /// The calling thread's slot in this mapping, claimed on first use.
+    /// The calling thread's slot in this mapping, claimed on first use; -1 when it cannot have
+    /// one (the `enter` that follows throws why: ``workerToken()``).
     @inlinable @inline(__always)
     func mySlot() -> Int {
         let cache = cshm_tls()!
@@ -23,35 +24,66 @@ extension SharedSegment {
         return mySlotSlow()
     }
 
-    /// The calling thread's token in this mapping (its slot's, claimed on first use).
+    /// The calling thread's token in this mapping (its slot's, claimed on first use), or
+    /// ``noToken`` when it cannot have a slot.
     @inlinable @inline(__always)
     func myToken() -> UInt64 {
         let cache = cshm_tls()!
         if cache[0].serial == serial { return cache[0].token }
-        return slotsP[mySlotSlow()].token
+        return mySlotSlow() >= 0 ? cache[0].token : Self.noToken
+    }
+
+    /// The token of a thread without a slot: it names no slot (its slot field is beyond every
+    /// table) and never the holder of the critical section.
+    @usableFromInline static var noToken: UInt64 { 0xffff }
+
+    /// `enter`'s token: the calling thread's, its slot claimed now if it has none; and nothing
+    /// enters a segment this process found unusable.
+    /// - Throws: the segment's ``failure``, or what ``reserveSlot()`` throws.
+    @inlinable @inline(__always)
+    func workerToken() throws(SharedBatchError) -> UInt64 {
+        let cache = cshm_tls()!
+        if cache[0].serial == serial && !isBroken.load(ordering: .relaxed) { return cache[0].token }
+        return try workerTokenSlow()
+    }
+
+    @usableFromInline @inline(never)
+    func workerTokenSlow() throws(SharedBatchError) -> UInt64 {
+        if let failure { throw failure }
+        try reserveSlot()
+        return cshm_tls()![0].token
     }
 
     @usableFromInline @inline(never)
     func mySlotSlow() -> Int {
-        do {
-            return try reserveSlot()
-        } catch {
-            preconditionFailure("\(error) (reserve a slot per thread with reserveSlot() to get this as an error)")
-        }
+        (try? reserveSlot()) ?? -1
     }
 
     /// Gives the calling thread a participant slot (if it has none yet) and attaches this process.
-    /// Threads get a slot on first use anyway; call this first to get a full table as an error
-    /// instead of a trap.
+    /// A thread gets one on its first batch anyway (a full table is then that batch's error);
+    /// call this to find out earlier. When the table is full, dead processes are repaired first,
+    /// so that their slots are free.
     /// - Throws: ``SharedBatchError/participantTableFull(capacity:)``,
-    ///   ``SharedBatchError/processTableFull(capacity:)``.
+    ///   ``SharedBatchError/processTableFull(capacity:)``, ``SharedBatchError/closed(name:)``,
+    ///   ``SharedBatchError/corruptSegment(name:field:detail:)``, or `.system` (attach).
     @discardableResult
     public func reserveSlot() throws(SharedBatchError) -> Int {
         let cache = cshm_tls()!
-        for i in 0..<Int(CSHM_TLS_ENTRIES) where cache[i].serial == serial { return Int(cache[i].slot) }
+        for i in 0..<Int(CSHM_TLS_ENTRIES) where cache[i].serial == serial {
+            // Into entry 0, where the fast paths look.
+            let mine = cache[i]
+            cache[i] = cache[0]
+            cache[0] = mine
+            return Int(mine.slot)
+        }
         try attach()
-        lock()
-        let claimed = claimSlot()
+        try lock()
+        let claimed: (slot: Int, token: UInt64)?
+        do throws(SharedBatchError) {
+            claimed = try claimSlot()
+        } catch {
+            throw brokenUnlocking(error)
+        }
         unlock()
         guard let (found, token) = claimed else { throw .participantTableFull(capacity: slotCount) }
         rememberSlot(found, token: token)
@@ -59,12 +91,22 @@ extension SharedSegment {
     }
 
     /// Under the lock, attached: claims a free slot of the participant table for this process,
-    /// idle; `nil` when the table is full. Its token is `serial << 16 | slot + 1`: unique among
-    /// the slot's uses, and it names the slot.
-    func claimSlot() -> (slot: Int, token: UInt64)? {
+    /// idle — after reclaiming the slots of dead processes when none is free —; `nil` when the
+    /// table is full. Its token is `serial << 16 | slot + 1`: unique among the slot's uses, and
+    /// it names the slot.
+    /// - Throws: ``SharedBatchError/corruptSegment(name:field:detail:)`` from the repair; the
+    ///   caller still holds the lock.
+    func claimSlot() throws(SharedBatchError) -> (slot: Int, token: UInt64)? {
         let proc = myProc.load(ordering: .relaxed)
-        guard let found = (0..<slotCount).first(where: { slotsP[$0].proc == 0 }) else { return nil }
+        var free = (0..<slotCount).first { slotsP[$0].proc == 0 }
+        if free == nil {
+            try repair(ownerDied: false, check: true)
+            free = (0..<slotCount).first { slotsP[$0].proc == 0 }
+        }
+        guard let found = free else { return nil }
         let slot = slotsP + found
+        // 1 + the highest slot ever claimed first: whenever proc != 0, the slot is below it.
+        if header.pointee.slot_high < UInt32(found + 1) { header.pointee.slot_high = UInt32(found + 1) }
         slot.pointee.serial &+= 1
         let token = UInt64(slot.pointee.serial) << 16 | UInt64(found + 1)
         slot.pointee.token = token
@@ -73,7 +115,6 @@ extension SharedSegment {
         slot.pointee.phase = 0
         slot.pointee.coach = -1
         slot.pointee.channel = -1
-        if header.pointee.slot_high < UInt32(found + 1) { header.pointee.slot_high = UInt32(found + 1) }
         return (found, token)
     }
 
@@ -88,14 +129,14 @@ extension SharedSegment {
         }
         // Keep the newest in entry 0: the common case is one segment per thread.
         cache[free] = cache[0]
-        cache[0] = cshm_tls_entry(serial: serial, slot: Int64(slot), token: token)
+        cache[0] = cshm_tls_entry(serial: serial, slot: Int64(slot), token: token, queued: 0)
     }
 
     /// Called on the exiting thread (pthread key destructor): frees its slot if it is idle.
     func releaseSlot(_ s: Int) {
         let closed = local.withLock { $0.closed }
         if closed { return }
-        lock()
+        do throws(SharedBatchError) { try lock() } catch { return }
         let slot = slotsP + s
         if slot.pointee.proc == UInt32(myProc.load(ordering: .relaxed) + 1) && slot.pointee.phase == 0 {
             slot.pointee.proc = 0

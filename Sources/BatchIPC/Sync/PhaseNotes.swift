@@ -7,9 +7,13 @@ import CShmSync
 // consistent point of the state, saved as the crash snapshot (cshm_shadow.h).
 
 extension SharedSegment {
-    /// Records the phase of the worker in slot `s`. Inlined: it runs five times per operation.
+    /// Records the phase of the worker in slot `s` — in the segment, and in ``localPhases`` (what
+    /// this process knows of its own workers, whatever the segment says). Inlined: it runs five
+    /// times per operation.
     @inlinable @inline(__always)
     func note(_ phase: WorkerPhase, coach c: Int, slot s: Int) {
+        guard UInt(bitPattern: s) < UInt(slotCount) else { return }  // never: `s` is this thread's slot
+        cshm_atomic_store_u32(localPhases + s, phase.rawValue)
         // Under the lock: entered, waiting, committing, done, and idle on exit (coach >= 0).
         // (queued and idle after queueOut come without it; idle after a busy enter changed nothing.)
         if phase != .queued && c >= 0 {

@@ -9,33 +9,74 @@ import Synchronization
 // announces and enters in the same process (any thread of it).
 
 extension SharedSegment {
-    /// This process's counter; the process must be attached (a coordinator attaches it).
+    /// This process's counter: its process entry's while attached, else one in process memory
+    /// (announcements of a closed segment count nowhere: `enter` then fails).
     @inlinable var myQueue: UnsafeMutablePointer<Int64> {
         let p = Int(myProc.load(ordering: .relaxed))
-        precondition(p >= 0, "segment \(name) used before a coordinator attached this process")
-        return cshm_proc_queued(procsP + p)
+        return p >= 0 ? cshm_proc_queued(procsP + p) : detachedQueue
     }
 
-    /// Lock free: announce a worker of this process.
+    /// Lock free: announce a worker of this process (the calling thread counts it too).
     @inlinable
     func queueIn() -> Int {
+        _ = mySlot()  // the thread's cache entry, where it counts its own announcements
+        _ = cbatch_atomic_add_i64(myQueue, 1)
+        let cache = cshm_tls()!
+        if cache[0].serial == serial { cache[0].queued &+= 1 }
+        return queueLength
+    }
+
+    /// Takes back an announcement of this process. Negative (the engine's misuse trap: more
+    /// taken back than announced) only when both this process's counter and the calling
+    /// thread's own count go below zero; a process counter below zero while the thread did
+    /// announce was written by another process: a corrupt segment, not a misuse.
+    @inlinable
+    func queueOut() -> Int {
+        let mine = cbatch_atomic_add_i64(myQueue, -1)
+        let cache = cshm_tls()!
+        var thread: Int64 = -1
+        if cache[0].serial == serial {
+            cache[0].queued &-= 1
+            thread = cache[0].queued
+        }
+        if mine < 0 { return queueCounterBelowZero(mine, thread: thread) }
+        return queueLength
+    }
+
+    /// Lock free: announce a worker of this process that is a task (it may resume on any thread:
+    /// no thread counts it).
+    func queueInForTask() -> Int {
         _ = cbatch_atomic_add_i64(myQueue, 1)
         return queueLength
     }
 
-    /// Takes back an announcement of this process.
-    @inlinable
-    func queueOut() -> Int {
-        _ = cbatch_atomic_add_i64(myQueue, -1)
+    /// Takes back an announcement of a task of this process. Negative (the engine's misuse
+    /// trap) when this process's counter goes from 0 to -1; further below, the counter was
+    /// written by another process.
+    func queueOutForTask() -> Int {
+        let mine = cbatch_atomic_add_i64(myQueue, -1)
+        if mine < 0 { return queueCounterBelowZero(mine, thread: -1) }
         return queueLength
     }
 
-    /// The sum of the processes' announcements; exact under the lock.
+    @usableFromInline @inline(never)
+    func queueCounterBelowZero(_ mine: Int64, thread: Int64) -> Int {
+        if thread < 0 && mine == -1 { return -1 }  // this process took back more than it announced
+        broken(
+            .corruptSegment(
+                name: name, field: "process entry \(myProc.load(ordering: .relaxed)) queued",
+                detail: "\(mine + 1) announcements before this thread's own was taken back"))
+        return queueLength
+    }
+
+    /// The sum of the processes' announcements; exact under the lock. Each counter is another
+    /// process's word: it counts as 0...2^32 (a free entry's stray count is found by
+    /// ``checkState()``), so that the sum never overflows.
     @inlinable @inline(__always)
     var queueLength: Int {
         let high = min(Int(cshm_atomic_load_u32(&header.pointee.proc_high)), procCount)
         var sum: Int64 = 0
-        for p in 0..<high { sum += cbatch_atomic_load_i64(cshm_proc_queued(procsP + p)) }
+        for p in 0..<high { sum &+= min(max(cbatch_atomic_load_i64(cshm_proc_queued(procsP + p)), 0), 1 << 32) }
         return Int(sum)
     }
 }

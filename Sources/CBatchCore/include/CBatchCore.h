@@ -61,7 +61,7 @@ typedef struct cbatch_core {
     int32_t holder_coach;
     /* Under the lock: the holder's progress in its batch, a `_HolderState` (Swift):
      * 0 = none, 1 = inside with no outcome yet (may commit or cancel), 2 = has its outcome
-     * (may only exit). */
+     * (may only exit), 3 = inside with no outcome, left on purpose (a throw does not poison). */
     uint32_t holder_state;
 } cbatch_core;
 

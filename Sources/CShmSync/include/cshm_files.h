@@ -20,5 +20,9 @@ int cshm_unlink(const char *name);
 int cshm_pipe_cloexec(int fds[2]);
 /* st_ino of /proc/self/ns/pid, or 0 when unknown. */
 uint64_t cshm_pid_namespace(void);
+/* Whether thread `tid` (of any process of this pid namespace) has the file (dev, ino) mapped,
+ * from /proc/TID/maps: 1 yes, 0 no (also when its maps are not readable to us: another uid, or
+ * not dumpable), -1 no such thread, -2 cannot tell. */
+int cshm_thread_maps(int32_t tid, uint64_t dev, uint64_t ino);
 
 #endif /* CSHM_FILES_H */
