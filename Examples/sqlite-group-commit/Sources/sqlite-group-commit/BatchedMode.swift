@@ -20,14 +20,14 @@
         static func run(_ options: WorkerOptions, rows: RowSequence, report: ReportFile) throws {
             let segment = try SharedSegment.open(name: options.segment!)
             defer { segment.close() }
-            let committer = try BatchCommitter(database: options.database, busyTimeout: options.busyTimeout)
+            let committer = try BatchCommitter(database: options.database, busyTimeout: options.work.busyTimeout)
             let batcher = try AsyncSharedBatcher<BatchReceipt>(segment: segment) { batch in
                 try committer.commit(batch.records)
             }
             try WorkerStart.arrive()
             try Threads.waitForTask {
                 try await withThrowingTaskGroup(of: Void.self) { group in
-                    for _ in 0..<options.tasks {
+                    for _ in 0..<options.work.tasks {
                         group.addTask { try await insertRows(options, rows: rows, report: report, batcher: batcher) }
                     }
                     try await group.waitForAll()
@@ -42,7 +42,7 @@
         ) async throws {
             while let seq = rows.take() {
                 let id = RowID(worker: options.id, seq: seq)
-                let record = Rows.record(id, payload: Rows.payload(id, size: options.payload))
+                let record = Rows.record(id, payload: Rows.payload(id, size: options.work.payload))
                 try report.submitted(seq)
                 let start = Sys.now()
                 do {

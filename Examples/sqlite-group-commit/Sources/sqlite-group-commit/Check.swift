@@ -63,7 +63,7 @@ enum Check {
         options o: SpawnOptions, workers: [WorkerProcess], database: SQLiteConnection, elapsed: Double
     ) throws -> CheckResult {
         var r = CheckResult()
-        r.rows = o.workers * o.rows
+        r.rows = o.workers * o.work.rows
         r.elapsed = elapsed
         r.loadAverage = Sys.loadAverage()
 
@@ -76,7 +76,7 @@ enum Check {
             copies[row.id, default: 0] += 1
             batchOf[row.id] = row.batch
             batchSizes[row.batch, default: 0] += 1
-            if row.payload != Rows.payload(row.id, size: o.payload) { r.corrupt += 1 }
+            if row.payload != Rows.payload(row.id, size: o.work.payload) { r.corrupt += 1 }
         }
         r.duplicated = copies.values.reduce(0) { $0 + max(0, $1 - 1) }
         r.batches = batchSizes.count
@@ -132,8 +132,8 @@ enum Check {
                 r.unknownInDB += unanswered.filter { copies[RowID(worker: w.id, seq: $0)] != nil }.count
             } else if !w.exitedZero {
                 r.problems.append("worker \(w.id) (pid \(w.pid)) ended with \(w.statusText)")
-            } else if outcomes.count != o.rows || !unanswered.isEmpty {
-                r.problems.append("worker \(w.id) reported the outcome of \(outcomes.count) of its \(o.rows) rows")
+            } else if outcomes.count != o.work.rows || !unanswered.isEmpty {
+                r.problems.append("worker \(w.id) reported the outcome of \(outcomes.count) of its \(o.work.rows) rows")
             }
         }
         r.unexpected = stored.filter { !submittedByAnyone.contains($0.id) }.count

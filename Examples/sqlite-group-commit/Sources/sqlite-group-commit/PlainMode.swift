@@ -13,12 +13,12 @@ enum PlainMode {
     static func run(_ options: WorkerOptions, rows: RowSequence, report: ReportFile) throws {
         // Connections are opened before the start: setup is not timed.
         var inserters: [RowInserter] = []
-        for _ in 0..<options.tasks {
-            inserters.append(try RowInserter(path: options.database, busyTimeout: options.busyTimeout))
+        for _ in 0..<options.work.tasks {
+            inserters.append(try RowInserter(path: options.database, busyTimeout: options.work.busyTimeout))
         }
         try WorkerStart.arrive()
         let boxes = inserters.map { InserterBox($0) }
-        try Threads.run(count: options.tasks) { index in
+        try Threads.run(count: options.work.tasks) { index in
             try insertRows(options, rows: rows, report: report, inserter: boxes[index].inserter)
         }
     }
@@ -29,7 +29,7 @@ enum PlainMode {
     ) throws {
         while let seq = rows.take() {
             let id = RowID(worker: options.id, seq: seq)
-            let payload = Rows.payload(id, size: options.payload)
+            let payload = Rows.payload(id, size: options.work.payload)
             try report.submitted(seq)
             let start = Sys.now()
             let batch = BatchIDs.next()

@@ -29,8 +29,7 @@ enum Outcome: String, CaseIterable, Sendable {
     case canceled
     /// The commit failed in another process (its error arrives as text).
     case remote
-    /// SQLITE_BUSY after every retry.
-    case busy = "sqlite_busy"
+    /// A SQLite error other than SQLITE_BUSY (which is retried).
     case sqlite
     case other
 

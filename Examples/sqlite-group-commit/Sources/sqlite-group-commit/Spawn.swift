@@ -36,7 +36,7 @@ nonisolated(unsafe) private var interruption: sig_atomic_t = 0
 
 enum SpawnCommand {
     static func run(_ o: SpawnOptions) throws -> Int32 {
-        if o.mode == .batched, let reason = BatchedMode.unavailableReason { throw RuntimeFailure(reason) }
+        if o.work.mode == .batched, let reason = BatchedMode.unavailableReason { throw RuntimeFailure(reason) }
         for sig in [SIGINT, SIGTERM, SIGHUP] { signal(sig) { interruption = $0 } }
         signal(SIGPIPE, SIG_IGN)
         var random = SplitMix64(seed: o.seed ?? UInt64(Sys.now() * 1e9) ^ UInt64(getpid()))
@@ -49,11 +49,12 @@ enum SpawnCommand {
         let keeper = try Database.create(path: database)
 
         var segment: SharedSegment?
-        if o.mode == .batched {
+        if o.work.mode == .batched {
             let name = "/\(toolName)-\(getpid())-\(String(random.next() & 0xFFFF_FFFF, radix: 16))"
             segment = try SharedSegment.create(
                 name: name,
-                configuration: BatchSegment.configuration(workers: o.workers, tasks: o.tasks, payload: o.payload))
+                configuration: BatchSegment.configuration(
+                    workers: o.workers, tasks: o.work.tasks, payload: o.work.payload))
         }
         defer {
             if let segment {
@@ -66,18 +67,14 @@ enum SpawnCommand {
         // lines (a row is two lines: submitted, then its outcome), so after it started inserting.
         var victims = Set<Int>()
         while victims.count < o.crash { victims.insert(Int(random.next() % UInt64(o.workers))) }
-        let lastLine = max(1, 2 * o.rows - 1)
+        let lastLine = max(1, 2 * o.work.rows - 1)
 
         let startLine = try StartLine()
         var workers: [WorkerProcess] = []
         var setupFailure: String?
         for id in 0..<o.workers {
             let report = "\(directory)/worker-\(id).report"
-            var args = [
-                "worker", "--id", "\(id)", "--db", database, "--report", report, "--rows", "\(o.rows)",
-                "--mode", o.mode.rawValue, "--tasks", "\(o.tasks)", "--payload", "\(o.payload)",
-                "--busy-timeout", "\(o.busyTimeout)",
-            ]
+            var args = ["worker", "--id", "\(id)", "--db", database, "--report", report] + o.work.arguments
             if let segment { args += ["--segment", segment.name] }
             let killAt = victims.contains(id) ? 1 + Int(random.next() % UInt64(lastLine)) : nil
             do {

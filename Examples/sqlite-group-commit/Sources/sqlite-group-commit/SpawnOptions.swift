@@ -2,11 +2,7 @@
 
 struct SpawnOptions {
     let workers: Int
-    let rows: Int
-    let mode: Mode
-    let tasks: Int
-    let payload: Int
-    let busyTimeout: Int
+    let work: Workload
     let crash: Int
     let seed: UInt64?
     let timeout: Int
@@ -26,11 +22,7 @@ struct SpawnOptions {
                 command: .spawn)
         }
         self.workers = workers
-        rows = try p.int("rows")
-        mode = try p.mode()
-        tasks = try p.int("tasks")
-        payload = try p.int("payload")
-        busyTimeout = try p.int("busy-timeout")
+        work = try Workload(p)
         crash = try p.int("crash")
         seed = try p.optionalInt("seed").map { UInt64($0) }
         timeout = try p.int("timeout")
@@ -39,9 +31,10 @@ struct SpawnOptions {
         if crash > workers {
             throw UsageError(message: "--crash \(crash) is more than the \(workers) workers", command: .spawn)
         }
-        if mode == .batched && workers * tasks > BatchSegment.inFlightLimit {
+        if work.mode == .batched && workers * work.tasks > BatchSegment.inFlightLimit {
             throw UsageError(
-                message: "N × --tasks is \(workers * tasks); a segment takes at most \(BatchSegment.inFlightLimit)",
+                message:
+                    "N × --tasks is \(workers * work.tasks); a segment takes at most \(BatchSegment.inFlightLimit)",
                 command: .spawn)
         }
         if database?.isEmpty == true { throw UsageError(message: "--db needs a path", command: .spawn) }

@@ -4,17 +4,18 @@ extension CheckResult {
     func json(_ o: SpawnOptions) -> JSON {
         let failureCounts = Outcome.allCases.filter { $0.isFailure }.map { ($0.rawValue, JSON.int(failures[$0] ?? 0)) }
         return .object([
-            ("mode", .string(o.mode.rawValue)),
+            ("mode", .string(o.work.mode.rawValue)),
             ("workers", .int(o.workers)),
-            ("tasks", .int(o.tasks)),
+            ("tasks", .int(o.work.tasks)),
             ("rows", .int(rows)),
-            ("rows_per_worker", .int(o.rows)),
-            ("payload_bytes", .int(o.payload)),
-            ("busy_timeout_ms", .int(o.busyTimeout)),
+            ("rows_per_worker", .int(o.work.rows)),
+            ("payload_bytes", .int(o.work.payload)),
+            ("busy_timeout_ms", .int(o.work.busyTimeout)),
             ("seconds", .number(elapsed)),
             ("rows_per_second", .number(rowsPerSecond)),
             ("p50_ms", percentile(0.5).map(JSON.number) ?? .null),
             ("p99_ms", percentile(0.99).map(JSON.number) ?? .null),
+            ("max_ms", percentile(1).map(JSON.number) ?? .null),
             ("batches", .int(batches)),
             ("mean_batch_size", .number(meanBatchSize)),
             ("largest_batch", .int(largestBatch)),
@@ -43,13 +44,14 @@ extension CheckResult {
 
     func human(_ o: SpawnOptions, database: String?) -> String {
         func ms(_ value: Double?) -> String { value.map { "\(rounded($0, 2)) ms" } ?? "-" }
-        let perWorker = o.tasks == 1 ? "1 row" : "\(o.tasks) rows"
-        let what = o.mode == .plain ? "a transaction per row" : "a transaction per batch (AsyncSharedBatcher)"
+        let perWorker = o.work.tasks == 1 ? "1 row" : "\(o.work.tasks) rows"
+        let what = o.work.mode == .plain ? "a transaction per row" : "a transaction per batch (AsyncSharedBatcher)"
         var lines = [
-            "\(o.mode.rawValue): \(o.workers) workers × \(o.rows) rows, \(perWorker) in flight each, \(what)",
-            "  \(o.payload)-byte payloads, WAL, synchronous=FULL, busy timeout \(o.busyTimeout) ms",
+            "\(o.work.mode.rawValue): \(o.workers) workers × \(o.work.rows) rows, \(perWorker) in flight each, \(what)",
+            "  \(o.work.payload)-byte payloads, WAL, synchronous=FULL, busy timeout \(o.work.busyTimeout) ms",
             "rows         \(acknowledged) acknowledged in \(rounded(elapsed, 3)) s: \(rounded(rowsPerSecond, 1)) rows/s",
-            "latency      p50 \(ms(percentile(0.5))), p99 \(ms(percentile(0.99))) (submitted → acknowledged)",
+            "latency      p50 \(ms(percentile(0.5))), p99 \(ms(percentile(0.99))), max \(ms(percentile(1)))"
+                + " (submitted → acknowledged)",
             "batches      \(batches) in the database, mean size \(rounded(meanBatchSize, 2)), largest \(largestBatch)",
             "busy errors  \(busyErrors) (\"database is locked\" after the busy timeout; each retried)",
         ]

@@ -4,9 +4,6 @@
 /// A worker's connection to the database, with the statements of its transaction prepared once.
 /// Used by one thread at a time.
 final class RowInserter {
-    /// Attempts of one transaction before its SQLITE_BUSY is final (each waits up to the busy timeout).
-    static let maxAttempts = 100
-
     private let connection: SQLiteConnection
     private let begin: SQLiteStatement
     private let commit: SQLiteStatement
@@ -31,18 +28,17 @@ final class RowInserter {
     }
 
     /// Inserts the rows that `rows` hands to its argument, as one transaction whose rows carry
-    /// `batch`. On SQLITE_BUSY ("database is locked", after the busy handler gave up) the whole
-    /// transaction is rolled back and run again; every busy error is counted in `BusyErrors`.
+    /// `batch`. On SQLITE_BUSY ("database is locked", once SQLite's busy handler gave up) the
+    /// whole transaction is rolled back and run again, as often as it takes (spawn's --timeout
+    /// bounds the run); every busy error is counted in `BusyErrors`.
     /// - Parameter rows: calls its argument once per row, with the row's payload (valid during
     ///   that call only); called again when the transaction is retried.
-    /// - Throws: the first error that is not SQLITE_BUSY, or the last SQLITE_BUSY after
-    ///   `maxAttempts`; nothing of the transaction is then in the database.
+    /// - Throws: the first error that is not SQLITE_BUSY; nothing of the transaction is then in
+    ///   the database.
     func transaction(
         batch: UInt64, rows: (_ insert: (RowID, UnsafeRawBufferPointer) throws -> Void) throws -> Void
     ) throws {
-        var attempt = 0
         while true {
-            attempt += 1
             do {
                 try begin.run()
                 do {
@@ -55,7 +51,6 @@ final class RowInserter {
                 }
             } catch let error as SQLiteError where error.isBusy {
                 BusyErrors.record()
-                if attempt >= Self.maxAttempts { throw error }
             }
         }
     }

@@ -11,11 +11,7 @@ struct WorkerOptions: Sendable {
     let id: Int
     let database: String
     let reportPath: String
-    let rows: Int
-    let mode: Mode
-    let tasks: Int
-    let payload: Int
-    let busyTimeout: Int
+    let work: Workload
     let segment: String?
 
     init(_ p: ParsedCommand) throws(UsageError) {
@@ -26,13 +22,9 @@ struct WorkerOptions: Sendable {
         self.id = id
         self.database = database
         reportPath = report
-        rows = try p.int("rows")
-        mode = try p.mode()
-        tasks = try p.int("tasks")
-        payload = try p.int("payload")
-        busyTimeout = try p.int("busy-timeout")
+        work = try Workload(p)
         segment = p.string("segment")
-        if mode == .batched && segment == nil {
+        if work.mode == .batched && segment == nil {
             throw UsageError(message: "a batched worker needs --segment", command: .worker)
         }
     }
@@ -76,7 +68,7 @@ extension Outcome {
             case .remote: self = .remote
             case .busy: self = .other
             }
-        case let error as SQLiteError: self = error.isBusy ? .busy : .sqlite
+        case is SQLiteError: self = .sqlite
         default: self = .other
         }
     }
@@ -87,8 +79,8 @@ enum WorkerCommand {
         try WorkerStart.tieToSpawn()
         let options = try WorkerOptions(p)
         let report = try ReportFile(path: options.reportPath)
-        let rows = RowSequence(count: options.rows)
-        switch options.mode {
+        let rows = RowSequence(count: options.work.rows)
+        switch options.work.mode {
         case .plain: try PlainMode.run(options, rows: rows, report: report)
         case .batched: try BatchedMode.run(options, rows: rows, report: report)
         }
