@@ -2,8 +2,8 @@
 # Measures plain against batched mode for several N in the same run (the modes alternate, run
 # after run, so that both see the same machine) and prints the Markdown table of Examples/README.md.
 #
-#   scripts/table.sh [RUNS]        RUNS runs of each (N, mode), default 3; the medians are shown,
-#                                  and the range of rows/s
+#   scripts/table.sh [RUNS]        RUNS runs of each (N, mode), default 3; the medians are shown
+#                                  (of max latency too), and the range of rows/s
 #
 # Environment: WORKERS (default "1 2 4 8 16"), MODES (default "plain batched"), ROWS per worker
 # (default 200), EXTRA (more spawn options, e.g. "--tasks 4"), BIN (a binary to run instead of
@@ -50,19 +50,19 @@ jq -rs --arg workers "$workers" --arg modes "$modes" '
     def cell(n; m; f): [.[] | select(.workers == n and .mode == m) | f] | median;
     . as $all
     | ($modes | split(" ")) as $ms
-    | "| N | " + ([$ms[] | "\(.) rows/s | \(.) p50 ms | \(.) p99 ms | \(.) mean batch"] | join(" | "))
+    | "| N | " + ([$ms[] | "\(.) rows/s | \(.) p50 ms | \(.) p99 ms | \(.) max ms | \(.) mean batch"] | join(" | "))
         + (if ($ms | length) == 2 then " | × |" else " |" end) + " busy errors | load | ok |",
-      "|" + ([range(0; 1 + 4 * ($ms | length) + 3 + (if ($ms | length) == 2 then 1 else 0 end))] | map("---") | join("|")) + "|",
+      "|" + ([range(0; 1 + 5 * ($ms | length) + 3 + (if ($ms | length) == 2 then 1 else 0 end))] | map("---") | join("|")) + "|",
       ($workers | split(" ") | map(tonumber)[] as $n
         | [$ms[] as $m | $all | cell($n; $m; .rows_per_second), cell($n; $m; .p50_ms), cell($n; $m; .p99_ms),
-            cell($n; $m; .mean_batch_size)] as $c
+            cell($n; $m; .max_ms), cell($n; $m; .mean_batch_size)] as $c
         | [$ms[] as $m | [$all[] | select(.workers == $n and .mode == $m) | .rows_per_second]
             | if length > 1 then " (\(min | fmt(0))–\(max | fmt(0)))" else "" end] as $range
         | "| \($n) | "
-          + ([range(0; $c | length) as $i | ($c[$i] | fmt(if $i % 4 == 0 then 0 else 2 end))
-                + (if $i % 4 == 0 and $c[$i] != null then $range[$i / 4] else "" end)] | join(" | "))
+          + ([range(0; $c | length) as $i | ($c[$i] | fmt(if $i % 5 == 0 then 0 else 2 end))
+                + (if $i % 5 == 0 and $c[$i] != null then $range[$i / 5] else "" end)] | join(" | "))
           + (if ($ms | length) == 2 then
-                " | " + (if $c[0] != null and $c[4] != null then ($c[4] / $c[0]) | fmt(1) else "n/a" end)
+                " | " + (if $c[0] != null and $c[5] != null then ($c[5] / $c[0]) | fmt(1) else "n/a" end)
              else "" end)
           + " | " + ([$all[] | select(.workers == $n) | .busy_errors] | add // 0 | tostring)
           + " | " + ([$all[] | select(.workers == $n) | .load_average] | (min | tostring) + "–" + (max | tostring))
