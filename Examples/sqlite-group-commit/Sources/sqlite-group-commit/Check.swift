@@ -89,7 +89,7 @@ enum Check {
             let killed = w.killed && w.signal == SIGKILL && w.killAtLine != nil
             if killed { r.killed += 1 }
             if w.killAtLine != nil && !killed { r.crashesMissed += 1 }
-            crashExplainsFailures = crashExplainsFailures || killed
+            crashExplainsFailures = crashExplainsFailures || (w.killed && w.signal == SIGKILL)
             let lines = ReportLine.parse((try? Sys.readFile(w.reportPath)) ?? [])
             var submitted = Set<Int>()
             var outcomes: [Int: ReportLine] = [:]
@@ -127,7 +127,8 @@ enum Check {
                 }
             }
             let unanswered = submitted.filter { outcomes[$0] == nil }
-            if killed {
+            if w.killed && w.signal == SIGKILL {
+                // A crash victim, or killed at the timeout (which spawn reports as the problem).
                 r.unknown += unanswered.count
                 r.unknownInDB += unanswered.filter { copies[RowID(worker: w.id, seq: $0)] != nil }.count
             } else if !w.exitedZero {

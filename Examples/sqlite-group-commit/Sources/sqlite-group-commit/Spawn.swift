@@ -93,7 +93,8 @@ enum SpawnCommand {
         let elapsed = Sys.now() - start
 
         if interruption != 0 {
-            printError("\(toolName): interrupted by signal \(interruption); workers killed, temporary files removed")
+            let name = [SIGINT: "SIGINT", SIGTERM: "SIGTERM", SIGHUP: "SIGHUP"][interruption] ?? "a signal"
+            printError("\(toolName): interrupted by \(name); workers killed, temporary files removed")
             return 130
         }
         var check = try Check.run(options: o, workers: workers, database: keeper, elapsed: elapsed)
