@@ -27,12 +27,12 @@ static inline int cshm_mutex_consistent(pthread_mutex_t *_Nonnull m) { return pt
 
 /* Waits at most `timeout_ns` (CLOCK_MONOTONIC, so that a change of the wall clock cannot stretch
  * it) for the mutex. Returns 0, EOWNERDEAD, ETIMEDOUT, or another errno. */
-int cshm_mutex_timedlock(pthread_mutex_t *m, int64_t timeout_ns);
+int cshm_mutex_timedlock(pthread_mutex_t *_Nonnull m, int64_t timeout_ns);
 
 /* The mutex's lock word (glibc's __data.__lock), read atomically: 0 when free, otherwise the
  * owner's thread id in the low 30 bits (FUTEX_TID_MASK), plus FUTEX_OWNER_DIED when the kernel
  * found the owner dead, plus FUTEX_WAITERS. Read only to judge a lock that stays taken. */
-static inline uint32_t cshm_mutex_word(pthread_mutex_t *m) {
+static inline uint32_t cshm_mutex_word(pthread_mutex_t *_Nonnull m) {
     return __atomic_load_n((uint32_t *)&m->__data.__lock, __ATOMIC_RELAXED);
 }
 
@@ -41,15 +41,15 @@ int cshm_mutex_expected_kind(void);
 /* 1 when the mutex's kind is that of cshm_mutex_init, else 0. glibc dispatches every call on the
  * kind: another one can make it assert (priority inheritance with a made-up owner), wait for
  * ever, or fail with EINVAL. */
-int cshm_mutex_kind_ok(const pthread_mutex_t *m);
+int cshm_mutex_kind_ok(const pthread_mutex_t *_Nonnull m);
 /* trylock and unlock of a segment's mutex whose kind must be `kind`: EINVAL, without calling
  * glibc, when another process wrote another one (a compare on the line the call touches anyway;
  * measured: no cost beyond noise). */
-static inline int cshm_mutex_trylock_kind(pthread_mutex_t *m, int kind) {
+static inline int cshm_mutex_trylock_kind(pthread_mutex_t *_Nonnull m, int kind) {
     if (__atomic_load_n(&m->__data.__kind, __ATOMIC_RELAXED) != kind) return EINVAL;
     return pthread_mutex_trylock(m);
 }
-static inline int cshm_mutex_unlock_kind(pthread_mutex_t *m, int kind) {
+static inline int cshm_mutex_unlock_kind(pthread_mutex_t *_Nonnull m, int kind) {
     if (__atomic_load_n(&m->__data.__kind, __ATOMIC_RELAXED) != kind) return EINVAL;
     return pthread_mutex_unlock(m);
 }
@@ -59,13 +59,13 @@ static inline int cshm_mutex_unlock_kind(pthread_mutex_t *m, int kind) {
  * and puts them back before unlocking, so that what another process wrote there meanwhile is
  * never followed. */
 typedef struct cshm_mutex_links {
-    void *prev, *next;
+    void *_Nullable prev, *_Nullable next;
 } cshm_mutex_links;
-static inline cshm_mutex_links cshm_mutex_links_get(pthread_mutex_t *m) {
+static inline cshm_mutex_links cshm_mutex_links_get(pthread_mutex_t *_Nonnull m) {
     cshm_mutex_links l = { m->__data.__list.__prev, m->__data.__list.__next };
     return l;
 }
-static inline void cshm_mutex_links_set(pthread_mutex_t *m, cshm_mutex_links l) {
+static inline void cshm_mutex_links_set(pthread_mutex_t *_Nonnull m, cshm_mutex_links l) {
     m->__data.__list.__prev = (struct __pthread_internal_list *)l.prev;
     m->__data.__list.__next = (struct __pthread_internal_list *)l.next;
 }

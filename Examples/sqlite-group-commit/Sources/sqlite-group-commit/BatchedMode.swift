@@ -5,56 +5,47 @@
 // process on the default cooperative pool, each submitting its rows one after the other; with
 // T = 1 a process has one row in flight, as in plain mode, so the two modes compare at equal
 // concurrency.
-//
-// Compiled once BatchIPC has `AsyncSharedBatcher` (issue 13): until then the flag below is not
-// set and BatchedModeUnavailable.swift stands in. To switch: delete that file, and the `#if` and
-// `#endif` lines of this one.
 
-#if ASYNC_SHARED_BATCHER
-    import BatchIPC
+import BatchIPC
 
-    enum BatchedMode {
-        /// Why spawn refuses `--mode batched`: no reason.
-        static let unavailableReason: String? = nil
-
-        static func run(_ options: WorkerOptions, rows: RowSequence, report: ReportFile) throws {
-            let segment = try SharedSegment.open(name: options.segment!)
-            defer { segment.close() }
-            let committer = try BatchCommitter(database: options.database, busyTimeout: options.work.busyTimeout)
-            let batcher = try AsyncSharedBatcher<BatchReceipt>(segment: segment) { batch in
-                try committer.commit(batch.records)
-            }
-            try WorkerStart.arrive()
-            try Threads.waitForTask {
-                try await withThrowingTaskGroup(of: Void.self) { group in
-                    for _ in 0..<options.work.tasks {
-                        group.addTask { try await insertRows(options, rows: rows, report: report, batcher: batcher) }
-                    }
-                    try await group.waitForAll()
-                }
-            }
+enum BatchedMode {
+    static func run(_ options: WorkerOptions, rows: RowSequence, report: ReportFile) throws {
+        let segment = try SharedSegment.open(name: options.segment!)
+        defer { segment.close() }
+        let committer = try BatchCommitter(database: options.database, busyTimeout: options.work.busyTimeout)
+        let batcher = try AsyncSharedBatcher<BatchReceipt>(segment: segment) { batch in
+            try committer.commit(batch.records)
         }
-
-        /// One task's loop: submits rows one after the other until none is left.
-        private static func insertRows(
-            _ options: WorkerOptions, rows: RowSequence, report: ReportFile,
-            batcher: AsyncSharedBatcher<BatchReceipt>
-        ) async throws {
-            while let seq = rows.take() {
-                let id = RowID(worker: options.id, seq: seq)
-                let record = Rows.record(id, payload: Rows.payload(id, size: options.work.payload))
-                try report.submitted(seq)
-                let start = Sys.now()
-                do {
-                    let receipt = try await batcher.submit(record)
-                    try report.outcome(seq, .ok, latency: Sys.now() - start, receipt: receipt)
-                } catch let error as RuntimeFailure {
-                    throw error
-                } catch {
-                    FailureNote.note(worker: options.id, seq: seq, error)
-                    try report.outcome(seq, Outcome(error), latency: Sys.now() - start, receipt: nil)
+        try WorkerStart.arrive()
+        try Threads.waitForTask {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for _ in 0..<options.work.tasks {
+                    group.addTask { try await insertRows(options, rows: rows, report: report, batcher: batcher) }
                 }
+                try await group.waitForAll()
             }
         }
     }
-#endif
+
+    /// One task's loop: submits rows one after the other until none is left.
+    private static func insertRows(
+        _ options: WorkerOptions, rows: RowSequence, report: ReportFile,
+        batcher: AsyncSharedBatcher<BatchReceipt>
+    ) async throws {
+        while let seq = rows.take() {
+            let id = RowID(worker: options.id, seq: seq)
+            let record = Rows.record(id, payload: Rows.payload(id, size: options.work.payload))
+            try report.submitted(seq)
+            let start = Sys.now()
+            do {
+                let receipt = try await batcher.submit(record)
+                try report.outcome(seq, .ok, latency: Sys.now() - start, receipt: receipt)
+            } catch let error as RuntimeFailure {
+                throw error
+            } catch {
+                FailureNote.note(worker: options.id, seq: seq, error)
+                try report.outcome(seq, Outcome(error), latency: Sys.now() - start, receipt: nil)
+            }
+        }
+    }
+}

@@ -36,7 +36,6 @@ nonisolated(unsafe) private var interruption: sig_atomic_t = 0
 
 enum SpawnCommand {
     static func run(_ o: SpawnOptions) throws -> Int32 {
-        if o.work.mode == .batched, let reason = BatchedMode.unavailableReason { throw RuntimeFailure(reason) }
         for sig in [SIGINT, SIGTERM, SIGHUP] { signal(sig) { interruption = $0 } }
         signal(SIGPIPE, SIG_IGN)
         var random = SplitMix64(seed: o.seed ?? UInt64(Sys.now() * 1e9) ^ UInt64(getpid()))

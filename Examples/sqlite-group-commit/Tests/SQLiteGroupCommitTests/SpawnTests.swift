@@ -37,16 +37,31 @@ struct SpawnTests {
     }
 
     @Test(.timeLimit(.minutes(1)))
-    func batchedModeRunsOrSaysWhatItNeeds() throws {
-        let run = try Tool.run(["spawn", "3", "--mode", "batched", "--rows", "30", "--timeout", "50", "--json"])
-        if let reason = BatchedMode.unavailableReason {
-            #expect(run.exitCode == 1)
-            #expect(run.stderr.contains(reason))
-        } else {
-            #expect(run.exitCode == 0, "\(run.stdout)\n\(run.stderr)")
-            #expect(jsonField("acknowledged", in: run.stdout) == "90")
-            #expect(jsonField("busy_errors", in: run.stdout) == "0")
+    func batchedRunChecksClean() throws {
+        let run = try Tool.run(
+            ["spawn", "3", "--mode", "batched", "--tasks", "2", "--rows", "30", "--timeout", "50", "--json"])
+        #expect(run.exitCode == 0, "\(run.stdout)\n\(run.stderr)")
+        for (key, value) in [
+            ("mode", "\"batched\""), ("acknowledged", "90"), ("in_db", "90"), ("lost", "0"), ("duplicated", "0"),
+            ("unknown", "0"), ("busy_errors", "0"), ("ok", "true"),
+        ] {
+            #expect(jsonField(key, in: run.stdout) == value, "\(key) in \(run.stdout)")
         }
+        let batches = Int(jsonField("batches", in: run.stdout) ?? "") ?? 0
+        #expect(batches >= 1 && batches <= 90)
+    }
+
+    @Test(.timeLimit(.minutes(1)))
+    func killedBatchedWorkersLeaveTheCheckClean() throws {
+        let run = try Tool.run(
+            ["spawn", "4", "--mode", "batched", "--rows", "40", "--crash", "2", "--timeout", "50", "--json"])
+        #expect(run.exitCode == 0, "\(run.stdout)\n\(run.stderr)")
+        let killed = Int(jsonField("killed", in: run.stdout) ?? "") ?? -1
+        let missed = Int(jsonField("crashes_missed", in: run.stdout) ?? "") ?? -1
+        #expect(killed + missed == 2)
+        #expect(jsonField("lost", in: run.stdout) == "0")
+        #expect(jsonField("duplicated", in: run.stdout) == "0")
+        #expect(jsonField("ok", in: run.stdout) == "true")
     }
 
     @Test(arguments: [
