@@ -141,6 +141,24 @@ struct CrashTests {
         try expectHealthy(segment, coordinator, crashes: 2, cancels: 1)
     }
 
+    /// The crash snapshot is taken at a phase change, after the step's changes: a process that
+    /// dies holding the lock before its first phase change leaves the state of the last one —
+    /// which must not name as the section's holder a worker that had left it (it did, when the
+    /// snapshot of an exit was taken before the section was released: the survivors then found
+    /// the segment "corrupt").
+    @Test("a process killed holding the lock between phase changes: the snapshot names no holder that left")
+    func killedHoldingTheLockBetweenPhases() throws {
+        let (name, segment) = try makeNamedSegment(processConfiguration, tag: "kl")
+        defer { try? SharedSegment.unlink(name: name) }
+        let coordinator = try testCoordinator(segment)
+        #expect(try testOp(coordinator).batchSize == 1)  // its exit is the last phase change
+        let victim = Child(["die-locked", name])
+        #expect(victim.finish().status == -SIGKILL)
+        #expect(try testOp(coordinator).batchSize == 1)
+        #expect(segment.counters.crashesRecovered == 1)
+        #expect(segment.failure == nil)
+    }
+
     @Test("a killed waiter does not break later wake-ups (the condvar bug does not exist here)")
     func killedSleeperRepeated() throws {
         let (name, segment) = try makeNamedSegment(processConfiguration, tag: "ks")

@@ -27,6 +27,8 @@
 //       Creates segment NAME with the tests' process configuration (for manual runs).
 //   batch-ipc-test-helper stat NAME
 //       Prints the counters and a status line of segment NAME, without taking part.
+//   batch-ipc-test-helper die-locked NAME
+//       Opens segment NAME, takes its mutex and SIGKILLs itself while holding it.
 //   batch-ipc-test-helper create-die NAME
 //       Creates segment NAME and SIGKILLs itself in the middle of the initialisation.
 //   batch-ipc-test-helper idle NAME
@@ -260,6 +262,15 @@ case "submit":
         "summary ok=\(ok.load(ordering: .relaxed)) err=\(errors.load(ordering: .relaxed)) bad=\(bad.load(ordering: .relaxed))"
     )
     exit(bad.load(ordering: .relaxed) == 0 ? 0 : 1)
+
+case "die-locked":
+    // Takes the segment's mutex and SIGKILLs itself holding it, between two phase changes.
+    guard let name = args.first else { fail("die-locked NAME") }
+    do {
+        try SharedSegment.open(name: name)._dieHoldingTheLock()
+    } catch {
+        fail("\(error)")
+    }
 
 case "create-die":
     guard let name = args.first else { fail("create-die NAME") }

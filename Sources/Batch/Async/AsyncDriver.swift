@@ -144,17 +144,18 @@ extension _BatchEngine where Home: _AsyncBatchHome {
                 home.note(.done, coach: c, token: me)
                 return .keep(.ready(Swift.Result { try home.result(coach: c) }))
             case .wait(let plan):
-                home.note(.waiting, coach: c, token: me)
                 releaseSection()
+                home.note(.waiting, coach: c, token: me)
                 return .wait(channel: plan.channel, deadline: plan.deadline, cancellable: false)
             case .commit(let measure, let inPlace):
-                home.note(.committing, coach: c, token: me)
                 if inPlace {
                     // Cheaper than handing the section over: keep it through the commit (the
                     // mutex is released; nobody could enter the closed batch anyway).
+                    home.note(.committing, coach: c, token: me)
                     return .keep(.commit(workers: workersInside(c), measure: measure, inPlace: true))
                 }
                 releaseSection()
+                home.note(.committing, coach: c, token: me)
                 return .release(.commit(workers: workersInside(c), measure: measure, inPlace: false))
             }
         }

@@ -103,8 +103,8 @@ extension _BatchEngine where Home: _BlockingHome {
                 home.note(.done, coach: c, token: me)
                 return Swift.Result { try home.result(coach: c) }
             case .wait(let plan):
-                home.note(.waiting, coach: c, token: me)
                 releaseSection()
+                home.note(.waiting, coach: c, token: me)
                 try home.wait(plan)
                 try retakeSection(me, coach: c, keepsLock: keepsLock)
             case .commit(let measure, inPlace: true):
@@ -118,8 +118,8 @@ extension _BatchEngine where Home: _BlockingHome {
                 if !keepsLock { try home.lock() }
                 publish(outcome, coach: c, took: took)
             case .commit(let measure, inPlace: false):
-                home.note(.committing, coach: c, token: me)
                 releaseSection()
+                home.note(.committing, coach: c, token: me)
                 home.unlock()
                 let start = measure ? cbatch_now_ns() : 0
                 let outcome = home.runCommit(coach: c)

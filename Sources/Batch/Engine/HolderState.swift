@@ -159,8 +159,8 @@ extension _BatchEngine where Home: _WorkerHome {
         checkHolder(me, coach: c, _Misuse.exitWithoutEnter)
         let left = exitStep(coach: c)
         holderState = .none
-        home.note(.idle, coach: c, token: me)
         releaseSection()
+        home.note(.idle, coach: c, token: me)
         return left
     }
 }

@@ -96,7 +96,10 @@ public protocol _WorkerHome: _BatchState {
 
     /// Under the lock (except `.queued`, and `.idle` after `queueOut`, which come without it):
     /// what the calling worker is doing now. The shared-memory home records it so that a crash
-    /// can be told apart; the homes of this process ignore it.
+    /// can be told apart, and saves the state there as the crash snapshot — so a step notes its
+    /// phase after its changes to the state (the section released included): a lock holder
+    /// that dies before the next phase change is rolled back to this point. The homes of this
+    /// process ignore it.
     func note(_ phase: WorkerPhase, coach: Int)
     /// ``note(_:coach:)`` by the worker whose ``threadToken()`` is `token` (the caller's, already
     /// at hand): a home that finds its per-thread record from the token saves a lookup.

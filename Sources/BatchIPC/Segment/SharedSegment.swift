@@ -303,6 +303,15 @@ public final class SharedSegment: @unchecked Sendable {
     /// Called right before the segment gets its name in ``create(name:configuration:)``: a test
     /// helper kills itself here to prove that a creator dying mid-initialisation blocks nobody.
     @_spi(Testing) nonisolated(unsafe) public static var _createHook: (@convention(c) () -> Void)?
+
+    /// For crash tests: attaches, takes the segment's mutex, and SIGKILLs this process while it
+    /// holds it — between two phase changes, the crash snapshot untouched since the last one.
+    @_spi(Testing) public func _dieHoldingTheLock() throws(SharedBatchError) -> Never {
+        try attach()
+        try lock()
+        kill(getpid(), SIGKILL)
+        preconditionFailure("survived SIGKILL")
+    }
 }
 
 extension SharedSegment {
