@@ -66,8 +66,10 @@ for line in open(sys.argv[1]):
     assert d["ok"], line
     rows.setdefault((int(cost), int(n)), {}).setdefault(mode, []).append(d)
 med = lambda ds, key: statistics.median(d[key] for d in ds)
+def three(v):  # about three significant figures, as batch-bench prints them
+    return f"{v:.0f}" if v >= 100 else f"{v:.1f}" if v >= 10 else f"{v:.2f}"
 def rate(v):
-    return f"{v / 1e6:.3g} M" if v >= 1e6 else f"{v / 1e3:.3g} k" if v >= 1e3 else f"{v:.3g}"
+    return f"{three(v / 1e6)} M" if v >= 1e6 else f"{three(v / 1e3)} k" if v >= 1e3 else three(v)
 def judged(value, bar):
     text = f"{value:.2f}"
     return text if bar is None else f"{text} (bar ≥ {bar}: {'yes' if value >= bar else '**no**'})"
