@@ -22,9 +22,21 @@ public final class AsyncBatcher<Item: Sendable, Result: Sendable>: Sendable {
     /// once the batch is closed (no task can add to a closed batch; the next batch of the coach
     /// starts after its last worker exited).
     @usableFromInline final class Pending: @unchecked Sendable {
-        // Unchecked exclusivity: every access is under the home's mutex or to a closed batch.
-        @exclusivity(unchecked) @usableFromInline var items: [[Item]] = [[], []]
-        @inlinable init() {}
+        // Unchecked: every access is under the home's mutex or to a closed batch. One array per
+        // coach, in memory of its own — not an array of arrays, whose shared outer buffer the
+        // filling of one coach would modify (a uniqueness check, maybe a copy) while the other
+        // coach's commit function reads it.
+        @usableFromInline let items: UnsafeMutablePointer<[Item]>
+
+        @inlinable init() {
+            items = .allocate(capacity: 2)
+            items.initialize(repeating: [], count: 2)
+        }
+
+        deinit {
+            items.deinitialize(count: 2)
+            items.deallocate()
+        }
     }
 
     @usableFromInline let pending: Pending
