@@ -20,10 +20,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if [ $# -gt 1 ] || [ "${1:-}" = "-h" ] || [ "${1:-}" = "--help" ]; then
-    sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'
-    [ $# -gt 1 ] && exit 64
+if [ "${1:-}" = "-h" ] || [ "${1:-}" = "--help" ]; then
+    sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'
     exit 0
+fi
+if [ $# -gt 1 ] || { [ $# -eq 1 ] && [ -z "$1" ]; }; then
+    echo "Error: expected at most one argument, a non-empty OUTPUT-DIR" >&2
+    echo "Usage: scripts/docs.sh [OUTPUT-DIR]" >&2
+    echo "See 'scripts/docs.sh --help' for more information." >&2
+    exit 64
 fi
 out=${1:-$(mktemp -d "${TMPDIR:-/tmp}/swift-batch-docs.XXXXXX")}
 mkdir -p "$out"
@@ -40,8 +45,11 @@ fi
 # it fails on the test modules when the tests are not built, which is no concern here: only
 # Batch's and BatchIPC's graphs must come out of this run.
 dump_log="$out/dump-symbol-graph.log"
-dumped=$(swift build --show-bin-path)/../symbolgraph
-rm -rf "$dumped"
+dumped=$(cd "$(swift build --show-bin-path)/.." && pwd)/symbolgraph
+case "$dumped" in
+    "$PWD"/.build/*) rm -rf "$dumped" ;;  # SwiftPM's own output: a fresh dump, and no stale graph
+    *) echo "docs.sh: unexpected symbol graph directory $dumped" >&2; exit 1 ;;
+esac
 swift package dump-symbol-graph --minimum-access-level public >"$dump_log" 2>&1 || true
 for module in Batch BatchIPC; do
     if [ ! -s "$dumped/$module.symbols.json" ] || grep -q "symbol graph for '$module'" "$dump_log"; then
@@ -61,12 +69,15 @@ for module in Batch BatchIPC; do
 done
 rm -rf "$dumped"
 
-# 2. One archive per module, warnings are errors; then both merged.
+# 2. One archive per module, warnings are errors; then both merged. docc leaves empty
+# directories in $TMPDIR: it gets one of its own here, removed at the end.
+docc_tmp="$out/docc-tmp"
+mkdir -p "$docc_tmp"
 convert() {  # MODULE [docc options…]
     local module=$1 status=0
     shift
     rm -rf "$out/$module.doccarchive"
-    "$docc" convert "Sources/$module/$module.docc" \
+    TMPDIR="$docc_tmp" "$docc" convert "Sources/$module/$module.docc" \
         --additional-symbol-graph-dir "$out/symbol-graphs/$module" \
         --fallback-display-name "$module" --fallback-bundle-identifier "swift-batch.$module" \
         --enable-inherited-docs --warnings-as-errors \
@@ -82,13 +93,15 @@ convert BatchIPC --enable-experimental-external-link-support --dependency "$out/
 
 rm -rf "$out/swift-batch.doccarchive"
 status=0
-"$docc" merge "$out/Batch.doccarchive" "$out/BatchIPC.doccarchive" --synthesized-landing-page-name swift-batch \
-    --output-path "$out/swift-batch.doccarchive" >"$out/docc-merge.log" 2>&1 || status=$?
+TMPDIR="$docc_tmp" "$docc" merge "$out/Batch.doccarchive" "$out/BatchIPC.doccarchive" \
+    --synthesized-landing-page-name swift-batch --output-path "$out/swift-batch.doccarchive" >"$out/docc-merge.log" 2>&1 || status=$?
 if [ "$status" -ne 0 ] || grep -qE '(warning|error):' "$out/docc-merge.log"; then
     cat "$out/docc-merge.log" >&2
     echo "docs.sh: docc merge found problems (above)" >&2
     exit 1
 fi
+
+rm -rf "$docc_tmp"
 
 echo "docs.sh: Batch and BatchIPC built without warnings"
 echo "docs.sh: documentation in $out/swift-batch.doccarchive (each module alone: $out/Batch.doccarchive, $out/BatchIPC.doccarchive)"
