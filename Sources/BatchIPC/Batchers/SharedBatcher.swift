@@ -71,7 +71,7 @@ public final class SharedBatcher<Result: BitwiseCopyable & Sendable>: Sendable {
         try withRecordBytes(record) { try submit($0) }
     }
 
-    /// ``submit(_:)`` for bytes in memory.
+    /// ``submit(_:)-(Collection<UInt8>)`` for bytes in memory.
     public func submit(_ record: UnsafeRawBufferPointer) throws -> Result {
         let limit = maxBatchBytes
         let frame = SharedBatchContents.frame(record.count)
