@@ -6,7 +6,7 @@
 ///
 /// Every case names the segment or the operation, and its description says what to do. Errors of
 /// a batch itself (a crashed worker, an unknown outcome, an error thrown in another process) are
-/// ``BatchError`` cases, as in process.
+/// ``/Batch/BatchError`` cases, as in process.
 public enum SharedBatchError: Error, Sendable, Equatable, CustomStringConvertible {
     /// The name is not a valid segment name: one leading `/`, no other `/`, 2 to 255 bytes.
     case invalidName(String, reason: String)

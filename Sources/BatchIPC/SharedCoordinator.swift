@@ -1,6 +1,6 @@
 import Batch
 
-/// A ``Coordinator`` whose batch lives in a shared-memory segment, so that threads of several
+/// A ``/Batch/Coordinator`` whose batch lives in a shared-memory segment, so that threads of several
 /// processes join one batch.
 ///
 /// It has the same low-level calls and the same safe API (`batch { section in … }`, tickets) as
@@ -28,6 +28,7 @@ public final class SharedCoordinator<Result: BitwiseCopyable & Sendable>: BatchC
     /// - Parameters:
     ///   - segment: an open segment; the coordinator keeps its mapping (after `segment.close()` its
     ///     calls fail with ``SharedBatchError/closed(name:)``).
+    ///   - waiting: how workers wait for each other; ``/Batch/BatchWaiting/adaptive`` by default.
     ///   - commit: runs once per batch in the process of the batch's last worker, without the
     ///     lock, with the batch's ``SharedBatchContents``. What it returns (copied into the
     ///     segment) or throws (as its description, in other processes) is what every worker of

@@ -1,6 +1,6 @@
 import Batch
 
-/// A ``Multi`` whose coaches live in a shared-memory segment: several batches in flight at once,
+/// A ``/Batch/Multi`` whose coaches live in a shared-memory segment: several batches in flight at once,
 /// joined by threads of several processes.
 public final class SharedMulti<Result: BitwiseCopyable & Sendable>: MultiBatchCoordinator, SharedBatching {
     public let _engine: _BatchEngine<_SharedHome<Result>>
@@ -10,6 +10,7 @@ public final class SharedMulti<Result: BitwiseCopyable & Sendable>: MultiBatchCo
     /// - Parameters:
     ///   - segment: an open segment; the coordinator keeps its mapping (after `segment.close()` its
     ///     calls fail with ``SharedBatchError/closed(name:)``).
+    ///   - waiting: how workers wait for each other; ``/Batch/BatchWaiting/adaptive`` by default.
     ///   - commit: runs once per batch with the batch's contents (``SharedBatchContents/coach``
     ///     says which coach), in the process of the batch's last worker, without the lock.
     /// - Throws: ``SharedBatchError/resultTooLarge(size:capacity:)``,

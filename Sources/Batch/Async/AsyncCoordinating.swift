@@ -60,7 +60,7 @@ extension AsyncBatchCoordinator {
     /// Enters the batch: takes the critical section and stops counting as coming.
     ///
     /// Suspends while the batch is committing or another task holds the section (the worker
-    /// still counts as coming meanwhile). Call ``queueIn()`` first and ``exit()`` after, always
+    /// still counts as coming meanwhile). Call `queueIn()` first and ``exit()`` after, always
     /// (use `defer`; `exit()` does not suspend).
     /// - Parameter blocking: `false` to return -1 instead of waiting while the batch commits; the
     ///   worker then no longer counts as coming and must not call `exit()`. (It may still
@@ -91,14 +91,14 @@ extension AsyncBatchCoordinator {
     /// result, or the same error. Not cancellable: a cancelled worker still gets the batch's
     /// outcome (its data is in the batch).
     /// - Throws: the commit function's error, the error of a ``cancel(_:)``, or
-    ///   ``BatchError/workerFailed(_:)``.
+    ///   ``/Batch/BatchError/workerFailed(_:)``.
     @inlinable
     nonisolated(nonsending) public func commit() async throws -> Result {
         try await _engine.asyncCommit(coach: 0, me: _engine.home.threadToken())
     }
 
     /// Cancels the batch without committing it: every worker of the batch gets `error`
-    /// (``BatchError/canceled`` when `nil`). Never suspends.
+    /// (``/Batch/BatchError/canceled`` when `nil`). Never suspends.
     /// - Throws: always; that error.
     @inlinable @discardableResult
     public func cancel(_ error: (any Error)? = nil) throws -> Result {
@@ -120,7 +120,7 @@ extension AsyncMultiBatchCoordinator {
     ///   longer counts as coming and must not call `exit(coach:)`.
     /// - Returns: the coach and the worker's index in it (0: reset that coach's state first).
     /// - Throws: `CancellationError` when the task is cancelled before it entered; see
-    ///   ``AsyncBatchCoordinator/enter(blocking:)``.
+    ///   ``/Batch/AsyncBatchCoordinator/enter(blocking:)``.
     @inlinable
     nonisolated(nonsending) public func enter(blocking: Bool = true) async throws -> (coach: Int, index: Int) {
         guard
@@ -141,13 +141,13 @@ extension AsyncMultiBatchCoordinator {
     public func trigger(coach: Int) { _engine.asyncTrigger(coach: coach, me: _engine.home.threadToken()) }
 
     /// Commits the batch of `coach`, or suspends until its committer published the outcome; see
-    /// ``AsyncBatchCoordinator/commit()``.
+    /// ``/Batch/AsyncBatchCoordinator/commit()``.
     @inlinable
     nonisolated(nonsending) public func commit(coach: Int) async throws -> Result {
         try await _engine.asyncCommit(coach: coach, me: _engine.home.threadToken())
     }
 
-    /// Cancels the batch of `coach`; see ``AsyncBatchCoordinator/cancel(_:)``.
+    /// Cancels the batch of `coach`; see ``/Batch/AsyncBatchCoordinator/cancel(_:)``.
     @inlinable @discardableResult
     public func cancel(coach: Int, _ error: (any Error)? = nil) throws -> Result {
         try _engine.asyncCancel(coach: coach, .cancel(error), me: _engine.home.threadToken())
@@ -158,7 +158,7 @@ extension AsyncMultiBatchCoordinator {
     /// Same contract as the blocking `Multi`'s balancer: called under the lock with the set of
     /// free coaches (bit `n % 64` of word `n / 64`), returns the coach to enter; a negative
     /// number, or a coach that is not free, means "not now" (the worker suspends and is asked
-    /// again when a coach becomes free or on ``notify()``). It must not suspend or block.
+    /// again when a coach becomes free or on `notify()`). It must not suspend or block.
     public var balancer: (@Sendable (_ free: [UInt64]) -> Int)? {
         get { _engine.balancerChoice(_balancer) }
         set { _engine.setBalancer(_balancer, newValue) }

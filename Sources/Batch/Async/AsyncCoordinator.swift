@@ -25,10 +25,11 @@ public final class AsyncCoordinator<Result: Sendable>: AsyncBatchCoordinator {
     public let _engine: _BatchEngine<_AsyncHome<Result>>
 
     /// A coordinator whose batches are committed by `commit`.
-    /// - Parameter commit: runs once per batch, in the task of the batch's last worker (or in an
-    ///   unstructured task that does not inherit its cancellation, when the batch has other
-    ///   workers), without the section; reads the shared state built by the workers. What it
-    ///   returns or throws is what every worker of the batch gets.
+    /// - Parameters:
+    ///   - commit: runs once per batch, in the task of the batch's last worker (or in an
+    ///     unstructured task that does not inherit its cancellation, when the batch has other
+    ///     workers), without the section; reads the shared state built by the workers. What it
+    ///     returns or throws is what every worker of the batch gets.
     ///   - waiting: how workers wait for each other; ``BatchWaiting/adaptive`` by default.
     public init(waiting: BatchWaiting = .adaptive, commit: @escaping @Sendable () async throws -> Result) {
         _engine = _BatchEngine(home: _AsyncHome(coaches: 1) { _ in try await commit() }, waiting: _WaitPolicy(waiting))

@@ -6,7 +6,7 @@ extension _AsyncBatchCoordinating {
     /// Announces a worker (``queueIn()``) and returns its ticket.
     ///
     /// Prepare the data while holding the ticket (it may `await`), then
-    /// ``AsyncBatchTicket/enter(blocking:_:)``. A ticket dropped without entering leaves the
+    /// ``/Batch/AsyncBatchTicket/enter(blocking:_:)``. A ticket dropped without entering leaves the
     /// queue and notifies the committers.
     @inlinable
     public func ticket() -> AsyncBatchTicket<Self> {
@@ -17,16 +17,18 @@ extension _AsyncBatchCoordinating {
     /// Runs `body` inside the batch: announces the worker, enters (suspending while the batch
     /// commits), runs `body`, exits.
     ///
-    /// `body` gets the worker's ``AsyncBatchSection``: add to the shared state (reset it first
+    /// `body` gets the worker's ``/Batch/AsyncBatchSection``: add to the shared state (reset it first
     /// when `section.isFirst`), then `try await section.commit()`, `section.cancel(_:)`, or return
     /// without either to leave. If `body` throws before committing, the batch is poisoned: the
-    /// other workers get ``BatchError/workerFailed(_:)`` and this call rethrows the error.
+    /// other workers get ``/Batch/BatchError/workerFailed(_:)`` and this call rethrows the error.
     ///
     /// Cancellation: if the task is cancelled before it enters, this throws `CancellationError`
     /// and `body` does not run; once `body` runs, the library itself never throws
     /// `CancellationError` — the worker gets its batch's outcome (see docs/ASYNC.md).
-    /// - Parameter blocking: `false` to throw ``BatchError/busy`` instead of waiting while the
-    ///   batch commits.
+    /// - Parameters:
+    ///   - blocking: `false` to throw ``/Batch/BatchError/busy`` instead of waiting while the
+    ///     batch commits.
+    ///   - body: the worker's part of the batch, inside the critical section; it may `await`.
     /// - Returns: what `body` returns.
     @inlinable
     nonisolated(nonsending) public func batch<T>(
@@ -52,8 +54,8 @@ public struct AsyncBatchTicket<Owner: _AsyncBatchCoordinating>: ~Copyable {
     @inlinable
     init(owner: Owner) { self.owner = owner }
 
-    /// Enters the batch, runs `body` with the section, and exits; see
-    /// ``_AsyncBatchCoordinating/batch(blocking:_:)``.
+    /// Enters the batch, runs `body` with the section, and exits; see the coordinator's
+    /// `batch(blocking:_:)`, such as ``AsyncCoordinator/batch(blocking:_:)``.
     /// - Throws: `CancellationError` if the task is (or gets) cancelled before it enters;
     ///   ``BatchError/busy`` when non-blocking and the batch is committing; otherwise what `body`
     ///   throws.

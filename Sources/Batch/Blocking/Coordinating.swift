@@ -64,7 +64,7 @@ extension BatchCoordinator {
     /// Enters the batch: takes the critical section and stops counting as coming.
     ///
     /// Blocks while the batch is committing (the worker still counts as coming meanwhile). Call
-    /// ``queueIn()`` first and ``exit()`` after, always (use `defer`).
+    /// `queueIn()` first and ``exit()`` after, always (use `defer`).
     /// - Parameter blocking: `false` to return -1 instead of waiting; the worker then no longer
     ///   counts as coming and must not call `exit()`.
     /// - Returns: the worker's index in the batch (0: reset the shared state first), or -1 —
@@ -92,12 +92,14 @@ extension BatchCoordinator {
     /// function once, without the lock; everyone else waits. Every worker gets the same result,
     /// or the same error.
     /// - Throws: the commit function's error, the error of a ``cancel(_:)``,
-    ///   ``BatchError/workerFailed(_:)`` and, across processes, the crash errors of ``BatchError``.
+    ///   ``/Batch/BatchError/workerFailed(_:)`` and, across processes, the crash errors of
+    ///   ``/Batch/BatchError``.
     @inlinable
     public func commit() throws -> Result { try _engine.commit(coach: 0) }
 
     /// Cancels the batch without committing it: every worker of the batch gets `error`
-    /// (``BatchError/canceled`` when `nil`). Workers that have not entered go to the next batch.
+    /// (``/Batch/BatchError/canceled`` when `nil`). Workers that have not entered go to the next
+    /// batch.
     /// - Throws: always; that error.
     @inlinable @discardableResult
     public func cancel(_ error: (any Error)? = nil) throws -> Result {
@@ -135,7 +137,7 @@ extension MultiBatchCoordinator {
     /// - Parameter blocking: `false` to return `(-1, -1)` instead of waiting; the worker then no
     ///   longer counts as coming and must not call `exit(coach:)`.
     /// - Returns: the coach and the worker's index in it (0: reset that coach's state first), or
-    ///   `(-1, -1)` — also when the worker cannot enter at all (see ``BatchCoordinator/enter(blocking:)``).
+    ///   `(-1, -1)` — also when the worker cannot enter at all (see ``/Batch/BatchCoordinator/enter(blocking:)``).
     @inlinable
     public func enter(blocking: Bool = true) -> (coach: Int, index: Int) {
         (try? _engine.enter(blocking: blocking, balancer: _balancer)) ?? (-1, -1)
@@ -150,11 +152,12 @@ extension MultiBatchCoordinator {
     @inlinable
     public func trigger(coach: Int) { _engine.trigger(coach: coach) }
 
-    /// Commits the batch of `coach`, or waits for its committer; see ``BatchCoordinator/commit()``.
+    /// Commits the batch of `coach`, or waits for its committer; see
+    /// ``/Batch/BatchCoordinator/commit()``.
     @inlinable
     public func commit(coach: Int) throws -> Result { try _engine.commit(coach: coach) }
 
-    /// Cancels the batch of `coach`; see ``BatchCoordinator/cancel(_:)``.
+    /// Cancels the batch of `coach`; see ``/Batch/BatchCoordinator/cancel(_:)``.
     @inlinable @discardableResult
     public func cancel(coach: Int, _ error: (any Error)? = nil) throws -> Result {
         try _engine.cancel(coach: coach, .cancel(error))

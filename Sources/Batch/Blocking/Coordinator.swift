@@ -18,9 +18,10 @@ public final class Coordinator<Result: Sendable>: BatchCoordinator {
     public let _engine: _BatchEngine<_LocalHome<Result>>
 
     /// A coordinator whose batches are committed by `commit`.
-    /// - Parameter commit: runs once per batch, on the thread of the batch's last worker, without
-    ///   the lock; reads the shared state built by the workers. What it returns or throws is what
-    ///   every worker of the batch gets.
+    /// - Parameters:
+    ///   - commit: runs once per batch, on the thread of the batch's last worker, without the
+    ///     lock; reads the shared state built by the workers. What it returns or throws is what
+    ///     every worker of the batch gets.
     ///   - waiting: how workers wait for each other; ``BatchWaiting/adaptive`` by default.
     public init(waiting: BatchWaiting = .adaptive, commit: @escaping @Sendable () throws -> Result) {
         _engine = _BatchEngine(home: _LocalHome(coaches: 1) { _ in try commit() }, waiting: _WaitPolicy(waiting))

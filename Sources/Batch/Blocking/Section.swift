@@ -6,7 +6,7 @@
 extension _BatchCoordinating {
     /// Announces a worker (``queueIn()``) and returns its ticket.
     ///
-    /// Prepare the data while holding the ticket, then ``BatchTicket/enter(blocking:_:)``. A
+    /// Prepare the data while holding the ticket, then ``/Batch/BatchTicket/enter(blocking:_:)``. A
     /// ticket dropped without entering leaves the queue and notifies the committers.
     @inlinable
     public func ticket() -> BatchTicket<Self> {
@@ -17,12 +17,14 @@ extension _BatchCoordinating {
 
     /// Runs `body` inside the batch: announces the worker, enters, runs `body`, exits.
     ///
-    /// `body` gets the worker's ``BatchSection``: add to the shared state (reset it first when
+    /// `body` gets the worker's ``/Batch/BatchSection``: add to the shared state (reset it first when
     /// `section.index == 0`), then `try section.commit()`, `section.cancel(_:)`, or return
     /// without either to leave. If `body` throws before committing, the batch is poisoned: the
-    /// other workers get ``BatchError/workerFailed(_:)`` and this call rethrows the error.
-    /// - Parameter blocking: `false` to throw ``BatchError/busy`` instead of waiting while the
-    ///   batch commits.
+    /// other workers get ``/Batch/BatchError/workerFailed(_:)`` and this call rethrows the error.
+    /// - Parameters:
+    ///   - blocking: `false` to throw ``/Batch/BatchError/busy`` instead of waiting while the
+    ///     batch commits.
+    ///   - body: the worker's part of the batch, inside the critical section.
     /// - Returns: what `body` returns.
     @inlinable
     public func batch<T>(
@@ -78,8 +80,8 @@ public struct BatchTicket<Owner: _BatchCoordinating>: ~Copyable {
     @inlinable
     init(owner: Owner) { self.owner = owner }
 
-    /// Enters the batch, runs `body` with the section, and exits; see
-    /// ``_BatchCoordinating/batch(blocking:_:)``.
+    /// Enters the batch, runs `body` with the section, and exits; see the coordinator's
+    /// `batch(blocking:_:)`, such as ``Coordinator/batch(blocking:_:)``.
     @inlinable
     public consuming func enter<T>(
         blocking: Bool = true, _ body: (_ section: consuming BatchSection<Owner>) throws -> T

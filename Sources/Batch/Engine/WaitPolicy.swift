@@ -17,8 +17,9 @@ import CBatchCore
 ///   ``yieldBudget`` (a short commit running, announced workers on their way), and sleeps at once
 ///   when it is not (a long commit).
 ///
-/// ``strict`` is the rule of the Go original: a worker that may commit waits for every
-/// announced worker, however long. It makes the biggest batches at any latency.
+/// ``strict`` is the rule of the [Go original](https://github.com/nikandfor/batch): a worker that
+/// may commit waits for every announced worker, however long. It makes the biggest batches at
+/// any latency.
 ///
 /// No timer ever starts a batch: the bounds apply only to waits for workers that announced
 /// themselves (or, for a lone worker, that were in the previous batch).

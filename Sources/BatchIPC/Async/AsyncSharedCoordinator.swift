@@ -1,6 +1,6 @@
 import Batch
 
-/// An ``AsyncCoordinator`` whose batch lives in a shared-memory segment: tasks of several
+/// An ``/Batch/AsyncCoordinator`` whose batch lives in a shared-memory segment: tasks of several
 /// processes — and blocking workers of ``SharedCoordinator``s over the same segment — join one
 /// batch, and no thread of the cooperative pool ever waits for another worker.
 ///
@@ -39,7 +39,7 @@ public final class AsyncSharedCoordinator<Result: BitwiseCopyable & Sendable>: A
     /// A coordinator over `segment`, which must have one coach.
     /// - Parameters:
     ///   - segment: an open segment; the coordinator keeps it open.
-    ///   - waiting: how workers wait for each other; ``BatchWaiting/adaptive`` by default.
+    ///   - waiting: how workers wait for each other; ``/Batch/BatchWaiting/adaptive`` by default.
     ///   - commit: runs once per batch in the process of the batch's last worker, without the
     ///     section, with the batch's ``SharedBatchContents`` (valid during the call, awaits
     ///     included). What it returns (copied into the segment) or throws (as its description,
@@ -61,7 +61,7 @@ public final class AsyncSharedCoordinator<Result: BitwiseCopyable & Sendable>: A
     public var _balancer: _Balancer? { nil }
 }
 
-/// An ``AsyncMulti`` whose coaches live in a shared-memory segment: several batches in flight
+/// An ``/Batch/AsyncMulti`` whose coaches live in a shared-memory segment: several batches in flight
 /// at once, joined by tasks (and threads) of several processes. See ``AsyncSharedCoordinator``
 /// for how tasks wait.
 public final class AsyncSharedMulti<Result: BitwiseCopyable & Sendable>: AsyncMultiBatchCoordinator,
@@ -73,7 +73,7 @@ public final class AsyncSharedMulti<Result: BitwiseCopyable & Sendable>: AsyncMu
     /// A multi-coordinator over every coach of `segment`.
     /// - Parameters:
     ///   - segment: an open segment; the coordinator keeps it open.
-    ///   - waiting: how workers wait for each other; ``BatchWaiting/adaptive`` by default.
+    ///   - waiting: how workers wait for each other; ``/Batch/BatchWaiting/adaptive`` by default.
     ///   - commit: runs once per batch with the batch's contents (``SharedBatchContents/coach``
     ///     says which coach), in the process of the batch's last worker, without the section.
     /// - Throws: ``SharedBatchError/resultTooLarge(size:capacity:)``,

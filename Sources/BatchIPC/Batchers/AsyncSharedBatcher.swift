@@ -3,7 +3,7 @@ import CBatchCore
 
 /// Submit one record, get the result of the batch that carried it — for tasks of several
 /// processes. The async twin of ``SharedBatcher`` (same batches, same limits, the same segment
-/// may serve both), and the shared-memory twin of ``AsyncBatcher``: a task that waits is
+/// may serve both), and the shared-memory twin of ``/Batch/AsyncBatcher``: a task that waits is
 /// suspended, no thread of the cooperative pool ever waits for another worker, and the commit
 /// function may `await`.
 ///
@@ -57,7 +57,7 @@ public final class AsyncSharedBatcher<Result: BitwiseCopyable & Sendable>: Senda
     ///   added (it is then in no batch); ``SharedBatchError/participantTableFull(capacity:)``
     ///   when no seat is free and this process holds none. Once the record is added,
     ///   cancellation is ignored: the caller gets the batch's outcome — what the commit function
-    ///   threw for the whole batch, or the batch's ``BatchError`` — so it always learns whether
+    ///   threw for the whole batch, or the batch's ``/Batch/BatchError`` — so it always learns whether
     ///   its record was saved.
     public func submit(_ record: some Collection<UInt8>) async throws -> Result {
         let bytes = Array(record)

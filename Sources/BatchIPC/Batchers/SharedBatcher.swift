@@ -8,7 +8,7 @@ import CBatchCore
 /// while the current one commits: the coaches of the segment are a pipeline whose commits run
 /// one at a time, in the order the batches closed (give the segment 2 coaches for that; with
 /// one, records wait while a batch commits). A batch is committed when its last announced
-/// submitter has added its record (within the waiting policy's bounds, see ``BatchWaiting``),
+/// submitter has added its record (within the waiting policy's bounds, see ``/Batch/BatchWaiting``),
 /// when it holds `maxBatchSize` records, or as soon as the batch before it is committed. A
 /// record that does not fit what is left of a batch's arena (or of `maxBatchBytes`) goes to
 /// the next batch; it never poisons the others.
@@ -41,7 +41,7 @@ public final class SharedBatcher<Result: BitwiseCopyable & Sendable>: Sendable {
     ///   - maxBatchBytes: the most bytes of framed records in one batch (a record of `n` bytes
     ///     takes `8 + n` rounded up to 8). `nil`: the arena's capacity. At least 16, at most the
     ///     arena's capacity.
-    ///   - waiting: how submitters wait for each other; ``BatchWaiting/adaptive`` by default.
+    ///   - waiting: how submitters wait for each other; ``/Batch/BatchWaiting/adaptive`` by default.
     ///   - commit: gets one batch's ``SharedBatchContents`` (``SharedBatchContents/records`` in
     ///     the order they were added) in the process of the submitter that closed it; what it
     ///     returns or throws is what every submitter of the batch gets.
@@ -66,12 +66,12 @@ public final class SharedBatcher<Result: BitwiseCopyable & Sendable>: Sendable {
     /// committed. The calling thread blocks while it waits.
     /// - Throws: ``SharedBatchError/recordTooLarge(size:capacity:)`` at once when the record can
     ///   never fit a batch (``maxBatchBytes``); otherwise what the commit function threw for the
-    ///   whole batch, or the batch's ``BatchError`` (a submitter's process died in it).
+    ///   whole batch, or the batch's ``/Batch/BatchError`` (a submitter's process died in it).
     public func submit(_ record: some Collection<UInt8>) throws -> Result {
         try withRecordBytes(record) { try submit($0) }
     }
 
-    /// ``submit(_:)`` for bytes in memory.
+    /// ``submit(_:)-(Collection<UInt8>)`` for bytes in memory.
     public func submit(_ record: UnsafeRawBufferPointer) throws -> Result {
         let limit = maxBatchBytes
         let frame = SharedBatchContents.frame(record.count)

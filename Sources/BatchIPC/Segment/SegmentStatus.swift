@@ -85,7 +85,7 @@ public struct SharedBatchCounters: Sendable, Equatable, CustomStringConvertible 
     }
 }
 
-/// What a participant is doing, as recorded in its slot: the engine's ``WorkerPhase``.
+/// What a participant is doing, as recorded in its slot: the engine's ``/Batch/WorkerPhase``.
 public typealias SharedParticipantPhase = WorkerPhase
 
 /// A snapshot of a segment, for `stat` and tests. See ``SharedSegment/status()``.

@@ -290,7 +290,7 @@ public final class SharedSegment: @unchecked Sendable {
 
     /// Called in this process at every phase change of its workers (queued, entered, waiting,
     /// committing — at the start of the commit function —, done, idle) with the phase's raw
-    /// value (``WorkerPhase``), on the worker's thread, sometimes under the segment's lock.
+    /// value (``/Batch/WorkerPhase``), on the worker's thread, sometimes under the segment's lock.
     ///
     /// For fault injection and tracing: a test, or `batch-shm-demo --crash PHASE`, kills its own
     /// process here (`kill(getpid(), SIGKILL)`) to die exactly in a phase. It must not call into
