@@ -12,6 +12,9 @@ public struct SharedBatchConfiguration: Sendable, Equatable {
     /// Bytes of the fixed-size user state of each coach (a `BitwiseCopyable` value). 0...4 GiB.
     public var stateSize: Int
     /// Bytes of the record arena of each coach (variable-size records of one batch). 0...4 GiB.
+    /// Default 64 KiB: enough for a few hundred small records per batch. A record takes its
+    /// length plus 8, rounded up to 8. When a batch's arena is full, `append` throws `arenaFull`
+    /// (trigger the batch and add the record to the next one); the batchers do that for you.
     public var arenaCapacity: Int
     /// Bytes of the result of a batch (the size of `Result`, at most). 0...4 GiB.
     public var resultCapacity: Int
@@ -21,7 +24,7 @@ public struct SharedBatchConfiguration: Sendable, Equatable {
     /// A configuration; every argument has a default suited to tests and small demos.
     public init(
         coaches: Int = 1, participants: Int = 64, processes: Int? = nil, stateSize: Int = 64,
-        arenaCapacity: Int = 0, resultCapacity: Int = 64, livenessPeriod: Duration = .milliseconds(20)
+        arenaCapacity: Int = 64 << 10, resultCapacity: Int = 64, livenessPeriod: Duration = .milliseconds(20)
     ) {
         self.coaches = coaches
         self.participants = participants

@@ -71,7 +71,8 @@ public final class SharedBatcher<Result: BitwiseCopyable & Sendable>: Sendable {
         try withRecordBytes(record) { try submit($0) }
     }
 
-    /// ``submit(_:)-(Collection<UInt8>)`` for bytes in memory.
+    /// ``submit(_:)-(Collection<UInt8>)`` for bytes in memory (no copy before the batch's own).
+    /// - Throws: as ``submit(_:)-(Collection<UInt8>)``.
     public func submit(_ record: UnsafeRawBufferPointer) throws -> Result {
         let limit = maxBatchBytes
         let frame = SharedBatchContents.frame(record.count)

@@ -12,8 +12,11 @@ import Synchronization
 /// live counters.
 ///
 /// Create it once (``create(name:configuration:)``), open it in every other process
-/// (``open(name:)``), or let every process call ``openOrCreate(name:configuration:)``. Then make a
-/// ``SharedCoordinator`` (one coach) or ``SharedMulti`` over it. ``close()`` detaches this process
+/// (``open(name:)``), or let every process call ``openOrCreate(name:configuration:)``. Then make
+/// what your workers use over it — ``SharedBatcher`` or ``AsyncSharedBatcher`` (submit one record,
+/// get its batch's result), ``SharedCoordinator`` or ``AsyncSharedCoordinator`` (one coach, your
+/// own state), ``SharedMulti`` or ``AsyncSharedMulti`` (several coaches); threads and tasks of any
+/// process may share it. ``close()`` detaches this process
 /// (its coordinators then fail safely); ``unlink(name:)`` removes the name (mappings stay valid).
 ///
 /// Reading ``counters`` and ``status()`` never takes the lock and never disturbs a batch, so a
