@@ -5,31 +5,31 @@ import CShmSync
 /// and record arena in the segment.
 ///
 /// Inside the critical section (between `enter` and `commit`, or in a `batch` closure) a worker
-/// changes its coach's fixed-size state with ``withState(_:coach:_:)`` and appends
-/// variable-size records with ``append(_:coach:)``; the commit function reads both from its
+/// changes its coach's fixed-size state with `withState(_:coach:_:)` and appends
+/// variable-size records with `append(_:coach:)`; the commit function reads both from its
 /// ``SharedBatchContents``. The first worker of a batch (`index == 0`) resets the state; the
 /// records of the previous batch are dropped automatically when a batch's first worker enters.
-public protocol SharedBatching: _BatchCoordinating where _Home == _SharedHome<Result>, Result: BitwiseCopyable {}
+public protocol SharedBatching: _BatchCoordinating, _SegmentAccessing
+where _Home == _SharedHome<Result>, Result: BitwiseCopyable {}
 
-extension SharedBatching {
+/// Not API: what every shared-memory coordinator's accessors need — the segment, and the calling
+/// worker's token — so that they are written once (``SharedBatching``, ``AsyncSharedBatching``).
+public protocol _SegmentAccessing {
     /// The segment this coordinator works in.
-    public var segment: SharedSegment { _engine.home.segment }
+    var segment: SharedSegment { get }
+    /// The calling worker's token (a thread's slot, or a task's seat); 0 for none.
+    func _callerToken() -> UInt64
+}
 
-    /// Gives `body` the coach's state as a `T`, in place. Only between `enter()` and
-    /// `commit()`/`cancel()`/`exit()` of the calling worker, on the coach it entered.
+extension _SegmentAccessing {
+    /// Gives `body` the coach's state as a `T`, in place. Only inside the calling worker's batch
+    /// (between `enter()` and `commit()`/`cancel()`/`exit()`), on the coach it entered.
     /// - Throws: ``SharedBatchError/stateTooLarge(size:capacity:)``; what `body` throws.
     public func withState<T: BitwiseCopyable, R>(
         _ type: T.Type, coach: Int = 0, _ body: (inout T) throws -> R
     ) throws -> R {
-        segment.checkSection(_engine.home.threadToken(), coach: coach, _SharedMisuse.withStateOutside)
+        segment.checkSection(_callerToken(), coach: coach, _SharedMisuse.withStateOutside)
         return try segment.withState(type, coach: coach, body)
-    }
-
-    /// ``withState(_:coach:_:)`` for the section's coach.
-    public func withState<T: BitwiseCopyable, R>(
-        _ type: T.Type, in section: borrowing BatchSection<Self>, _ body: (inout T) throws -> R
-    ) throws -> R {
-        try withState(type, coach: section.coach, body)
     }
 
     /// Appends one record to the coach's arena for this batch. Only inside the critical section.
@@ -39,29 +39,42 @@ extension SharedBatching {
     ///   ``SharedBatchError/corruptSegment(name:field:detail:)`` when the arena's fill word is
     ///   beyond its capacity. Nothing is appended then.
     public func append(_ record: UnsafeRawBufferPointer, coach: Int = 0) throws(SharedBatchError) {
-        segment.checkSection(_engine.home.threadToken(), coach: coach, _SharedMisuse.appendOutside)
+        segment.checkSection(_callerToken(), coach: coach, _SharedMisuse.appendOutside)
         try segment.append(record, coach: coach)
     }
 
-    /// Appends `bytes` as one record; see ``append(_:coach:)``.
+    /// Appends `bytes` as one record; see `append(_:coach:)`.
     public func append(bytes: some Collection<UInt8>, coach: Int = 0) throws(SharedBatchError) {
-        segment.checkSection(_engine.home.threadToken(), coach: coach, _SharedMisuse.appendOutside)
+        segment.checkSection(_callerToken(), coach: coach, _SharedMisuse.appendOutside)
         try segment.append(bytes: bytes, coach: coach)
     }
 
-    /// Appends a `BitwiseCopyable` value as one record; see ``append(_:coach:)``.
+    /// Appends a `BitwiseCopyable` value as one record; see `append(_:coach:)`.
     public func append<T: BitwiseCopyable>(record: T, coach: Int = 0) throws(SharedBatchError) {
-        segment.checkSection(_engine.home.threadToken(), coach: coach, _SharedMisuse.appendOutside)
+        segment.checkSection(_callerToken(), coach: coach, _SharedMisuse.appendOutside)
         try segment.append(record: record, coach: coach)
     }
+}
 
-    /// Appends a record to the section's coach; see ``append(_:coach:)``.
+extension SharedBatching {
+    /// The segment this coordinator works in.
+    public var segment: SharedSegment { _engine.home.segment }
+    public func _callerToken() -> UInt64 { _engine.home.threadToken() }
+
+    /// `withState(_:coach:_:)` for the section's coach.
+    public func withState<T: BitwiseCopyable, R>(
+        _ type: T.Type, in section: borrowing BatchSection<Self>, _ body: (inout T) throws -> R
+    ) throws -> R {
+        try withState(type, coach: section.coach, body)
+    }
+
+    /// Appends a record to the section's coach; see `append(_:coach:)`.
     public func append<T: BitwiseCopyable>(record: T, in section: borrowing BatchSection<Self>) throws(SharedBatchError)
     {
         try append(record: record, coach: section.coach)
     }
 
-    /// Appends `bytes` as a record to the section's coach; see ``append(_:coach:)``.
+    /// Appends `bytes` as a record to the section's coach; see `append(_:coach:)`.
     public func append(bytes: some Collection<UInt8>, in section: borrowing BatchSection<Self>) throws(SharedBatchError)
     {
         try append(bytes: bytes, coach: section.coach)

@@ -78,73 +78,11 @@ public final class AsyncBatcher<Item: Sendable, Result: Sendable>: Sendable {
     ///   whether its item was saved.
     @inlinable
     nonisolated(nonsending) public func submit(_ item: Item) async throws -> Result {
-        let engine = self.engine
         let pending = self.pending
-        let maxBatchSize = self.maxBatchSize
-        _ = engine.queueIn()
-        var submission = _Submission()
-        let driven = await engine.home.drive(owned: false, cancellable: true, me: 0) {
-            () -> _SectionStep<_BatchEngine<_AsyncHome<Result>>.SubmitStep> in
-            let step = engine.submitStep(
-                &submission, me: 0, maxBatchSize: maxBatchSize, cancelled: Task.isCancelled, yieldCap: 0,
-                add: { c, index in
-                    if index == 0 { pending.items[c].removeAll(keepingCapacity: true) }
-                    pending.items[c].append(item)
-                    return true
-                })
-            switch step {
-            case .wait(let plan, let cancellable):
-                // Waiting for its batch's outcome, a submitter has nothing left to do in it:
-                // the publisher hands it the outcome and counts its exit.
-                return .wait(
-                    channel: plan.channel, deadline: plan.deadline, cancellable: cancellable,
-                    exitsWhenReleased: !cancellable)
-            case .done, .commit, .cancelled:
-                return .release(step)
-            }
+        return try await engine.asyncSubmit(maxBatchSize: maxBatchSize) { c, index in
+            if index == 0 { pending.items[c].removeAll(keepingCapacity: true) }
+            pending.items[c].append(item)
+            return true
         }
-        switch driven {
-        case .done(.cancelled), .cancelled:
-            if submission.isQueued { engine.leaveBeforeEntering() }
-            throw CancellationError()
-        case .done(.done(let outcome)):
-            return try outcome.get()
-        case .released:
-            // Published while this task waited: the outcome stays until the coach resets, which
-            // waits for this exit.
-            let c = submission.coach
-            let outcome = Swift.Result { try engine.home.releasedResult(coach: c) }
-            engine.home.lock()
-            _ = engine.home.takeReleasedExit(coach: c)
-            _ = engine.exitStep(coach: c)
-            engine.home.unlock()
-            return try outcome.get()
-        case .exited(let outcome):
-            return try outcome.get()  // the publisher counted this exit
-        case .done(.commit(let c, let workers, let measure)):
-            return try await commit(engine, coach: c, workers: workers, measure: measure)
-        case .done(.wait):
-            preconditionFailure("a wait is not an end")
-        case .failed(let error):
-            if submission.isQueued { engine.leaveBeforeEntering() }
-            throw error
-        }
-    }
-
-    /// Runs the commit function of `coach` — shielded from the caller's cancellation when the
-    /// batch has other submitters —, publishes its outcome, and exits.
-    @inlinable
-    nonisolated(nonsending) func commit(
-        _ engine: _BatchEngine<_AsyncHome<Result>>, coach c: Int, workers: Int, measure: Bool
-    ) async throws -> Result {
-        let home = engine.home
-        let start = measure ? cbatch_now_ns() : 0
-        let outcome = workers > 1 ? await Task { await home.runCommit(coach: c) }.value : await home.runCommit(coach: c)
-        let took = measure ? cbatch_now_ns() &- start : -1
-        // Publishing and exiting need the mutex, not the section.
-        home.lock()
-        let result = engine.finishSubmission(outcome, coach: c, took: took, me: 0)
-        home.unlock()
-        return try result.get()
     }
 }

@@ -213,7 +213,7 @@ public final class _AsyncHome<Result: Sendable>: _AsyncBatchHome, _LocalOutcomes
     @inlinable
     nonisolated(nonsending) public func drive<T>(
         owned alreadyOwned: Bool, cancellable: Bool, me: UInt64, _ step: () -> _SectionStep<T>
-    ) async -> _Driven<T, Outcome> {
+    ) async -> _Driven<T, Result> {
         var mine = alreadyOwned
         // Fast path, no continuation: the section is free (or ours) and the step does not wait.
         lock()

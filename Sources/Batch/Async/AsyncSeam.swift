@@ -24,7 +24,7 @@ public protocol _AsyncBatchHome: _WorkerHome where Result: Sendable, Outcome: Se
     /// - Parameter me: the worker's token (``takeSeat(task:)``), whose wait a home may record.
     nonisolated(nonsending) func drive<T>(
         owned: Bool, cancellable: Bool, me: UInt64, _ step: () -> _SectionStep<T>
-    ) async -> _Driven<T, Outcome>
+    ) async -> _Driven<T, Result>
 
     /// Not under the mutex: the token the task `task` (``_currentTask()``) takes part with from
     /// now until ``returnSeat(_:)`` — a participant seat of a home whose participants are
@@ -95,8 +95,8 @@ public func _currentTask() -> UInt64 {
     }
 }
 
-/// Not API: how a drive ended.
-public enum _Driven<T, Outcome> {
+/// Not API: how a drive ended (`Value`: what the batch's workers get).
+public enum _Driven<T, Value> {
     /// A step ended it with this value.
     case done(T)
     /// A cancellable wait was cancelled.
@@ -106,7 +106,7 @@ public enum _Driven<T, Outcome> {
     case released
     /// Waiting in commit with `exitsWhenReleased`, the caller's batch was published and its exit
     /// counted: here is the outcome.
-    case exited(Outcome)
+    case exited(Swift.Result<Value, any Error>)
     /// The home failed (its lock threw: a shared-memory segment found corrupt, or closed): the
     /// caller holds nothing, its wait is over.
     case failed(any Error)

@@ -93,7 +93,7 @@ public final class _AsyncSharedHome<Result: BitwiseCopyable & Sendable>: _AsyncB
 
     nonisolated(nonsending) public func drive<T>(
         owned: Bool, cancellable: Bool, me: UInt64, _ step: () -> _SectionStep<T>
-    ) async -> _Driven<T, Outcome> {
+    ) async -> _Driven<T, Result> {
         let slot = Self.slot(of: me)
         var parkedOn = -1
         while true {

@@ -64,50 +64,9 @@ public final class AsyncSharedBatcher<Result: BitwiseCopyable & Sendable>: Senda
         let limit = maxBatchBytes
         let frame = SharedBatchContents.frame(bytes.count)
         guard frame <= limit else { throw SharedBatchError.recordTooLarge(size: bytes.count, capacity: limit) }
-        let engine = self.engine
-        let home = engine.home
-        let segment = home.segment
-        let maxBatchSize = self.maxBatchSize
-        _ = engine.queueIn()
-        let me = try await engine.takeSeat(task: _currentTask())
-        defer { home.returnSeat(me) }
-        var submission = _Submission()
-        let driven = await home.drive(owned: false, cancellable: true, me: me) {
-            () -> _SectionStep<_BatchEngine<_AsyncSharedHome<Result>>.SubmitStep> in
-            let step = engine.submitStep(
-                &submission, me: me, maxBatchSize: maxBatchSize, cancelled: Task.isCancelled, yieldCap: 0,
-                add: { c, _ in
-                    bytes.withUnsafeBytes { segment.append($0, frame: frame, coach: c, limit: limit) }
-                })
-            switch step {
-            case .wait(let plan, let cancellable):
-                return .wait(channel: plan.channel, deadline: plan.deadline, cancellable: cancellable)
-            case .done, .commit, .cancelled:
-                return .release(step)
-            }
-        }
-        switch driven {
-        case .done(.cancelled), .cancelled:
-            if submission.isQueued { engine.leaveBeforeEntering() }
-            throw CancellationError()
-        case .done(.done(let outcome)):
-            return try outcome.get()
-        case .done(.commit(let c, let workers, let measure)):
-            let start = measure ? cbatch_now_ns() : 0
-            // Other submitters depend on this commit: the committer's cancellation must not reach
-            // the commit function (an unstructured task does not inherit it).
-            let outcome =
-                workers > 1 ? await Task { await home.runCommit(coach: c) }.value : await home.runCommit(coach: c)
-            let took = measure ? cbatch_now_ns() &- start : -1
-            try home.lock()
-            let result = engine.finishSubmission(outcome, coach: c, took: took, me: me)
-            home.unlock()
-            return try result.get()
-        case .failed(let error):
-            if submission.isQueued { engine.leaveBeforeEntering() }
-            throw error
-        case .done(.wait), .released, .exited:
-            preconditionFailure("a submission of a shared-memory batcher is never released")
+        let segment = engine.home.segment
+        return try await engine.asyncSubmit(maxBatchSize: maxBatchSize) { c, _ in
+            bytes.withUnsafeBytes { segment.append($0, frame: frame, coach: c, limit: limit) }
         }
     }
 }
