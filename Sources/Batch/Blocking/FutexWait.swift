@@ -81,7 +81,7 @@ public struct _FutexChannels: @unchecked Sendable {
     /// Under the lock: the worker is about to wait on `channel`; its word's value now.
     @inlinable
     public func prepareWait(_ channel: Int) -> UInt32 {
-        cbatch_channel_sleepers(channels + channel).pointee += 1
+        cbatch_channel_sleepers(channels + channel).pointee &+= 1  // a segment's word: it may be anything
         return cbatch_atomic_load_u32(cbatch_channel_seq(channels + channel))
     }
 
