@@ -72,6 +72,8 @@ def rate(v):
     return f"{three(v / 1e6)} M" if v >= 1e6 else f"{three(v / 1e3)} k" if v >= 1e3 else three(v)
 def judged(value, bar):
     text = f"{value:.2f}"
+    if bar is not None and value < bar <= float(text):  # a miss that two decimals would round up
+        text = f"{value:.3f}"
     return text if bar is None else f"{text} (bar ≥ {bar}: {'yes' if value >= bar else '**no**'})"
 print(f"\nmedians of {sys.argv[2]} interleaved runs per cell (shared, flock, shared, flock, …); others: the cores "
       "other processes kept busy during the cell (/proc/stat less this script and its children)\n")

@@ -46,10 +46,11 @@ struct Bar {
 }
 
 /// "0.62 (bar ≥ 1.0: **no**)", or the value alone where no bar applies; two decimals, three
-/// below 0.1.
+/// below 0.1 or where two would round a miss up to the bar ("0.998", not "1.00", for a miss).
 func judged(_ value: Double, against bar: Bar?) -> String {
-    let text = formatFixed(value, value < 0.1 ? 3 : 2)
+    var text = formatFixed(value, value < 0.1 ? 3 : 2)
     guard let bar else { return text }
+    if value < bar.minimum && Double(text)! >= bar.minimum { text = formatFixed(value, 3) }
     return text + " (bar ≥ \(bar.minimum): " + (value >= bar.minimum ? "yes" : "**no**") + ")"
 }
 
