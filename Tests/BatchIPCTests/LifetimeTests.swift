@@ -48,6 +48,44 @@ struct LifetimeTests {
         #expect(try testOp(again).batchSize == 1)
     }
 
+    /// The async side of the same: a task waiting to enter (suspended, a batch committing) when
+    /// the segment is closed gets `.closed` once `close()` has let the committing worker finish;
+    /// every later call — coordinator and batcher — throws `.closed`.
+    @Test("async: close() lets the committing task finish; a task waiting to enter and later calls get .closed")
+    func asyncUseAfterClose() async throws {
+        let (name, segment) = try makeNamedSegment(processConfiguration, tag: "aclose")
+        defer { try? SharedSegment.unlink(name: name) }
+        let monitor = try SharedSegment.open(name: name)
+        defer { monitor.close() }
+        let committing = Atomic<Bool>(false)
+        let release = Atomic<Bool>(false)
+        let coordinator = try AsyncSharedCoordinator<Int>(segment: segment) { _ in
+            committing.store(true, ordering: .releasing)
+            while !release.load(ordering: .acquiring) { await Task.yield() }
+            return 7
+        }
+        let committer = Task { try await coordinator.batch { section in try await section.commit() } }
+        await waitUntilAsync("the commit function runs") { committing.load(ordering: .acquiring) }
+        let late = Task { try await coordinator.batch { section in try await section.commit() } }
+        await waitUntilAsync("the late task waits to enter") {
+            segment.status().queueLength == 1 && monitor.status().coaches[0].count < 0
+        }
+        let closer = TestThread { segment.close() }
+        await waitUntilAsync("close() began (nothing new starts)") { segment.failure == .closed(name: name) }
+        release.store(true, ordering: .releasing)
+        closer.join()
+        #expect(try await committer.value == 7)
+        await #expect(throws: SharedBatchError.closed(name: name)) { try await late.value }
+        await #expect(throws: SharedBatchError.closed(name: name)) {
+            try await coordinator.batch { section in try await section.commit() }
+        }
+        #expect(coordinator.queueLength == 0)
+        #expect(monitor.status().processes.isEmpty)
+        // Nothing was left behind: another coordinator attaches and batches.
+        let again = try AsyncSharedCoordinator<Int>(segment: monitor) { _ in 8 }
+        #expect(try await again.batch { section in try await section.commit() } == 8)
+    }
+
     @Test("close() waits for a worker of this process inside a batch, then fails the late ones")
     func closeWhileInside() throws {
         let segment = makeSegment(processConfiguration)

@@ -63,6 +63,23 @@ package func waitUntil(
     return true
 }
 
+/// ``waitUntil(_:seconds:sourceLocation:_:)`` for a task: yields the task, not the thread.
+@discardableResult
+package func waitUntilAsync(
+    _ what: String, seconds: Double = 20, sourceLocation: SourceLocation = #_sourceLocation,
+    _ condition: () -> Bool
+) async -> Bool {
+    let deadline = monotonicSeconds() + seconds
+    while !condition() {
+        if monotonicSeconds() > deadline {
+            Issue.record("timed out waiting until \(what)", sourceLocation: sourceLocation)
+            return false
+        }
+        await Task.yield()
+    }
+    return true
+}
+
 /// How many times the order-sensitive scenarios repeat (CI raises it: BATCH_TEST_ROUNDS).
 package let rounds: Int = {
     if let text = getenv("BATCH_TEST_ROUNDS"), let n = Int(String(cString: text)), n > 0 { return n }

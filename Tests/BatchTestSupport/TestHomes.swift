@@ -23,14 +23,20 @@ package enum TestHome: String, CaseIterable, Codable, Sendable, CustomTestString
     package var testDescription: String { rawValue }
 
     /// A coordinator of this home whose batches are committed by `commit`.
+    /// - Parameter yieldBudget: for the shared-memory home, this process's yield budget for the
+    ///   segment (``SharedSegment/yieldBudget``, which caps the coordinator's), with a liveness
+    ///   period long enough to allow it; `nil`: the defaults.
     package func makeCoordinator(
-        waiting: BatchWaiting = .strict, _ commit: @escaping @Sendable () throws -> Int
+        waiting: BatchWaiting = .strict, yieldBudget: Duration? = nil, _ commit: @escaping @Sendable () throws -> Int
     ) -> any BatchCoordinator<Int> {
         switch self {
         case .inProcess:
             return Coordinator<Int>(waiting: waiting, commit: commit)
         case .sharedMemory:
-            let segment = makeSegment(SharedBatchConfiguration(coaches: 1, participants: 128))
+            var configuration = SharedBatchConfiguration(coaches: 1, participants: 128)
+            if let yieldBudget { configuration.livenessPeriod = max(.milliseconds(20), yieldBudget * 4) }
+            let segment = makeSegment(configuration)
+            if let yieldBudget { segment.yieldBudget = yieldBudget }
             return try! SharedCoordinator<Int>(segment: segment, waiting: waiting) { _ in try commit() }
         }
     }

@@ -84,7 +84,12 @@ struct WaitPolicyTests {
         let waiting =
             slow
             ? BatchWaiting(rule: .adaptive, assumedCommitCost: .seconds(30), yieldBudget: .seconds(30)) : Self.zeroCost
-        try loneWorkerWaitsForAPeer(home.makeCoordinator(waiting: waiting) { ledger.commitBatch() }, ledger, slow)
+        // The shared-memory home caps the wait by the process's yield budget (1 ms by default):
+        // give it room, so that B's return is never a race against a busy machine.
+        let coordinator = home.makeCoordinator(waiting: waiting, yieldBudget: slow ? .seconds(2) : nil) {
+            ledger.commitBatch()
+        }
+        try loneWorkerWaitsForAPeer(coordinator, ledger, slow)
     }
 
     func loneWorkerWaitsForAPeer(_ coordinator: some BatchCoordinator<Int>, _ ledger: Ledger, _ slow: Bool) throws {

@@ -81,7 +81,7 @@ extension _BatchEngine where Home: _AsyncBatchHome {
             home.returnSeat(me)
             throw CancellationError()
         case .failed(let error):
-            if queued { leaveBeforeEntering() }
+            if queued { leaveAfterFailure() }
             home.returnSeat(me)
             throw error
         }
@@ -96,7 +96,7 @@ extension _BatchEngine where Home: _AsyncBatchHome {
         do {
             seat = try home.takeSeat(task: task)
         } catch {
-            leaveBeforeEntering()
+            leaveAfterFailure()
             throw error
         }
         if let me = seat { return me }

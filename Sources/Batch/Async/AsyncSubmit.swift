@@ -39,7 +39,7 @@ extension _BatchEngine where Home: _AsyncBatchHome {
             if submission.isQueued { leaveBeforeEntering() }
             throw CancellationError()
         case .failed(let error):
-            if submission.isQueued { leaveBeforeEntering() }
+            if submission.isQueued { leaveAfterFailure() }
             throw error
         case .done(.done(let outcome)):
             return try outcome.get()

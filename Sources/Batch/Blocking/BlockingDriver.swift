@@ -48,10 +48,7 @@ extension _BatchEngine where Home: _BlockingHome {
                 }
             }
         } catch {
-            if queued {
-                _ = home.queueOut()
-                notify()
-            }
+            if queued { leaveAfterFailure() }
             throw error
         }
     }

@@ -30,6 +30,15 @@ extension _BatchEngine where Home: _WorkerHome {
         home.unlock()
     }
 
+    /// A worker that announced itself cannot enter because its home failed (a shared-memory
+    /// segment found corrupt, or closed): it leaves the queue — without the misuse check, the
+    /// counter it announced on may be gone — and the committers re-check, if they still can.
+    @inlinable
+    public func leaveAfterFailure() {
+        _ = home.queueOut()
+        notify()
+    }
+
     /// A worker that announced itself gives up before entering: it leaves the queue and the
     /// committers re-check (a dropped ticket, `leave()`, a cancelled task).
     @inlinable

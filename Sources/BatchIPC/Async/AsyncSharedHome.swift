@@ -55,7 +55,11 @@ public final class _AsyncSharedHome<Result: BitwiseCopyable & Sendable>: _AsyncB
     /// The calling task's seat, 0 when it has none (it has not entered: never a holder).
     public func threadToken() -> UInt64 { tasks.seats.token(ofTask: _currentTask()) ?? 0 }
 
-    public func takeSeat(task: UInt64) throws(SharedBatchError) -> UInt64? { try tasks.seats.take(task: task) }
+    /// Nothing new starts on a segment this process closed or found corrupt (``SharedSegment/failure``).
+    public func takeSeat(task: UInt64) throws(SharedBatchError) -> UInt64? {
+        if let failure = segment.failure { throw failure }
+        return try tasks.seats.take(task: task)
+    }
     nonisolated(nonsending) public func waitForSeat(task: UInt64) async throws -> UInt64 {
         try await tasks.seats.wait(task: task)
     }
@@ -96,6 +100,7 @@ public final class _AsyncSharedHome<Result: BitwiseCopyable & Sendable>: _AsyncB
     ) async -> _Driven<T, Result> {
         let slot = Self.slot(of: me)
         var parkedOn = -1
+        var parkedBeforeEntering = false
         while true {
             do {
                 try lock()
@@ -103,8 +108,11 @@ public final class _AsyncSharedHome<Result: BitwiseCopyable & Sendable>: _AsyncB
                 return .failed(error)
             }
             if parkedOn >= 0 {
-                if let failure = segment.waitingStopped {
-                    // Found corrupt, or this process detached (the seat may be another's now).
+                // Found corrupt, or this process detached (the seat may be another's now); or
+                // closing, and this worker is not in a batch yet (a cancellable wait): nothing
+                // new starts.
+                if let failure = parkedBeforeEntering ? segment.failure : segment.waitingStopped {
+                    if segment.waitingStopped == nil { endPark(parkedOn, slot: slot) }
                     unlock()
                     return .failed(failure)
                 }
@@ -125,6 +133,7 @@ public final class _AsyncSharedHome<Result: BitwiseCopyable & Sendable>: _AsyncB
                 let seq = segment.futex.prepareWait(channel)
                 if let slot { segment.slotsP[slot].channel = Int32(channel) }
                 parkedOn = channel
+                parkedBeforeEntering = waitIsCancellable
                 unlock()
                 let woken = await tasks.parking.park(
                     channel: channel, seq: seq, deadline: deadline, cancellable: waitIsCancellable)

@@ -86,7 +86,7 @@ public final class SharedBatcher<Result: BitwiseCopyable & Sendable>: Sendable {
         do {
             try home.lock()
         } catch {
-            engine.leaveBeforeEntering()
+            engine.leaveAfterFailure()
             throw error
         }
         while true {
@@ -98,7 +98,7 @@ public final class SharedBatcher<Result: BitwiseCopyable & Sendable>: Sendable {
                 do {
                     try home.wait(plan)
                 } catch {
-                    if submission.isQueued { engine.leaveBeforeEntering() }
+                    if submission.isQueued { engine.leaveAfterFailure() }
                     throw error
                 }
             case .done(let result):

@@ -16,7 +16,7 @@ extension SharedSegment {
     ///
     /// - every claimed slot belongs to an attached process entry, below `slot_high`, with a phase
     ///   of ``WorkerPhase``, a coach in range while in a batch, a channel in range or -1;
-    /// - every attached entry is below `proc_high`; a free entry announces nobody;
+    /// - every attached entry is below `proc_high` (a free entry's announcements count for nobody);
     /// - per coach: `triggered` and `ready` are 0 or 1; a published outcome belongs to a closed
     ///   batch; the number of workers inside (`|count|`) is the number of slots in a batch phase
     ///   on that coach; a closed batch without an outcome has exactly one committer;
@@ -38,10 +38,9 @@ extension SharedSegment {
             if state == 1 && p >= rawProcHigh {
                 throw corrupt("process entry \(p)", "attached, above the highest entry ever claimed (\(rawProcHigh))")
             }
-            let queued = cbatch_atomic_load_i64(cshm_proc_queued(procsP + p))
-            if state == 0 && queued != 0 {
-                throw corrupt("process entry \(p) queued", "\(queued) announcements, but the entry is free")
-            }
+            // A free entry's `queued` may hold a stray count: a thread of a process closing the
+            // segment can take back its announcement after close() gave the entry up. Nobody
+            // counts it (``queueLength`` sums attached entries) and the next owner resets it.
         }
         var inside = [Int](repeating: 0, count: coachCount)
         var committers = [Int](repeating: 0, count: coachCount)

@@ -99,7 +99,7 @@ extension SharedSegment {
             freeSlot(s)
         }
         if died && repaired == 0 { cshm_counter_bump(&header.pointee.crashes) }
-        procsP[p].state = 0
+        cshm_atomic_store_u32(&procsP[p].state, 0)  // atomic: queueLength reads it without the lock
     }
 
     /// The process entry slot `s` names, if it names one (`proc` is 1 + an entry index).

@@ -64,7 +64,9 @@ extension SharedSegment {
             entry.pointee.pid = getpid()
             entry.pointee.serial &+= 1
             cbatch_atomic_store_i64(&entry.pointee.queued, 0)
-            entry.pointee.state = 1  // only now: state == 1 implies the lease is held (or its owner died)
+            // Only now: state == 1 implies the lease is held (or its owner died). Atomic: queueLength
+            // reads it without the lock.
+            cshm_atomic_store_u32(&entry.pointee.state, 1)
             unlock()
             state.proc = Int32(found)
             state.lease = lease

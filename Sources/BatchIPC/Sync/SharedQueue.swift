@@ -61,6 +61,9 @@ extension SharedSegment {
 
     @usableFromInline @inline(never)
     func queueCounterBelowZero(_ mine: Int64, thread: Int64) -> Int {
+        // Closed (or found corrupt) meanwhile: the announcement may have gone to the process
+        // entry, which close() gave up, and its taking back to this process's own counter.
+        if isBroken.load(ordering: .acquiring) { return queueLength }
         if thread < 0 && mine == -1 { return -1 }  // this process took back more than it announced
         broken(
             .corruptSegment(
@@ -69,14 +72,18 @@ extension SharedSegment {
         return queueLength
     }
 
-    /// The sum of the processes' announcements; exact under the lock. Each counter is another
-    /// process's word: it counts as 0...2^32 (a free entry's stray count is found by
-    /// ``checkState()``), so that the sum never overflows.
+    /// The sum of the attached processes' announcements; exact under the lock. Each counter is
+    /// another process's word: it counts as 0...2^32, so that the sum never overflows. A free
+    /// entry counts nothing, whatever its counter says: a thread of a process that is closing
+    /// the segment may take back its announcement after `close()` gave the entry up (the entry's
+    /// next owner resets it when it attaches).
     @inlinable @inline(__always)
     var queueLength: Int {
         let high = min(Int(cshm_atomic_load_u32(&header.pointee.proc_high)), procCount)
         var sum: Int64 = 0
-        for p in 0..<high { sum &+= min(max(cbatch_atomic_load_i64(cshm_proc_queued(procsP + p)), 0), 1 << 32) }
+        for p in 0..<high where cshm_atomic_load_u32(&procsP[p].state) == 1 {
+            sum &+= min(max(cbatch_atomic_load_i64(cshm_proc_queued(procsP + p)), 0), 1 << 32)
+        }
         return Int(sum)
     }
 }

@@ -92,7 +92,8 @@ typedef struct cshm_proc {
     pthread_mutex_t lease;
     /* Under the lock: the owner's pid (messages only, never trusted for liveness). */
     int32_t pid;
-    /* Under the lock: 0 free, 1 attached (the lease is held by a live thread, or its owner died). */
+    /* Written under the lock, atomically (the queue length reads it without): 0 free, 1 attached
+     * (the lease is held by a live thread, or its owner died). */
     uint32_t state;
     /* Under the lock: bumped on every claim. */
     uint64_t serial;
