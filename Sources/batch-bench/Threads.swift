@@ -87,7 +87,7 @@ func runThreadSweep() {
     let seconds = environmentDouble("BATCH_BENCH_SECONDS", 0.3)
     useOneNanosecondTimerSlack()  // inherited by the threads created below
     printSweepHeader(
-        "Threads, closed loop: one `Coordinator` against mutex-per-op (issue 9)", runs: runs, seconds: seconds,
+        "Threads, closed loop: one `Coordinator` against mutex-per-op", runs: runs, seconds: seconds,
         extra: "; contenders run in the order safe, mutex, low-level, run after run")
     print(
         "| threads | commit | batched ops/s | mean batch | mutex-per-op ops/s | batched ÷ mutex "
