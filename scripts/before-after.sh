@@ -7,22 +7,36 @@
 # medians over the rounds.
 #   scripts/before-after.sh threads|tasks ROUNDS BEFORE-batch-bench AFTER-batch-bench
 #   scripts/before-after.sh processes ROUNDS BEFORE-batch-shm-demo AFTER-batch-shm-demo
+#   scripts/before-after.sh SWEEP --report RAW…   (the table of earlier runs' rows, files together)
 # Environment: NS and COMMITS (threads: "1 2 4 8 32", "none spin5 sleep50"; tasks: "1 8 256";
 # processes: "2 8 32", COSTS "0 5 50"); BATCH_BENCH_SECONDS (default 0.3); TOTAL (processes);
-# RAW=path keeps every run's row there (default: a temporary file).
+# RAW=path keeps every run's row there, for --report (default: a temporary file).
 set -euo pipefail
-sweep=${1:?"usage: $0 threads|tasks|processes ROUNDS BEFORE AFTER"}
-rounds=${2:?}
-before=${3:?}
-after=${4:?}
-for bin in "$before" "$after"; do
-    [ -x "$bin" ] || {
-        echo "Error: $bin is not an executable" >&2
+usage="usage: $0 threads|tasks|processes ROUNDS BEFORE AFTER | $0 SWEEP --report RAW..."
+sweep=${1:?$usage}
+report=()
+if [ "${2:-}" = --report ]; then
+    report=("${@:3}")
+    [ ${#report[@]} -gt 0 ] || {
+        echo "$usage" >&2
         exit 64
     }
-done
-raw=${RAW:-$(mktemp "${TMPDIR:-/tmp}/before-after.XXXXXX")}
-: >"$raw"
+    rounds=0
+    raw=$(mktemp "${TMPDIR:-/tmp}/before-after.XXXXXX")
+    cat "${report[@]}" >"$raw"
+else
+    rounds=${2:?$usage}
+    before=${3:?$usage}
+    after=${4:?$usage}
+    for bin in "$before" "$after"; do
+        [ -x "$bin" ] || {
+            echo "Error: $bin is not an executable" >&2
+            exit 64
+        }
+    done
+    raw=${RAW:-$(mktemp "${TMPDIR:-/tmp}/before-after.XXXXXX")}
+    : >"$raw"
+fi
 seconds=${BATCH_BENCH_SECONDS:-0.3}
 here=$(dirname "$0")
 case $sweep in
@@ -52,9 +66,10 @@ run_cell() {
     processes) NS=${cell%%:*} COSTS=${cell#*:} "$here/process-sweep.sh" 1 "$bin" | grep -E '^\| [0-9]' ;;
     esac
 }
-echo "start $(date -u '+%Y-%m-%d %H:%M:%S UTC'); load average $(cut -d' ' -f1-3 /proc/loadavg); $(nproc) cores"
-echo "before: $before"
-echo "after:  $after"
+if [ "$rounds" -gt 0 ]; then
+    echo "start $(date -u '+%Y-%m-%d %H:%M:%S UTC'); load average $(cut -d' ' -f1-3 /proc/loadavg); $(nproc) cores"
+    printf 'before: %s\nafter:  %s\n' "$before" "$after"
+fi
 for round in $(seq 1 "$rounds"); do
     sides=(before after)
     [ $((round % 2)) -eq 0 ] && sides=(after before)
@@ -66,10 +81,10 @@ for round in $(seq 1 "$rounds"); do
         done
     done
 done
-echo "end $(date -u '+%Y-%m-%d %H:%M:%S UTC'); load average $(cut -d' ' -f1-3 /proc/loadavg)"
-python3 - "$sweep" "$rounds" "$raw" <<'PY'
+[ "$rounds" -eq 0 ] || echo "end $(date -u '+%Y-%m-%d %H:%M:%S UTC'); load average $(cut -d' ' -f1-3 /proc/loadavg)"
+python3 - "$sweep" "$raw" "$rounds" <<'PY'
 import re, statistics, sys
-sweep, rounds, path = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+sweep, path, measured = sys.argv[1], sys.argv[2], sys.argv[3] != "0"
 def num(text):  # "23.1 M", "123 k", "0.62 (bar ≥ 1.0: **no**)", "370 k (5.82)" -> the first number
     m = re.match(r"\s*([0-9.]+)\s*([kM]?)", text)
     return float(m.group(1)) * {"": 1, "k": 1e3, "M": 1e6}[m.group(2)]
@@ -94,12 +109,15 @@ def col(fs, i, conv=num):
 def others(b, a):
     vals = [float(f[-1]) for f in b + a]
     return f"{med(vals):.1f} ({min(vals):.1f}–{max(vals):.1f})"
-def switches(fs):  # "1.93 (0.00)"; "?" from a harness without the columns
-    return "?" if len(fs[0]) < 12 else f"{col(fs, 9):.2f} ({col(fs, 10):.2f})"
+def switches(fs):  # "1.93 (0.00)", from the runs of a harness with the columns; "?" if none
+    fs = [f for f in fs if len(f) >= 12]
+    return "?" if not fs else f"{col(fs, 9):.2f} ({col(fs, 10):.2f})"
 def order(key):
     n, c = key
     return (c.split()[0] != "none" and c.split()[0] != "0", float(c.split()[0]) if c[0].isdigit() else 0, int(n))
-print(f"\nmedians of {rounds} round{'s' if rounds != 1 else ''} per cell (before and after alternated cell by cell, the order swapped each "
+counts = sorted({len(v) for sides in rows.values() for v in sides.values()})
+rounds = "–".join(str(c) for c in (counts[0], counts[-1])) if counts[0] != counts[-1] else str(counts[0])
+print(f"\nmedians of {rounds} run{'s' if rounds != '1' else ''} per side and cell (before and after alternated cell by cell, the order swapped each "
       "round); ratios: median of the per-run ratios; others: median (range) of the cores other processes "
       "kept busy during the runs\n")
 if sweep == "threads":
@@ -147,5 +165,6 @@ else:
         print(f"| {n} | {key[1]} | {rate(col(b, 2))} | {col(b, 3):.2f} | {rate(col(b, 4))} | {ratio(col(b, 5))} "
               f"| {rate(col(a, 2))} | {batch_text} | {rate(col(a, 4))} | {bar_text(col(a, 5), bar)} | ≥ {bar} "
               f"| {others(b, a)} |")
-print(f"\nevery run: {path}")
+if measured:
+    print(f"\nevery run: {path}")
 PY
