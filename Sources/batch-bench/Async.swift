@@ -19,7 +19,7 @@ import Synchronization
 func runAsyncBench() {
     let runs = Int(getenv("BATCH_BENCH_RUNS").map { String(cString: $0) } ?? "") ?? 5
     let seconds = Double(getenv("BATCH_BENCH_SECONDS").map { String(cString: $0) } ?? "") ?? 0.3
-    print("## async (issue 5): \(runs) runs per figure, median; throughput runs of \(seconds) s")
+    print("## async: \(runs) runs per figure, median; throughput runs of \(seconds) s")
     print("machine: \(sysconf(Int32(_SC_NPROCESSORS_ONLN))) cores")
     print()
 

@@ -123,13 +123,26 @@ struct LoopResult {
     var opsPerSecond: Double
     /// Operations per commit.
     var meanBatch: Double
+    /// Context switches (voluntary and involuntary, all threads of this process) per operation;
+    /// NaN where not measured (tasks).
+    var switchesPerOp = Double.nan
 }
 
 extension LoopControl {
-    func result(elapsed: Double, commits: Int) -> LoopResult {
+    func result(elapsed: Double, commits: Int, switches: Int? = nil) -> LoopResult {
         let n = ops.load(ordering: .relaxed)
-        return LoopResult(opsPerSecond: Double(n) / elapsed, meanBatch: Double(n) / Double(max(1, commits)))
+        return LoopResult(
+            opsPerSecond: Double(n) / elapsed, meanBatch: Double(n) / Double(max(1, commits)),
+            switchesPerOp: switches.map { Double($0) / Double(max(1, n)) } ?? .nan)
     }
+}
+
+/// Context switches of this process so far, voluntary and involuntary, over all its threads
+/// (those that have exited included).
+func processContextSwitches() -> Int {
+    var usage = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &usage)
+    return usage.ru_nvcsw + usage.ru_nivcsw
 }
 
 /// Starts `count` threads running `body(i)`; join them with `joinThreads`. Timer slack and
@@ -176,10 +189,12 @@ func closedLoopThreads(
         control.ops.add(mine, ordering: .relaxed)
     }
     let start = control.release(workers: threads)
+    let switches = processContextSwitches()
     asyncBenchSleep(Int(seconds * 1e6))
     control.stop.store(true, ordering: .relaxed)
     joinThreads(handles)
-    return control.result(elapsed: now() - start, commits: sum.commits)
+    return control.result(
+        elapsed: now() - start, commits: sum.commits, switches: processContextSwitches() - switches)
 }
 
 /// Closed loop on tasks: `tasks` child tasks on the default cooperative pool each run `op` back

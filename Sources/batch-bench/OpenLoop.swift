@@ -76,7 +76,7 @@ func runOpenLoopBench(_ arguments: [String]) {
         }
     }
     printSweepHeader(
-        "Open loop: latency at a fixed offered load, batched against by hand (issue 9)", runs: runs,
+        "Open loop: latency at a fixed offered load, batched against by hand", runs: runs,
         seconds: seconds,
         extra: "; Poisson arrivals, each of the \(workers) workers serves its own stream at 1/\(workers) of the "
             + "rate; latency from the scheduled arrival to the result; batched and baseline interleaved with the "

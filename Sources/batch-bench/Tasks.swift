@@ -74,7 +74,7 @@ func runTaskSweep() {
     let runs = max(1, environmentInt("BATCH_BENCH_RUNS", 5))
     let seconds = environmentDouble("BATCH_BENCH_SECONDS", 0.3)
     printSweepHeader(
-        "Tasks, closed loop: `AsyncBatcher` and `AsyncCoordinator` against a hand-written actor batcher (issue 9)",
+        "Tasks, closed loop: `AsyncBatcher` and `AsyncCoordinator` against a hand-written actor batcher",
         runs: runs, seconds: seconds,
         extra: "; contenders run in the order actor, AsyncBatcher, AsyncCoordinator, run after run")
     print(

@@ -2,6 +2,7 @@
 // without the library — the same N threads committing each item alone under a plain pthread
 // mutex (lock, add, commit, unlock), with the same commit function. Closed loop, runs of the
 // contenders interleaved (safe, mutex, low-level, safe, mutex, …) so that they see the same load.
+// The switches/op columns count this process's context switches (getrusage) per operation.
 //
 //   batch-bench threads
 //   BATCH_BENCH_RUNS (default 5) runs per contender and cell; BATCH_BENCH_SECONDS (default 0.3)
@@ -87,12 +88,13 @@ func runThreadSweep() {
     let seconds = environmentDouble("BATCH_BENCH_SECONDS", 0.3)
     useOneNanosecondTimerSlack()  // inherited by the threads created below
     printSweepHeader(
-        "Threads, closed loop: one `Coordinator` against mutex-per-op (issue 9)", runs: runs, seconds: seconds,
+        "Threads, closed loop: one `Coordinator` against mutex-per-op", runs: runs, seconds: seconds,
         extra: "; contenders run in the order safe, mutex, low-level, run after run")
     print(
         "| threads | commit | batched ops/s | mean batch | mutex-per-op ops/s | batched ÷ mutex "
-            + "| low-level ops/s | low-level mean batch | low-level ÷ mutex | others |")
-    print("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+            + "| low-level ops/s | low-level mean batch | low-level ÷ mutex | batched switches/op "
+            + "| mutex switches/op | others |")
+    print("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     // BATCH_BENCH_COMMITS picks commit costs: "none", "spin5", "sleep50" (default: all three).
     let chosen = getenv("BATCH_BENCH_COMMITS").map { String(cString: $0).split(separator: " ").map(String.init) }
     let commits: [CommitCost] = [.none, .spin(microseconds: 5), .sleep(microseconds: 50)].filter { commit in
@@ -122,7 +124,8 @@ func runThreadSweep() {
                 "| \(threads) | \(commit.label) | \(formatRate(median(safe.map(\.opsPerSecond)))) | \(safeBatch) "
                     + "| \(formatRate(median(mutex.map(\.opsPerSecond)))) | \(judged(safeRatio, against: bar)) "
                     + "| \(formatRate(median(low.map(\.opsPerSecond)))) | \(formatFixed(median(low.map(\.meanBatch)), 2)) "
-                    + "| \(judged(lowRatio, against: nil)) | \(cpu.others(until: .take())) |")
+                    + "| \(judged(lowRatio, against: nil)) | \(formatFixed(median(safe.map(\.switchesPerOp)), 2)) "
+                    + "| \(formatFixed(median(mutex.map(\.switchesPerOp)), 2)) | \(cpu.others(until: .take())) |")
             fflush(nil)  // each row as soon as it is measured
         }
     }
