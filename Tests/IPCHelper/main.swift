@@ -29,6 +29,9 @@
 //       Prints the counters and a status line of segment NAME, without taking part.
 //   batch-ipc-test-helper die-locked NAME
 //       Opens segment NAME, takes its mutex and SIGKILLs itself while holding it.
+//   batch-ipc-test-helper die-repairing NAME POINT
+//       Opens segment NAME and runs one op; SIGKILLs itself when the crash repair that op's
+//       lock runs reaches POINT (a raw value of _RepairPoint). Exits 1 if it never does.
 //   batch-ipc-test-helper create-die NAME
 //       Creates segment NAME and SIGKILLs itself in the middle of the initialisation.
 //   batch-ipc-test-helper idle NAME
@@ -50,6 +53,8 @@ nonisolated(unsafe) var killAt = 0
 /// `--kill held`: the worker kills itself inside its section, between steps (it holds the
 /// section, not the mutex, where async workers take part), during op `--kill-at`.
 nonisolated(unsafe) var killHeld = false
+/// `die-repairing`: the repair point to die at.
+nonisolated(unsafe) var repairPoint = UInt32.max
 
 /// Inside a section, after adding: dies here if asked to.
 @Sendable func maybeDieHoldingTheSection(_ op: Int) {
@@ -270,6 +275,22 @@ case "die-locked":
         try SharedSegment.open(name: name)._dieHoldingTheLock()
     } catch {
         fail("\(error)")
+    }
+
+case "die-repairing":
+    // Dies inside the crash repair its first lock runs, at the point asked for.
+    guard args.count == 2, let point = UInt32(args[1]) else { fail("die-repairing NAME POINT") }
+    repairPoint = point
+    SharedSegment._repairHook = { reached in
+        if reached == repairPoint { kill(getpid(), SIGKILL) }
+    }
+    do {
+        let segment = try SharedSegment.open(name: args[0])
+        let coordinator = try SharedCoordinator<TestResult>(segment: segment, commit: commitTestBatch)
+        _ = try coordinator.batch { section in try section.commit() }
+        fail("survived: the repair never reached point \(point)")
+    } catch {
+        fail("survived: \(error)")
     }
 
 case "create-die":

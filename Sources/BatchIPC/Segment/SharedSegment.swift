@@ -307,6 +307,11 @@ public final class SharedSegment: @unchecked Sendable {
     /// helper kills itself here to prove that a creator dying mid-initialisation blocks nobody.
     @_spi(Testing) nonisolated(unsafe) public static var _createHook: (@convention(c) () -> Void)?
 
+    /// Called inside crash repair, under the lock, at the points where a repairer that dies
+    /// must leave a state the next one can finish (``_RepairPoint``): a test helper kills itself
+    /// there to prove it. Process-wide; `nil` (the default) costs one load per repair.
+    @_spi(Testing) nonisolated(unsafe) public static var _repairHook: (@convention(c) (UInt32) -> Void)?
+
     /// For crash tests: attaches, takes the segment's mutex, and SIGKILLs this process while it
     /// holds it — between two phase changes, the crash snapshot untouched since the last one.
     @_spi(Testing) public func _dieHoldingTheLock() throws(SharedBatchError) -> Never {
@@ -315,6 +320,17 @@ public final class SharedSegment: @unchecked Sendable {
         kill(getpid(), SIGKILL)
         preconditionFailure("survived SIGKILL")
     }
+}
+
+/// Not API: where ``SharedSegment/_repairHook`` is called during a crash repair.
+@_spi(Testing) public enum _RepairPoint: UInt32, CaseIterable, Sendable {
+    /// The snapshot restored after `EOWNERDEAD`; no dead participant repaired yet.
+    case restored = 1
+    /// A dead participant's row applied to the coaches; its slot not yet recorded idle.
+    case rowApplied = 2
+    /// That slot recorded idle with a snapshot of the repaired coaches, and freed; the repair's
+    /// closing snapshot not yet taken.
+    case slotFreed = 3
 }
 
 extension SharedSegment {

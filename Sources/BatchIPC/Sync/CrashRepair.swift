@@ -56,6 +56,7 @@ extension SharedSegment {
             // of the section that is dead leaves it below, with the rest of its row.
             cshm_restore(shadowRef, slotToo ? 1 : 0)
             if engine.holder != 0 && slot(ofToken: engine.holder, below: high) == nil { engine.sectionHolderGone() }
+            Self._repairHook?(_RepairPoint.restored.rawValue)
         }
         if ownerDied || check { try checkState(dead: dead) }
         if dead.isEmpty {
@@ -89,14 +90,18 @@ extension SharedSegment {
         for s in 0..<slotHigh where slotsP[s].proc == UInt32(p + 1) {
             let slot = slotsP + s
             let phase = WorkerPhase(rawValue: slot.pointee.phase) ?? .idle
-            if engine.participantDied(
+            let counts = engine.participantDied(
                 in: phase, coach: Int(slot.pointee.coach), pid: slot.pointee.pid, token: slot.pointee.token)
-            {
+            Self._repairHook?(_RepairPoint.rowApplied.rawValue)
+            cshm_note_locked(shadowRef, UInt32(s), WorkerPhase.idle.rawValue, -1)
+            // Counted once the row is recorded: a repairer that dies before that leaves the row
+            // (and its count) to the next one.
+            if counts {
                 if died { cshm_counter_bump(&header.pointee.crashes) }
                 repaired += 1
             }
-            cshm_note_locked(shadowRef, UInt32(s), WorkerPhase.idle.rawValue, -1)
             freeSlot(s)
+            Self._repairHook?(_RepairPoint.slotFreed.rawValue)
         }
         if died && repaired == 0 { cshm_counter_bump(&header.pointee.crashes) }
         cshm_atomic_store_u32(&procsP[p].state, 0)  // atomic: queueLength reads it without the lock
