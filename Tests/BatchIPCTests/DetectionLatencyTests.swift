@@ -56,6 +56,8 @@ struct DetectionLatencyTests {
         print(
             "death detection latency over \(sorted.count) kills: median \(Int(median * 1000)) ms, p99 \(Int(p99 * 1000)) ms, max \(Int(sorted.last! * 1000)) ms"
         )
-        #expect(p99 < 0.100, "p99 \(p99) s")
+        // Under ThreadSanitizer (CI runs this suite instrumented too) every step is several
+        // times slower: the death must still be noticed, but the bar is the release build's.
+        #expect(p99 < (underThreadSanitizer ? 1.0 : 0.100), "p99 \(p99) s")
     }
 }

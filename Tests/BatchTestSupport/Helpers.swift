@@ -12,6 +12,11 @@ import Testing
 /// `--sanitize=thread` it reports races on the very data such a mutex guards).
 package typealias Locked = ProcessLock
 
+/// Whether this process runs under ThreadSanitizer (`swift test --sanitize=thread`): its runtime
+/// is linked in, so its entry point resolves. Timing bars do not hold there — every memory access
+/// is instrumented — and the tests that measure time check behaviour only.
+package let underThreadSanitizer: Bool = dlsym(nil, "__tsan_init") != nil
+
 /// An error with a recognisable description, so that it can be recognised even after it crossed
 /// a process boundary as text.
 package struct Boom: Error, CustomStringConvertible {
