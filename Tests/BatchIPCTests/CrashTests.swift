@@ -195,6 +195,51 @@ struct CrashTests {
         #expect(counters.crashesRecovered == (point == .slotFreed ? 1 : 0), "\(counters)")
     }
 
+    /// A holder can die between the crash snapshot of a phase change and the slot's phase
+    /// store, and its process's lease can still look alive to the next locker (the threads of a
+    /// killed process exit one by one; here the worker's thread alone ends). The restore must
+    /// bring the slot to the snapshot's phase whoever owns it; it did so only when the owner was
+    /// known dead, so the slot kept its previous phase — `done` in coach 0 — and when the lease
+    /// was marked later, that stale row counted the exit a second time and emptied the coach
+    /// under the next batch's worker (found by the model, model/README.md).
+    @Test("a holder whose thread ends between snapshot and slot store: its exit is counted once")
+    func threadEndsBetweenSnapshotAndSlot() throws {
+        let (name, segment) = try makeNamedSegment(processConfiguration, tag: "kc")
+        defer { try? SharedSegment.unlink(name: name) }
+        let coordinator = try testCoordinator(segment)
+        coordinator.queueIn()  // hold: the three commit together once the test lets go
+        let first = (0..<2).map { _ in Child(["worker", name, "1"]) }
+        for w in first { waitForPhase(segment, pid: w.pid, .waiting) }
+        // Its thread ends recording `idle` on exit, holding the lock; its process lives on.
+        let victim = Child(["worker", name, "1", "--thread-dies-noting", "idle"])
+        waitForPhase(segment, pid: victim.pid, .waiting)
+        _ = coordinator.queueOut()
+        coordinator.notify()
+        for w in first {
+            let (lines, status) = w.finish()
+            #expect(status == 0)
+            #expect(lines.first == "ok 0 total=3 size=3")
+        }
+        // A worker of the next batch waits inside coach 0 while the test holds it open...
+        coordinator.queueIn()
+        let next = Child(["worker", name, "1", "--watchdog", "30"])
+        waitForPhase(segment, pid: next.pid, .waiting)
+        // ... when the victim's process dies: its lease is marked, its slot repaired.
+        victim.kill()
+        #expect(victim.finish().status == -SIGKILL)
+        #expect(
+            waitUntil("the victim's process entry is reclaimed") { !segment.status().processes.contains(victim.pid) })
+        let status = segment.status()
+        #expect(status.coaches[0].count == 1, "the next batch's worker is still inside: \(status)")
+        _ = coordinator.queueOut()
+        coordinator.notify()
+        let (lines, exit) = next.finish()
+        #expect(exit == 0)
+        #expect(lines.first == "ok 0 total=4 size=1")
+        try #require(segment.status().coaches[0].count == 0)
+        try expectHealthy(segment, coordinator, crashes: 1, cancels: 0)
+    }
+
     @Test("a killed waiter does not break later wake-ups (the condvar bug does not exist here)")
     func killedSleeperRepeated() throws {
         let (name, segment) = try makeNamedSegment(processConfiguration, tag: "ks")

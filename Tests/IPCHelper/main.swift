@@ -19,6 +19,9 @@
 //       --api blocking (with --tasks): the tasks use a SharedCoordinator instead — the
 //       experiment that shows the blocking API deadlocking the cooperative pool.
 //       --watchdog S: exit with status 42 after S seconds (a run that is still going).
+//       --thread-dies-noting PHASE: during op --kill-at, the worker's thread ends (the exit
+//       system call, the process lives on) inside the phase change to PHASE, after the crash
+//       snapshot and before the slot's phase store, holding the lock.
 //   batch-ipc-test-helper submit NAME OPS [--threads T | --tasks T] [--log PATH]
 //       Submits OPS records (per thread or task) through a SharedBatcher (threads) or an
 //       AsyncSharedBatcher (tasks); the commit function appends the batch's records to PATH
@@ -69,6 +72,7 @@ func fail(_ message: String) -> Never {
 
 func phase(named name: String) -> UInt32 {
     switch name {
+    case "idle": SharedParticipantPhase.idle.rawValue
     case "queued": SharedParticipantPhase.queued.rawValue
     case "entered": SharedParticipantPhase.entered.rawValue
     case "waiting": SharedParticipantPhase.waiting.rawValue
@@ -327,6 +331,13 @@ case "worker":
             if phase == killPhase && currentOp.load(ordering: .relaxed) == killAt { kill(getpid(), SIGKILL) }
         }
     }
+    if let p = option("--thread-dies-noting") {
+        killPhase = phase(named: p)
+        killAt = Int(option("--kill-at") ?? "0") ?? 0
+        SharedSegment._checkpointHook = { phase in
+            if phase == killPhase && currentOp.load(ordering: .relaxed) == killAt { SharedSegment._exitThisThreadNow() }
+        }
+    }
     if let seconds = option("--watchdog").flatMap(Int32.init) {
         let watchdog = TestThread {
             var left = UInt32(seconds)
@@ -422,6 +433,10 @@ case "worker":
                 answered(op, answer, last: &lastTotal)
             }
         }
+    }
+    if option("--thread-dies-noting") != nil {
+        // Its worker thread ended holding the lock: stay attached (the lease held) until killed.
+        while true { pause() }
     }
     segment.close()  // detach cleanly: the test checks that only live processes stay attached
     say(

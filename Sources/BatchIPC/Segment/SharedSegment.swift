@@ -312,6 +312,19 @@ public final class SharedSegment: @unchecked Sendable {
     /// there to prove it. Process-wide; `nil` (the default) costs one load per repair.
     @_spi(Testing) nonisolated(unsafe) public static var _repairHook: (@convention(c) (UInt32) -> Void)?
 
+    /// Called under the lock at every phase change recorded with a snapshot, after the snapshot
+    /// and before the slot's phase is stored, with the phase's raw value: a test helper dies
+    /// there to leave a snapshot newer than the slot. Process-wide; `nil` by default.
+    @_spi(Testing) public static var _checkpointHook: (@convention(c) (UInt32) -> Void)? {
+        get { cshm_get_checkpoint_hook() }
+        set { cshm_set_checkpoint_hook(newValue) }
+    }
+
+    /// For crash tests: ends the calling thread at once (the raw exit system call: no unwinding,
+    /// no thread-local destructors); the kernel releases the robust mutexes it holds, and the
+    /// rest of the process — its lease included — lives on.
+    @_spi(Testing) public static func _exitThisThreadNow() -> Never { cshm_exit_thread_now() }
+
     /// For crash tests: attaches, takes the segment's mutex, and SIGKILLs this process while it
     /// holds it — between two phase changes, the crash snapshot untouched since the last one.
     @_spi(Testing) public func _dieHoldingTheLock() throws(SharedBatchError) -> Never {

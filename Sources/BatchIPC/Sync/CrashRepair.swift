@@ -50,10 +50,16 @@ extension SharedSegment {
                 dead.append(p)
                 died.append(p)
             }
+            // The coaches and the holder fields as they were at the last phase change, and the
+            // phase that change recorded for its slot: the dead thread may have died after the
+            // snapshot and before its slot's store — whether or not its lease is marked yet (a
+            // check for a dead owner here missed a thread that died first, and the slot kept its
+            // previous phase: a row applied later counted an exit twice). The slot's phase can
+            // have changed since without a snapshot only between idle and queued, which the
+            // crash table treats alike; a slot freed since is left alone. A holder of the section
+            // that is dead leaves it below, with the rest of its row.
             let saved = Int(cshm_shadow_slot(shadowRef))
-            let slotToo = saved != 0 && procIndex(of: saved - 1).map { dead.contains($0) } == true
-            // The coaches and the holder fields as they were at the last phase change: a holder
-            // of the section that is dead leaves it below, with the rest of its row.
+            let slotToo = saved != 0 && slotsP[saved - 1].proc != 0
             cshm_restore(shadowRef, slotToo ? 1 : 0)
             if engine.holder != 0 && slot(ofToken: engine.holder, below: high) == nil { engine.sectionHolderGone() }
             Self._repairHook?(_RepairPoint.restored.rawValue)

@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "cshm_layout.h"
+#include "cshm_thread.h"
 
 /* Where the shadows, coaches and slots of a mapping are: computed once by the opener from the
  * validated header and cached in process memory, so that checkpoints and repair never re-read an
@@ -75,6 +76,8 @@ static inline void cshm_note_locked(const cshm_shadow_ref *r, uint32_t slot_inde
      * stops between two instructions; the CPU's own order does not matter to this thread). */
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
     if (slot_index >= r->nslots) return; /* never: the index is the caller's own slot */
+    cshm_phase_hook_fn hook = cshm_get_checkpoint_hook();
+    if (__builtin_expect(hook != 0, 0)) hook(phase);
     cshm_slot *slot = r->slots + slot_index;
     __atomic_store_n(&slot->phase, phase, __ATOMIC_RELAXED);
     __atomic_store_n(&slot->coach, coach, __ATOMIC_RELAXED);
@@ -87,7 +90,7 @@ static inline uint32_t cshm_shadow_slot(const cshm_shadow_ref *r) {
 }
 
 /* Restores the current shadow (a holder died mid-step): the coaches, the holder fields, and when
- * `slot_too` the saved slot's phase and coach (only when that slot's owner is dead too). */
+ * `slot_too` the saved slot's phase and coach (when that slot is still taken: see repair). */
 static inline void cshm_restore(const cshm_shadow_ref *r, int slot_too) {
     cshm_shadow *s = (cshm_shadow *)r->shadow[*r->current & 1u];
     if (slot_too && s->slot != 0 && s->slot <= r->nslots) {

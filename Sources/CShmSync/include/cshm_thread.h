@@ -32,4 +32,20 @@ extern cshm_phase_hook_fn cshm_phase_hook;
 static inline cshm_phase_hook_fn cshm_get_phase_hook(void) { return __atomic_load_n(&cshm_phase_hook, __ATOMIC_RELAXED); }
 static inline void cshm_set_phase_hook(cshm_phase_hook_fn hook) { __atomic_store_n(&cshm_phase_hook, hook, __ATOMIC_RELAXED); }
 
+/* For crash tests only (SharedSegment._checkpointHook): called inside cshm_note_locked between
+ * the checkpoint and the slot's phase store, with the phase — where a death leaves a snapshot
+ * newer than the slot. */
+extern cshm_phase_hook_fn cshm_checkpoint_hook;
+static inline cshm_phase_hook_fn cshm_get_checkpoint_hook(void) {
+    return __atomic_load_n(&cshm_checkpoint_hook, __ATOMIC_RELAXED);
+}
+static inline void cshm_set_checkpoint_hook(cshm_phase_hook_fn hook) {
+    __atomic_store_n(&cshm_checkpoint_hook, hook, __ATOMIC_RELAXED);
+}
+
+/* For crash tests: ends the calling thread at once with the raw exit system call — no unwinding,
+ * no thread-local destructors. The kernel hands its robust mutexes to the next locker
+ * (EOWNERDEAD); the rest of the process, its lease included, lives on. */
+void cshm_exit_thread_now(void) __attribute__((noreturn));
+
 #endif /* CSHM_THREAD_H */
