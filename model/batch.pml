@@ -1,0 +1,952 @@
+/*
+ * batch.pml — the batching engine of swift-batch and its crash repair, in Promela.
+ *
+ * What is modelled is the code as it is (see model/README.md for the table that maps every inline
+ * below to the Swift function it stands for). One worker per process; each worker runs OPS
+ * operations in a closed loop: queue in, enter, add its item, commit (or cancel, throw, leave),
+ * exit. A lock-held stretch of the code is one atomic block (nobody else can touch what the lock
+ * guards meanwhile); lock-free steps (queueIn, queueOut, the futex wait and wake, the commit
+ * function) are separate steps. A worker may die (SIGKILL) at every crash point CP, including in
+ * the middle of a lock-held step and in the middle of a crash repair.
+ *
+ * Configuration (spin -D...):
+ *   NW          workers (= processes), 2..4                              default 3
+ *   NC          coaches, 1 (Coordinator) or 2 (Multi)                    default 1
+ *   OPS         operations per worker                                    default 2
+ *   MAXCRASH    deaths per run                                           default 0
+ *   VICTIMS     workers that may die (0..VICTIMS-1)                      default NW
+ *   MAXREFUSE   times a Multi balancer may refuse a free coach, per run  default 0
+ *   LOCALHOME   the in-process home (pthread condition variables, no crash, no snapshot);
+ *               otherwise the shared-memory home (futex sequence words, owed wakes, snapshot,
+ *               crash repair)
+ *   SPURIOUS    waits may end at any time (futex timeout = liveness period, EINTR, a yielding
+ *               waiter); without it a wait ends only on a wake, or on the liveness period while
+ *               a dead participant waits to be repaired (so that lost wake-ups are found)
+ *   EARLY       the waiting policy may commit a filling batch at any time (issue 9)
+ *   WITH_NONBLOCK, WITH_LEAVE (queueOut + notify before entering; leave() inside), WITH_CANCEL,
+ *   WITH_THROW (a throw inside poisons the batch), WITH_TRIGGER, WITH_COMMITERR (the commit
+ *   function throws), WITH_ASYNCCANCEL (an async task cancelled while it waits to enter)
+ *   M_*         seeded bugs (mutations), one at a time; see check.sh
+ */
+
+#ifndef NW
+#define NW 3
+#endif
+#ifndef NC
+#define NC 1
+#endif
+#ifndef OPS
+#define OPS 2
+#endif
+#ifndef MAXCRASH
+#define MAXCRASH 0
+#endif
+#ifndef VICTIMS
+#define VICTIMS NW       /* workers 0..VICTIMS-1 may die (1 suffices for one death: the workers
+                            are symmetric) */
+#endif
+#ifndef MAXREFUSE
+#define MAXREFUSE 0
+#endif
+
+#define NCH (NC + 1)     /* channels: 0 = waiting to enter, 1 + c = waiting in commit on coach c */
+#define NOC 255          /* no coach */
+
+/* _WorkerPhase (Sources/Batch/Home.swift); the slot's recorded phase */
+#define IDLE       0
+#define QUEUED     1
+#define ENTERED    2
+#define WAITING    3
+#define COMMITTING 4
+#define DONE       5
+
+/* outcome status of a coach's result buffer (CSHM_OUTCOME_*), plus who produced an error */
+#define O_NONE     0
+#define O_VALUE    1     /* the commit function returned */
+#define O_CANCELED 2     /* cancel() */
+#define O_FAILED   3     /* BatchError.workerFailed: a worker threw inside (poison) */
+#define O_ERROR    4     /* the commit function threw */
+#define O_CRASHED  5     /* BatchError.workerCrashed */
+#define O_UNKNOWN  6     /* BatchError.outcomeUnknown */
+
+/* what a step of the driver says next */
+#define S_ENTERED    1
+#define S_WAITENTER  2
+#define S_BUSY       3
+#define S_READY      4
+#define S_WAITCOMMIT 5
+#define S_COMMIT     6
+#define S_EXITED     7
+#define S_ACANCEL    8
+
+/* what the worker does inside */
+#define SC_COMMIT 1
+#define SC_CANCEL 2
+#define SC_THROW  3
+#define SC_LEAVE  4
+
+/* ---------------------------------------------------------------- the algorithm's state */
+
+byte  mtx;             /* the home's mutex: 0 free, else 1 + the pid of its holder. A dead
+                          holder leaves it held: the next lock gets EOWNERDEAD */
+short q[NW];           /* the queue: per-process announcement counters (cshm_proc.queued);
+                          queueLength is their sum */
+short cnt[NC];         /* cshm_coach.count: >= 0 filling with count inside, < 0 closed */
+bit   trig[NC];        /* cshm_coach.triggered */
+bit   ready[NC];       /* cshm_coach.ready */
+bit   gen[NC];         /* cshm_coach.generation (mod 2) */
+byte  outc[NC];        /* the coach's result buffer: status */
+bit   outTag[NC];      /* ghost: the batch the result buffer was written for (the code tags it
+                          with the generation; a ghost batch id also tells a dropped batch from
+                          the next one, which keeps the generation) */
+byte  holder;          /* core.holder: 1 + the pid holding the critical section, 0 none */
+byte  holderCoach;     /* core.holder_coach */
+byte  holderState;     /* core.holder_state: 1 no outcome yet, 2 has its outcome */
+
+/* the participant slots (one per worker) */
+byte  phase[NW];       /* cshm_slot.phase */
+byte  scoach[NW];      /* cshm_slot.coach, + 1 (0: -1) */
+byte  wch[NW];         /* cshm_slot.channel, + 1 (0: -1): where it is registered as a sleeper */
+bit   slotOwned[NW];   /* cshm_slot.proc != 0 */
+bit   procState[NW];   /* cshm_proc.state == 1: attached, not yet repaired */
+
+/* the shared-memory home's robust condition */
+byte  sleepers[NCH];   /* cshm_channel.sleepers */
+bit   chg[NW];         /* the channel's sequence word moved since this waiter read it */
+bit   asleep[NW];      /* inside FUTEX_WAIT (or, LOCALHOME, inside pthread_cond_wait) */
+byte  owe1[NW + 1];    /* SharedSegment.pendingWakes[0] of the process: FUTEX_WAKE(1) owed */
+byte  oweAll[NW + 1];  /* pendingWakes[1]: FUTEX_WAKE(all) owed */
+
+/* the crash snapshot (cshm_shadow; the double buffer makes a checkpoint atomic) */
+short shCnt[NC];
+bit   shTrig[NC];
+bit   shReady[NC];
+bit   shGen[NC];
+byte  shSlot;          /* 1 + the slot whose phase is saved, 0 none */
+byte  shPhase;
+byte  shCoach;
+
+/* the world */
+bit   dead[NW];        /* the process was killed */
+bit   leaseGone[NW];   /* ... and the kernel has marked its lease (may come later) */
+byte  crashes;
+byte  refusals;
+byte  finished;        /* workers that ended (normally or dead) */
+
+/* ---------------------------------------------------------------- ghost state (not in the code) */
+
+bit   announced[NW];   /* between queueIn() and the end of the enter() it was for (entered,
+                          busy, refused by the balancer) or queueOut(); a dead worker's until
+                          its announcements are dropped by the repair */
+byte  api[NW];         /* the recorded phase as crash repair will see it (set at the checkpoint
+                          for lock-held phase changes) */
+bit   bid[NC];         /* the current batch of each coach (flips when a worker enters with
+                          index 0) */
+byte  items[NC];       /* bit w: worker w added its item to the current batch */
+byte  committedItems[NC]; /* the items the commit function saw */
+byte  commitsRun[NC];  /* commit functions run for the current batch */
+byte  fnRes[NC];       /* what the current batch's commit function produced */
+bit   gTrig[NC];       /* trigger() was called in the current batch */
+bit   poisonMark[NC];  /* a worker died inside the current filling batch, before its outcome */
+bit   unknownMark[NC]; /* the current batch's committer died before its outcome was published */
+byte  firstRead[NC];   /* the outcome the first reader of the current batch got */
+
+/* the properties: each is a bit that a check clears just before it asserts it, so that spin
+   names the property that failed ("assertion violated p_...") */
+bit p_same_batch = 1;          /* a worker reads the outcome of its own batch */
+bit p_same_outcome = 1;        /* every worker of a batch reads the same outcome */
+bit p_outcome_published = 1;   /* nobody reads an outcome that was not published */
+bit p_commit_once = 1;         /* the commit function runs at most once per batch */
+bit p_success = 1;             /* success => the commit function of this batch ran once, returned,
+                                  and saw this worker's item */
+bit p_poisoned = 1;            /* a worker died inside the filling batch => the others get
+                                  workerCrashed */
+bit p_unknown = 1;             /* the committer died => the others get outcomeUnknown */
+bit p_crash_justified = 1;     /* workerCrashed / outcomeUnknown only after such a death */
+bit p_trigger_fresh = 1;       /* a commit because of `triggered` follows a trigger() in this batch */
+bit p_waits_for_announced = 1; /* a commit because the queue is empty leaves no live announced
+                                  worker behind (the strict rule: batches form) */
+bit p_queue_count = 1;         /* queue >= 0, and 0 when nobody is announced */
+bit p_coach_reset = 1;         /* lock free: a coach nobody is in is neither triggered nor ready,
+                                  and a ready coach is closed */
+bit p_snapshot = 1;            /* lock free: the snapshot equals the coaches */
+bit p_engine_pre = 1;          /* the engine's preconditions (a trap in Swift) */
+bit p_clean_end = 1;           /* once every worker ended and the next user repaired the dead,
+                                  the coaches and the queue are as new */
+
+#define CHECK(name, cond)  name = (cond); assert(name)
+
+#if NW == 2
+#define QSUM        (q[0] + q[1])
+#define ANN(w)      (w != me && announced[w] && !dead[w])
+#define NOANN       (!ANN(0) && !ANN(1))
+#define ANYANN      (announced[0] || announced[1])
+#define DEADPENDING ((dead[0] && leaseGone[0] && procState[0]) || (dead[1] && leaseGone[1] && procState[1]))
+#elif NW == 3
+#define QSUM        (q[0] + q[1] + q[2])
+#define ANN(w)      (w != me && announced[w] && !dead[w])
+#define NOANN       (!ANN(0) && !ANN(1) && !ANN(2))
+#define ANYANN      (announced[0] || announced[1] || announced[2])
+#define DEADPENDING ((dead[0] && leaseGone[0] && procState[0]) || (dead[1] && leaseGone[1] && procState[1]) || (dead[2] && leaseGone[2] && procState[2]))
+#else
+#define QSUM        (q[0] + q[1] + q[2] + q[3])
+#define ANN(w)      (w != me && announced[w] && !dead[w])
+#define NOANN       (!ANN(0) && !ANN(1) && !ANN(2) && !ANN(3))
+#define ANYANN      (announced[0] || announced[1] || announced[2] || announced[3])
+#define DEADPENDING ((dead[0] && leaseGone[0] && procState[0]) || (dead[1] && leaseGone[1] && procState[1]) || (dead[2] && leaseGone[2] && procState[2]) || (dead[3] && leaseGone[3] && procState[3]))
+#endif
+
+#if NC == 1
+#define COACHES_CLEAN ((cnt[0] != 0 || (!trig[0] && !ready[0])) && (!ready[0] || cnt[0] < 0))
+#define SHADOW_EQ     (shCnt[0] == cnt[0] && shTrig[0] == trig[0] && shReady[0] == ready[0] && shGen[0] == gen[0])
+#define ENDCLEAN      (cnt[0] == 0 && !trig[0] && !ready[0])
+#else
+#define COACHES_CLEAN ((cnt[0] != 0 || (!trig[0] && !ready[0])) && (!ready[0] || cnt[0] < 0) && \
+                       (cnt[1] != 0 || (!trig[1] && !ready[1])) && (!ready[1] || cnt[1] < 0))
+#define SHADOW_EQ     (shCnt[0] == cnt[0] && shTrig[0] == trig[0] && shReady[0] == ready[0] && shGen[0] == gen[0] && \
+                       shCnt[1] == cnt[1] && shTrig[1] == trig[1] && shReady[1] == ready[1] && shGen[1] == gen[1])
+#define ENDCLEAN      (cnt[0] == 0 && !trig[0] && !ready[0] && cnt[1] == 0 && !trig[1] && !ready[1])
+#endif
+
+/* a crash point: the worker may be killed here (DIE, below) */
+#if MAXCRASH > 0
+#define CANDIE (canDie && crashes < MAXCRASH)
+#define CP  if :: CANDIE -> DIE() :: true -> skip fi
+#else
+#define CANDIE false
+#define CP  skip
+#endif
+
+/* FUTEX_WAIT's compare: sleep only if the sequence word did not move since the waiter read it
+   (the in-process home's pthread_cond_wait registered and slept in one step) */
+#ifdef LOCALHOME
+#define FUTEX_SLEEP skip
+#else
+#define FUTEX_SLEEP atomic { CP; if :: !chg[me] -> asleep[me] = 1 :: else fi }
+#endif
+
+/* a wait may end without a wake: always (SPURIOUS), or after the liveness period when a dead
+   participant is waiting to be repaired (the shared-memory home's timed futex wait) */
+#ifdef SPURIOUS
+#define TIMEOUT_OK true
+#elif defined(LOCALHOME)
+#define TIMEOUT_OK false
+#else
+#define TIMEOUT_OK DEADPENDING
+#endif
+
+#ifdef WITH_ASYNCCANCEL
+#define ASYNCCANCEL true
+#else
+#define ASYNCCANCEL false
+#endif
+
+/* SIGKILL, at once: the process is gone (a mutex it holds is left to EOWNERDEAD, its futex
+   waits vanish); the ghost notes what its death must do to its batch. The kernel marks its
+   lease later (at `died`). */
+inline DIE() {
+    crashes++; dead[me] = 1; asleep[me] = 0;
+    if
+    :: api[me] == ENTERED -> poisonMark[c] = 1
+    :: api[me] == COMMITTING -> unknownMark[c] = 1
+    :: else
+    fi;
+    goto died
+}
+
+/* ---------------------------------------------------------------- wait and wake */
+
+/* _BatchHome.wake(channel, all:) under the lock. Shared-memory home (SegmentSync.wake): when a
+   sleeper may exist, bump the channel's sequence word (every registered waiter sees it moved)
+   and owe a FUTEX_WAKE, issued after the unlock. In-process home (LocalHome.wake): signal wakes
+   one registered waiter, broadcast all. */
+inline WAKE(ch, all) {
+    if
+    :: sleepers[ch] > 0 ->
+#ifdef LOCALHOME
+        if
+        :: all ->
+            for (i : 0 .. NW - 1) { if :: asleep[i] && wch[i] == ch + 1 -> asleep[i] = 0 :: else fi }
+        :: else ->
+            if
+            :: asleep[0] && wch[0] == ch + 1 -> asleep[0] = 0
+            :: asleep[1] && wch[1] == ch + 1 -> asleep[1] = 0
+#if NW > 2
+            :: asleep[2] && wch[2] == ch + 1 -> asleep[2] = 0
+#endif
+#if NW > 3
+            :: asleep[3] && wch[3] == ch + 1 -> asleep[3] = 0
+#endif
+            :: else -> skip
+            fi
+        fi
+#else
+        for (i : 0 .. NW - 1) { if :: wch[i] == ch + 1 -> chg[i] = 1 :: else fi }
+        if
+        :: all -> oweAll[me] = oweAll[me] | (1 << ch)
+        :: else -> owe1[me] = owe1[me] | (1 << ch)
+        fi
+#endif
+    :: else
+    fi
+}
+
+/* FUTEX_WAKE(seq word of ch, 1 or all), not under the lock: wakes sleepers inside FUTEX_WAIT
+   (a dead sleeper is gone from the futex queue) */
+inline FUTEX_WAKE(ch, all) {
+    atomic {
+        CP;
+        if
+        :: all ->
+            for (i : 0 .. NW - 1) { if :: asleep[i] && wch[i] == ch + 1 -> asleep[i] = 0 :: else fi }
+        :: else ->
+            if
+            :: asleep[0] && wch[0] == ch + 1 -> asleep[0] = 0
+            :: asleep[1] && wch[1] == ch + 1 -> asleep[1] = 0
+#if NW > 2
+            :: asleep[2] && wch[2] == ch + 1 -> asleep[2] = 0
+#endif
+#if NW > 3
+            :: asleep[3] && wch[3] == ch + 1 -> asleep[3] = 0
+#endif
+            :: else -> skip
+            fi
+        fi
+    }
+}
+
+/* SharedSegment.unlockRaw: take the owed wakes, release the mutex (issueWakes follows) */
+inline UNLOCK() {
+    o1 = owe1[me]; oa = oweAll[me]; owe1[me] = 0; oweAll[me] = 0;
+    mtx = 0
+}
+
+/* SharedSegment.issueWakes: the FUTEX_WAKEs owed, after the unlock; the process may die
+   before any of them */
+inline ISSUE_WAKES() {
+#ifndef LOCALHOME
+    do
+    :: (o1 | oa) != 0 ->
+        atomic {
+            x = 0;
+            do :: ((o1 | oa) >> x) & 1 -> break :: else -> x++ od;
+            FUTEX_WAKE(x, (oa >> x) & 1);
+            o1 = o1 & ~(1 << x); oa = oa & ~(1 << x); x = 0
+        }
+    :: else -> break
+    od
+#else
+    skip   /* the in-process home signals under the lock */
+#endif
+}
+
+/* _BatchEngine.wakeOtherCommitters(except:) */
+inline WAKE_OTHERS(skipc) {
+    if
+    :: NC == 1 && skipc == 0 -> skip
+    :: else ->
+        for (x : 0 .. NC - 1) { if :: x != skipc -> WAKE(1 + x, 0) :: else fi }
+    fi
+}
+
+/* ---------------------------------------------------------------- the snapshot */
+
+/* cshm_checkpoint (+ the phase recorded with it: cshm_note_locked) */
+inline CHECKPOINT(ph, cc) {
+#ifndef LOCALHOME
+    for (x : 0 .. NC - 1) { shCnt[x] = cnt[x]; shTrig[x] = trig[x]; shReady[x] = ready[x]; shGen[x] = gen[x] }
+    shSlot = me + 1; shPhase = ph; shCoach = cc;
+#endif
+    api[me] = ph
+}
+
+/* cshm_checkpoint(shadowRef, UInt32.max, 0, -1): repair's checkpoints, no slot saved */
+inline CHECKPOINT_NONE() {
+    for (x : 0 .. NC - 1) { shCnt[x] = cnt[x]; shTrig[x] = trig[x]; shReady[x] = ready[x]; shGen[x] = gen[x] }
+    shSlot = 0
+}
+
+/* SharedSegment.note(phase, coach:) under the lock: checkpoint with the new phase, then the
+   slot's phase, then its coach (cc: coach + 1, 0 for -1) */
+inline NOTE_LOCKED(ph, cc) {
+    CHECKPOINT(ph, cc); CP;
+    phase[me] = ph; CP;
+    scoach[me] = cc
+}
+
+/* ---------------------------------------------------------------- engine steps */
+
+/* _BatchEngine.close(coach:error:) (+ the home's publishCancel, markReady) */
+inline CLOSE(xc, kind) {
+    CHECK(p_engine_pre, cnt[xc] > 0);
+    cnt[xc] = -cnt[xc]; CP;
+    outc[xc] = kind; outTag[xc] = bid[xc]; CP;
+    ready[xc] = 1; WAKE(1 + xc, 1)
+}
+
+/* _BatchEngine.exitStep(coach:) */
+inline EXIT_STEP(xc) {
+    if
+    :: cnt[xc] > 0 ->
+        /* leaving a filling batch */
+        cnt[xc]--;
+        if
+        :: cnt[xc] == 0 ->
+#ifndef M_TRIGGER_LEAK
+            trig[xc] = 0
+#else
+            skip
+#endif
+        :: else -> WAKE(1 + xc, 0)
+        fi
+    :: else ->
+        CHECK(p_engine_pre, cnt[xc] < 0);
+        cnt[xc]++;
+        if
+        :: cnt[xc] == 0 ->
+            /* the last one out resets the coach */
+            ready[xc] = 0; trig[xc] = 0; gen[xc] = 1 - gen[xc];
+#ifdef LOCALHOME
+            outc[xc] = O_NONE;   /* resetOutcome; the shared home keeps the buffer (ready guards it) */
+#endif
+            WAKE(0, 1)
+        :: else
+        fi
+    fi
+}
+
+/* ---------------------------------------------------------------- crash repair */
+
+#if !defined(LOCALHOME) && MAXCRASH > 0
+
+/* SharedSegment.recomputeSleepers */
+inline RECOMPUTE_SLEEPERS() {
+    for (x : 0 .. NC) { sleepers[x] = 0 }
+    for (i : 0 .. NW - 1) { if :: slotOwned[i] && wch[i] != 0 -> sleepers[wch[i] - 1]++ :: else fi }
+}
+
+/* SharedSegment.wakeEveryone */
+inline WAKE_EVERYONE() {
+    for (x : 0 .. NC) { WAKE(x, 1) }
+}
+
+/* SharedSegment.exitDead */
+inline EXIT_DEAD(xc) {
+    if
+    :: cnt[xc] != 0 -> EXIT_STEP(xc)
+    :: else
+    fi
+}
+
+/* SharedSegment.repairSlot: the dead participant's row of the crash table, then freeSlot */
+inline REPAIR_SLOT(w) {
+    rc = scoach[w]; rph = phase[w];
+    if
+    :: rc != 0 ->
+        if
+        :: rph == ENTERED ->
+            /* entered, before commit: poison the batch */
+#ifndef M_NO_POISON
+            if :: cnt[rc - 1] > 0 -> CLOSE(rc - 1, O_CRASHED) :: else fi;
+#endif
+            CP;
+            EXIT_DEAD(rc - 1)
+        :: rph == WAITING ->
+#ifndef M_DEAD_WAITER_NO_EXIT
+            EXIT_DEAD(rc - 1)
+#else
+            skip
+#endif
+        :: rph == DONE -> EXIT_DEAD(rc - 1)
+        :: rph == COMMITTING ->
+#ifndef M_NO_UNKNOWN
+            if
+            :: cnt[rc - 1] < 0 && !ready[rc - 1] ->
+                outc[rc - 1] = O_UNKNOWN; outTag[rc - 1] = bid[rc - 1]; CP;
+                ready[rc - 1] = 1; WAKE(rc, 1)
+            :: else
+            fi;
+#endif
+            CP;
+            EXIT_DEAD(rc - 1)
+        :: else -> skip
+        fi
+    :: else
+    fi;
+    CP;
+#ifdef FIX_REPAIR_CHECKPOINT
+    /* proposed fix: checkpoint the repaired coaches with this slot's phase already idle,
+       before freeing the slot, so that a restore cannot undo a repair whose slot is gone */
+    for (x : 0 .. NC - 1) { shCnt[x] = cnt[x]; shTrig[x] = trig[x]; shReady[x] = ready[x]; shGen[x] = gen[x] }
+    shSlot = w + 1; shPhase = IDLE; shCoach = 0;
+    CP;
+#endif
+    /* freeSlot */
+    phase[w] = IDLE; CP;
+    scoach[w] = 0; wch[w] = 0; slotOwned[w] = 0;
+    rc = 0; rph = 0
+}
+
+/* SharedSegment.repair(ownerDied:) */
+inline REPAIR(eownerdead) {
+    deadSet = 0;
+    for (p : 0 .. NW - 1) {
+        if :: procState[p] && p != me && leaseGone[p] -> deadSet = deadSet | (1 << p) :: else fi
+    }
+    if
+    :: eownerdead ->
+        /* EOWNERDEAD: the holder of the critical section (if any) is dead */
+        if
+        :: holder != 0 && holder - 1 != me && slotOwned[holder - 1] -> deadSet = deadSet | (1 << (holder - 1))
+        :: else
+        fi;
+#ifndef M_NO_RESTORE
+        /* cshm_restore: the coaches, and the saved slot's phase when its owner is dead */
+        if
+        :: shSlot != 0 && slotOwned[shSlot - 1] && ((deadSet >> (shSlot - 1)) & 1) ->
+            phase[shSlot - 1] = shPhase; scoach[shSlot - 1] = shCoach
+        :: else
+        fi;
+        for (x : 0 .. NC - 1) { cnt[x] = shCnt[x]; trig[x] = shTrig[x]; ready[x] = shReady[x]; gen[x] = shGen[x] }
+#endif
+        CP;
+#ifndef FIX_REPAIR_HOLDER
+        holder = 0; holderState = 0; holderCoach = 0;
+        CP;
+#endif
+        if
+        :: deadSet == 0 -> RECOMPUTE_SLEEPERS(); WAKE_EVERYONE(); CHECKPOINT_NONE()
+        :: else
+        fi
+    :: else
+    fi;
+    if
+    :: deadSet != 0 ->
+        for (p : 0 .. NW - 1) {
+            if
+            :: (deadSet >> p) & 1 ->
+                /* queued, or waiting to enter: its announcements stop counting */
+                q[p] = 0; announced[p] = 0;
+                CP;
+                if
+                :: slotOwned[p] -> REPAIR_SLOT(p); CP; CHECKPOINT_NONE(); CP
+                :: else
+                fi;
+                procState[p] = 0;
+                CP
+            :: else
+            fi
+        }
+        RECOMPUTE_SLEEPERS(); WAKE_EVERYONE(); CHECKPOINT_NONE()
+    :: else
+    fi;
+#ifdef FIX_REPAIR_HOLDER
+    /* proposed fix: forget the dead holder only once it is repaired, so that a repairer that
+       dies half-way leaves it named for the next one (its lease may not be marked yet) */
+    if :: eownerdead -> CP; holder = 0; holderState = 0; holderCoach = 0 :: else fi;
+#endif
+    deadSet = 0
+}
+
+#define REPAIR_ON_EOWNERDEAD if :: ownerDied -> ownerDied = 0; REPAIR(1) :: else fi
+#define REPAIR_AFTER_WAIT    REPAIR(0)
+#else
+#define REPAIR_ON_EOWNERDEAD skip
+#define REPAIR_AFTER_WAIT    skip
+#endif
+
+/* SharedSegment.lockRaw (+ lockFailed): the mutex; EOWNERDEAD when its holder died, then the
+   repair, then pthread_mutex_consistent. The caller puts it first in an atomic block. */
+inline LOCK() {
+    if
+    :: (mtx == 0 || dead[mtx - 1]) -> ownerDied = (mtx != 0); mtx = me + 1
+    :: CANDIE -> DIE()     /* killed while blocked in (or before) pthread_mutex_lock */
+    fi;
+    REPAIR_ON_EOWNERDEAD
+}
+
+/* ---------------------------------------------------------------- the driver */
+
+/* SharedSegment.wait / LocalHome.wait, first half, under the lock: register as a sleeper on
+   ch (the shared home also notes the channel in the slot and reads the sequence word), then
+   release the mutex */
+inline WAIT_REGISTER(ch) {
+    sleepers[ch]++; wch[me] = ch + 1; chg[me] = 0;
+#ifdef LOCALHOME
+    asleep[me] = 1;      /* pthread_cond_wait: registered and the mutex released atomically */
+#endif
+    UNLOCK()
+}
+
+/* the wait's second half, after re-locking: no longer a sleeper; look for dead participants */
+inline AFTER_WAIT(ch) {
+    if :: sleepers[ch] > 0 -> sleepers[ch]-- :: else fi;
+    wch[me] = 0; chg[me] = 0; asleep[me] = 0;
+    CP;
+    REPAIR_AFTER_WAIT
+}
+
+/* the balancer (or the first free coach) */
+inline FIND_CHOICE() {
+#if NC == 1
+    if :: cnt[0] >= 0 -> choice = 0; anyFree = 1 :: else fi
+#else
+    anyFree = (cnt[0] >= 0 || cnt[1] >= 0);
+    if
+    :: MAXREFUSE > 0 && anyFree ->
+        /* _Balancer: the user's pick among the free coaches; anything else refuses */
+        if
+        :: cnt[0] >= 0 -> choice = 0
+        :: cnt[1] >= 0 -> choice = 1
+        :: refusals < MAXREFUSE -> refusals++
+        fi
+    :: else ->
+        if
+        :: cnt[0] >= 0 -> choice = 0
+        :: else -> if :: cnt[1] >= 0 -> choice = 1 :: else fi
+        fi
+    fi
+#endif
+}
+
+/* _BatchEngine.enterStep(blocking:queued:balancer:) */
+inline ENTER_STEP() {
+    choice = NOC; anyFree = 0; refusedNow = 0;
+    FIND_CHOICE();
+    if
+    :: choice != NOC ->
+        if
+        :: queued ->
+            queued = 0; q[me]--;
+            if :: QSUM == 0 -> WAKE_OTHERS(choice) :: else fi
+        :: else
+        fi;
+        announced[me] = 0;
+        step = S_ENTERED
+    :: else ->
+#ifndef M_REFUSED_STAYS_QUEUED
+        if
+        :: queued && (!blocking || anyFree) -> queued = 0; q[me]--; WAKE_OTHERS(NOC)
+        :: else
+        fi;
+#else
+        if
+        :: queued && !blocking -> queued = 0; q[me]--; WAKE_OTHERS(NOC)
+        :: else
+        fi;
+#endif
+        if :: !blocking || anyFree -> announced[me] = 0 :: else fi;
+        refusedNow = anyFree;
+        if :: blocking -> step = S_WAITENTER :: else -> step = S_BUSY fi
+    fi
+}
+
+/* _BatchEngine.commitStep(coach:) */
+inline COMMIT_STEP() {
+    if
+    :: ready[c] -> step = S_READY
+    :: !ready[c] && cnt[c] < 0 -> step = S_WAITCOMMIT
+    :: !ready[c] && cnt[c] >= 0 && (trig[c] || QSUM <= 0) ->
+        CHECK(p_trigger_fresh, !trig[c] || gTrig[c]);
+        CHECK(p_waits_for_announced, trig[c] || NOANN);
+        step = S_COMMIT
+#ifdef EARLY
+    :: !ready[c] && cnt[c] >= 0 && !(trig[c] || QSUM <= 0) -> step = S_COMMIT   /* the policy: commit now */
+#endif
+    :: !ready[c] && cnt[c] >= 0 && !(trig[c] || QSUM <= 0) -> step = S_WAITCOMMIT
+    fi;
+    if
+    :: step == S_COMMIT -> cnt[c] = -cnt[c]; committedItems[c] = items[c]
+    :: else
+    fi
+}
+
+/* the engine's result(coach:) read by a worker, with the checks on what it got */
+inline READ_OUTCOME() {
+    res = outc[c];
+    CHECK(p_outcome_published, res != O_NONE);
+    CHECK(p_same_batch, outTag[c] == myBid);
+    CHECK(p_same_outcome, firstRead[c] == O_NONE || firstRead[c] == res);
+    firstRead[c] = res;
+    CHECK(p_poisoned, !poisonMark[c] || res == O_CRASHED);
+    CHECK(p_unknown, !unknownMark[c] || res == O_UNKNOWN);
+    CHECK(p_crash_justified, (res != O_CRASHED || poisonMark[c]) && (res != O_UNKNOWN || unknownMark[c]));
+    CHECK(p_success, res != O_VALUE || (fnRes[c] == O_VALUE && commitsRun[c] == 1 && ((committedItems[c] >> me) & 1)));
+    res = 0
+}
+
+/* _BatchEngine.exit(coach:): exitStep, holder_state = 0, note(.idle), releaseSection, unlock */
+inline EXIT_REGION() {
+    CHECK(p_engine_pre, holder == me + 1 && holderCoach == c);
+    EXIT_STEP(c); CP;
+    holderState = 0; CP;
+    NOTE_LOCKED(IDLE, 0); CP;
+    holder = 0; CP;
+    UNLOCK();
+    step = S_EXITED
+}
+
+/* the rest of commit()'s loop body after commitStep, under the lock */
+inline AFTER_COMMIT_STEP() {
+    if
+    :: step == S_READY ->
+        holderState = 2; CP;
+        NOTE_LOCKED(DONE, c + 1);
+        READ_OUTCOME(); CP;
+        /* back in the user's closure: it may still throw (no poison: it has its outcome) */
+        EXIT_REGION()
+    :: step == S_WAITCOMMIT ->
+        NOTE_LOCKED(WAITING, c + 1); CP;
+        holder = 0; CP;
+        WAIT_REGISTER(1 + c)
+    :: step == S_COMMIT ->
+        NOTE_LOCKED(COMMITTING, c + 1); CP;
+        holder = 0; CP;
+        UNLOCK()
+    fi
+}
+
+/* cancel(coach:error:) — also the Section's poisoning with workerFailed */
+inline CANCEL_REGION(kind) {
+    CHECK(p_engine_pre, holderState == 1);
+    CLOSE(c, kind); CP;
+    holderState = 2; CP;
+    NOTE_LOCKED(DONE, c + 1);
+    READ_OUTCOME(); CP;
+    EXIT_REGION()
+}
+
+/* takeSection */
+inline TAKE_SECTION() {
+    holder = me + 1; holderCoach = c; holderState = 1
+}
+
+/* enter()'s .entered case, then the user's closure inside the batch */
+inline ENTERED_REGION() {
+    CP;
+    c = choice; idx = cnt[c]; cnt[c]++; CP;
+    TAKE_SECTION(); CP;
+    CHECKPOINT(ENTERED, c + 1);
+    if :: idx == 0 -> /* a new batch (index 0: reset the shared state) */
+        bid[c] = 1 - bid[c]; items[c] = 0; committedItems[c] = 0; commitsRun[c] = 0; fnRes[c] = 0;
+        gTrig[c] = 0; poisonMark[c] = 0; unknownMark[c] = 0; firstRead[c] = O_NONE
+    :: else
+    fi;
+    myBid = bid[c]; idx = 0;
+    CP; phase[me] = ENTERED; CP; scoach[me] = c + 1;
+    /* inside: add to the shared state */
+    CP;
+    items[c] = items[c] | (1 << me);
+    CP;
+    if
+    :: script = SC_COMMIT
+#ifdef WITH_TRIGGER
+    :: trig[c] = 1; gTrig[c] = 1; CP; script = SC_COMMIT
+    :: trig[c] = 1; gTrig[c] = 1; CP; script = SC_LEAVE
+#endif
+#ifdef WITH_CANCEL
+    :: script = SC_CANCEL
+#endif
+#ifdef WITH_THROW
+    :: script = SC_THROW
+#endif
+#ifdef WITH_LEAVE
+    :: script = SC_LEAVE
+#endif
+    fi;
+    if
+    :: script == SC_COMMIT ->
+        CHECK(p_engine_pre, holder == me + 1 && holderState == 1);
+        COMMIT_STEP(); AFTER_COMMIT_STEP()
+    :: script == SC_CANCEL -> CANCEL_REGION(O_CANCELED)
+    :: script == SC_THROW ->
+        /* _enterAndRun's catch: fate == .inside && holderHasNoOutcome */
+        CHECK(p_engine_pre, holderState == 1);
+        CANCEL_REGION(O_FAILED)
+    :: script == SC_LEAVE -> EXIT_REGION()
+    fi;
+    script = 0
+}
+
+/* what enter() does after enterStep, under the lock */
+inline AFTER_ENTER_STEP() {
+    if
+    :: step == S_ENTERED -> ENTERED_REGION()
+    :: step == S_BUSY ->
+        /* note(.idle, coach: -1): the slot only, no checkpoint */
+        phase[me] = IDLE; api[me] = IDLE; CP;
+        UNLOCK()
+    :: step == S_WAITENTER -> WAIT_REGISTER(0)
+    fi
+}
+
+/* _BatchEngine.notify(): under the lock, wake a committer per coach and everyone waiting to enter */
+inline NOTIFY() {
+    atomic { LOCK(); WAKE_OTHERS(NOC); WAKE(0, 1); CP; UNLOCK() }
+    ISSUE_WAKES()
+}
+
+/* ---------------------------------------------------------------- the workers */
+
+active [NW] proctype Worker() {
+    byte me = _pid;
+    bit canDie = (_pid < VICTIMS);
+    byte ops, c, idx, choice, step, script, res, o1, oa, deadSet, p, x, i, rc, rph;
+    bit myBid, queued, blocking, anyFree, refusedNow, ownerDied;
+
+    slotOwned[me] = 1; procState[me] = 1;   /* attached (reserveSlot + attach), once */
+    do
+    :: ops < OPS ->
+        /* queueIn(): one atomic add on this process's counter, then the phase, no lock (one
+           step here: a death between the two differs only in the crash counter) */
+        atomic {
+            CP;
+            q[me]++; announced[me] = 1;
+            phase[me] = QUEUED; api[me] = QUEUED;
+            blocking = 1;
+            if
+            :: true
+#ifdef WITH_NONBLOCK
+            :: blocking = 0
+#endif
+#ifdef WITH_LEAVE
+            :: blocking = 0; queued = 0; step = S_ACANCEL   /* ticket dropped: queueOut + notify */
+#endif
+            fi
+        }
+        if
+        :: step != S_ACANCEL ->
+            queued = 1;
+#ifdef M_LEAVE_QUEUE_EARLY
+            /* the Go seed: Enter takes the worker out of the queue before it waits */
+            atomic { CP; q[me]--; queued = 0 }
+#endif
+            atomic { LOCK(); ENTER_STEP(); AFTER_ENTER_STEP() }
+        :: else ->
+            atomic { CP; q[me]--; announced[me] = 0; phase[me] = IDLE; api[me] = IDLE }
+        fi;
+        do
+        :: step == S_WAITENTER ->
+            ISSUE_WAKES();
+            FUTEX_SLEEP;
+            if
+            :: refusedNow ->
+                /* refused by the balancer while coaches are free: asked again when a coach
+                   frees, on notify(), or never (the balancer's own choice) */
+end_refused:    if
+                :: asleep[me] == 0
+                :: TIMEOUT_OK -> asleep[me] = 0
+                :: CANDIE -> DIE()
+                fi
+            :: else ->
+                if
+                :: asleep[me] == 0
+                :: TIMEOUT_OK -> asleep[me] = 0
+                :: CANDIE -> DIE()
+                fi
+            fi;
+            atomic {
+                LOCK(); AFTER_WAIT(0);
+                if
+                :: ASYNCCANCEL -> step = S_ACANCEL; UNLOCK()   /* Task.isCancelled at the step */
+                :: true -> ENTER_STEP(); AFTER_ENTER_STEP()
+                fi
+            }
+        :: step == S_WAITCOMMIT ->
+            ISSUE_WAKES();
+            FUTEX_SLEEP;
+            if
+            :: asleep[me] == 0
+            :: TIMEOUT_OK -> asleep[me] = 0
+            :: CANDIE -> DIE()
+            fi;
+            atomic {
+                LOCK(); AFTER_WAIT(1 + c);
+                TAKE_SECTION(); CP;
+                COMMIT_STEP(); AFTER_COMMIT_STEP()
+            }
+        :: step == S_COMMIT ->
+            ISSUE_WAKES();
+            /* the commit function, without the lock */
+            atomic {
+                CHECK(p_commit_once, commitsRun[c] == 0);
+                commitsRun[c]++;
+                if
+                :: fnRes[c] = O_VALUE
+#ifdef WITH_COMMITERR
+                :: fnRes[c] = O_ERROR
+#endif
+                fi;
+                res = fnRes[c]
+            }
+            atomic {
+                LOCK();
+                TAKE_SECTION(); CP;
+                /* publish: the result buffer, then ready and the wake */
+                outc[c] = res; outTag[c] = bid[c]; res = 0; CP;
+                ready[c] = 1; WAKE(1 + c, 1); CP;
+                COMMIT_STEP(); AFTER_COMMIT_STEP()
+            }
+        :: step == S_ACANCEL ->
+            /* left before entering: queueOut() (done) and notify(); async cancellation:
+               `if queued { queueOut(); notify() }` */
+            if
+            :: queued -> atomic { CP; q[me]--; announced[me] = 0; queued = 0; phase[me] = IDLE; api[me] = IDLE }
+            :: else
+            fi;
+            NOTIFY();
+            step = S_EXITED
+        :: step == S_EXITED || step == S_BUSY ->
+            ISSUE_WAKES();
+            break
+        od;
+progress_op:
+        atomic { ops++; step = 0; c = 0; queued = 0; blocking = 0; anyFree = 0; refusedNow = 0; myBid = 0; choice = 0 }
+    :: else -> break
+    od;
+    atomic { finished++; api[me] = IDLE; ops = 0 }
+    goto end_worker;
+
+died:
+    atomic {
+        ops = 0; c = 0; idx = 0; choice = 0; step = 0; script = 0; res = 0; o1 = 0; oa = 0;
+        deadSet = 0; p = 0; x = 0; i = 0; rc = 0; rph = 0;
+        myBid = 0; queued = 0; blocking = 0; anyFree = 0; refusedNow = 0; ownerDied = 0
+    }
+    /* the kernel marks the lease of the dead process (its lease thread's robust list) */
+    atomic { leaseGone[me] = 1; finished++ }
+end_worker:
+    skip
+}
+
+/* The next user of the coordinator, once every worker ended: takes the lock (repairing a dead
+   holder) and looks for dead participants, like any waiter after its liveness period. Then the
+   coordinator must be as new. */
+active proctype Final() {
+    byte me = NW;
+    bit canDie = 0;
+    byte c, deadSet, p, x, i, rc, rph, o1, oa;
+    bit ownerDied;
+
+    finished == NW;
+    atomic {
+        LOCK();
+        REPAIR_AFTER_WAIT;
+        CHECK(p_clean_end, ENDCLEAN && QSUM == 0 && !ANYANN);
+        mtx = 0
+    }
+died:
+    skip
+}
+
+/* Invariants that hold whenever nobody holds the mutex (or always, for the queue). */
+active proctype Monitor() {
+end_monitor:
+    do
+    :: atomic { !(QSUM >= 0 && (ANYANN || QSUM == 0)) -> CHECK(p_queue_count, false) }
+    :: atomic { mtx == 0 && !(COACHES_CLEAN) -> CHECK(p_coach_reset, false) }
+#ifndef LOCALHOME
+    :: atomic { mtx == 0 && !(SHADOW_EQ) -> CHECK(p_snapshot, false) }
+#endif
+    od
+}
