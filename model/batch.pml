@@ -13,9 +13,12 @@
  *   NW          workers (= processes), 2..4                              default 3
  *   NC          coaches, 1 (Coordinator) or 2 (Multi)                    default 1
  *   OPS         operations per worker                                    default 2
+ *   OPS0        operations of worker 0                                   default OPS
  *   MAXCRASH    deaths per run                                           default 0
  *   VICTIMS     workers that may die (0..VICTIMS-1)                      default NW
- *   MAXREFUSE   times a Multi balancer may refuse a free coach, per run  default 0
+ *   BALANCER    Multi with a balancer: it picks any free coach, or refuses (MAXREFUSE times
+ *               per run at most); without it, the first free coach
+ *   MAXREFUSE   times the balancer may refuse a free coach, per run      default 0
  *   LOCALHOME   the in-process home (pthread condition variables, no crash, no snapshot);
  *               otherwise the shared-memory home (futex sequence words, owed wakes, snapshot,
  *               crash repair)
@@ -37,6 +40,9 @@
 #endif
 #ifndef OPS
 #define OPS 2
+#endif
+#ifndef OPS0
+#define OPS0 OPS         /* worker 0's operations (it may come back more often than the others) */
 #endif
 #ifndef MAXCRASH
 #define MAXCRASH 0
@@ -69,21 +75,27 @@
 #define O_CRASHED  5     /* BatchError.workerCrashed */
 #define O_UNKNOWN  6     /* BatchError.outcomeUnknown */
 
-/* what a step of the driver says next */
-#define S_ENTERED    1
-#define S_WAITENTER  2
-#define S_BUSY       3
-#define S_READY      4
-#define S_WAITCOMMIT 5
-#define S_COMMIT     6
-#define S_EXITED     7
-#define S_ACANCEL    8
-
-/* what the worker does inside */
-#define SC_COMMIT 1
-#define SC_CANCEL 2
-#define SC_THROW  3
-#define SC_LEAVE  4
+/* where a worker is in its operation (the driver's next step) */
+#define S_TOENTER      1   /* take the lock and run enterStep */
+#define S_ENTERED      2
+#define S_WAITENTER    3   /* sleeping on the enter channel */
+#define S_BUSY         4
+#define S_DOCOMMIT     5   /* run commitStep */
+#define S_BACKINCOMMIT 6   /* woken in commit: re-take the lock, then commitStep */
+#define S_WAITCOMMIT   7   /* sleeping on the coach's commit channel */
+#define S_COMMIT       8   /* run the commit function, without the lock */
+#define S_PUBLISH      9   /* re-take the lock and publish */
+#define S_READY       10
+#define S_DOCANCEL    11   /* close the batch with `kind` */
+#define S_DONE        12   /* has its outcome: note(.done) and read it */
+#define S_DOEXIT      13   /* exit() */
+#define S_EXITED      14
+#define S_LEAVEQUEUE  15   /* queueOut() before entering */
+#define S_ACANCEL     16   /* async cancellation before entering */
+#define S_NOTIFY      17   /* notify() */
+#define S_SLEEPENTER  18   /* asleep on the enter channel (FUTEX_WAIT / pthread_cond_wait) */
+#define S_SLEEPCOMMIT 19   /* asleep on the coach's commit channel */
+#define S_WOKENENTER  20   /* refused, woken: re-take the lock */
 
 /* ---------------------------------------------------------------- the algorithm's state */
 
@@ -94,11 +106,10 @@ short q[NW];           /* the queue: per-process announcement counters (cshm_pro
 short cnt[NC];         /* cshm_coach.count: >= 0 filling with count inside, < 0 closed */
 bit   trig[NC];        /* cshm_coach.triggered */
 bit   ready[NC];       /* cshm_coach.ready */
-bit   gen[NC];         /* cshm_coach.generation (mod 2) */
 byte  outc[NC];        /* the coach's result buffer: status */
-bit   outTag[NC];      /* ghost: the batch the result buffer was written for (the code tags it
-                          with the generation; a ghost batch id also tells a dropped batch from
-                          the next one, which keeps the generation) */
+bit   outTag[NC];      /* ghost: the result buffer was written for the coach's current batch
+                          (cleared when the coach empties; the code tags results with the
+                          generation, which the model leaves out) */
 byte  holder;          /* core.holder: 1 + the pid holding the critical section, 0 none */
 byte  holderCoach;     /* core.holder_coach */
 byte  holderState;     /* core.holder_state: 1 no outcome yet, 2 has its outcome */
@@ -106,14 +117,14 @@ byte  holderState;     /* core.holder_state: 1 no outcome yet, 2 has its outcome
 /* the participant slots (one per worker) */
 byte  phase[NW];       /* cshm_slot.phase */
 byte  scoach[NW];      /* cshm_slot.coach, + 1 (0: -1) */
-byte  wch[NW];         /* cshm_slot.channel, + 1 (0: -1): where it is registered as a sleeper */
+byte  wch[NW + 1];       /* cshm_slot.channel, + 1 (0: -1): where it is registered as a sleeper */
 bit   slotOwned[NW];   /* cshm_slot.proc != 0 */
 bit   procState[NW];   /* cshm_proc.state == 1: attached, not yet repaired */
 
 /* the shared-memory home's robust condition */
 byte  sleepers[NCH];   /* cshm_channel.sleepers */
-bit   chg[NW];         /* the channel's sequence word moved since this waiter read it */
-bit   asleep[NW];      /* inside FUTEX_WAIT (or, LOCALHOME, inside pthread_cond_wait) */
+bit   chg[NW + 1];      /* the channel's sequence word moved since this waiter read it */
+bit   asleep[NW + 1];      /* inside FUTEX_WAIT (or, LOCALHOME, inside pthread_cond_wait) */
 byte  owe1[NW + 1];    /* SharedSegment.pendingWakes[0] of the process: FUTEX_WAKE(1) owed */
 byte  oweAll[NW + 1];  /* pendingWakes[1]: FUTEX_WAKE(all) owed */
 
@@ -121,7 +132,6 @@ byte  oweAll[NW + 1];  /* pendingWakes[1]: FUTEX_WAKE(all) owed */
 short shCnt[NC];
 bit   shTrig[NC];
 bit   shReady[NC];
-bit   shGen[NC];
 byte  shSlot;          /* 1 + the slot whose phase is saved, 0 none */
 byte  shPhase;
 byte  shCoach;
@@ -140,8 +150,6 @@ bit   announced[NW];   /* between queueIn() and the end of the enter() it was fo
                           its announcements are dropped by the repair */
 byte  api[NW];         /* the recorded phase as crash repair will see it (set at the checkpoint
                           for lock-held phase changes) */
-bit   bid[NC];         /* the current batch of each coach (flips when a worker enters with
-                          index 0) */
 byte  items[NC];       /* bit w: worker w added its item to the current batch */
 byte  committedItems[NC]; /* the items the commit function saw */
 byte  commitsRun[NC];  /* commit functions run for the current batch */
@@ -150,6 +158,9 @@ bit   gTrig[NC];       /* trigger() was called in the current batch */
 bit   poisonMark[NC];  /* a worker died inside the current filling batch, before its outcome */
 bit   unknownMark[NC]; /* the current batch's committer died before its outcome was published */
 byte  firstRead[NC];   /* the outcome the first reader of the current batch got */
+byte  deadItems[NC];   /* bit w: worker w died waiting in commit: its item is in the batch */
+byte  memberOf[NW];    /* 1 + the coach the worker is inside (entered, not exited; a dead one
+                          until its slot is repaired), 0 none */
 
 /* the properties: each is a bit that a check clears just before it asserts it, so that spin
    names the property that failed ("assertion violated p_...") */
@@ -171,24 +182,32 @@ bit p_coach_reset = 1;         /* lock free: a coach nobody is in is neither tri
                                   and a ready coach is closed */
 bit p_snapshot = 1;            /* lock free: the snapshot equals the coaches */
 bit p_engine_pre = 1;          /* the engine's preconditions (a trap in Swift) */
+bit p_dead_waiter = 1;          /* success => the items of the workers that died waiting in
+                                  commit in this batch were committed with it */
+bit p_count = 1;               /* lock free: a coach's |count| is the number of workers inside */
 bit p_clean_end = 1;           /* once every worker ended and the next user repaired the dead,
                                   the coaches and the queue are as new */
 
 #define CHECK(name, cond)  name = (cond); assert(name)
 
+#define IN(w, x)    (memberOf[w] == (x) + 1)
+#define ABS(v)      ((v) >= 0 -> (v) : -(v))
 #if NW == 2
+#define MEMBERS(x)  (IN(0, x) + IN(1, x))
 #define QSUM        (q[0] + q[1])
 #define ANN(w)      (w != me && announced[w] && !dead[w])
 #define NOANN       (!ANN(0) && !ANN(1))
 #define ANYANN      (announced[0] || announced[1])
 #define DEADPENDING ((dead[0] && leaseGone[0] && procState[0]) || (dead[1] && leaseGone[1] && procState[1]))
 #elif NW == 3
+#define MEMBERS(x)  (IN(0, x) + IN(1, x) + IN(2, x))
 #define QSUM        (q[0] + q[1] + q[2])
 #define ANN(w)      (w != me && announced[w] && !dead[w])
 #define NOANN       (!ANN(0) && !ANN(1) && !ANN(2))
 #define ANYANN      (announced[0] || announced[1] || announced[2])
 #define DEADPENDING ((dead[0] && leaseGone[0] && procState[0]) || (dead[1] && leaseGone[1] && procState[1]) || (dead[2] && leaseGone[2] && procState[2]))
 #else
+#define MEMBERS(x)  (IN(0, x) + IN(1, x) + IN(2, x) + IN(3, x))
 #define QSUM        (q[0] + q[1] + q[2] + q[3])
 #define ANN(w)      (w != me && announced[w] && !dead[w])
 #define NOANN       (!ANN(0) && !ANN(1) && !ANN(2) && !ANN(3))
@@ -197,14 +216,16 @@ bit p_clean_end = 1;           /* once every worker ended and the next user repa
 #endif
 
 #if NC == 1
+#define COUNTS_OK     (ABS(cnt[0]) == MEMBERS(0))
 #define COACHES_CLEAN ((cnt[0] != 0 || (!trig[0] && !ready[0])) && (!ready[0] || cnt[0] < 0))
-#define SHADOW_EQ     (shCnt[0] == cnt[0] && shTrig[0] == trig[0] && shReady[0] == ready[0] && shGen[0] == gen[0])
+#define SHADOW_EQ     (shCnt[0] == cnt[0] && shTrig[0] == trig[0] && shReady[0] == ready[0])
 #define ENDCLEAN      (cnt[0] == 0 && !trig[0] && !ready[0])
 #else
+#define COUNTS_OK     (ABS(cnt[0]) == MEMBERS(0) && ABS(cnt[1]) == MEMBERS(1))
 #define COACHES_CLEAN ((cnt[0] != 0 || (!trig[0] && !ready[0])) && (!ready[0] || cnt[0] < 0) && \
                        (cnt[1] != 0 || (!trig[1] && !ready[1])) && (!ready[1] || cnt[1] < 0))
-#define SHADOW_EQ     (shCnt[0] == cnt[0] && shTrig[0] == trig[0] && shReady[0] == ready[0] && shGen[0] == gen[0] && \
-                       shCnt[1] == cnt[1] && shTrig[1] == trig[1] && shReady[1] == ready[1] && shGen[1] == gen[1])
+#define SHADOW_EQ     (shCnt[0] == cnt[0] && shTrig[0] == trig[0] && shReady[0] == ready[0] && \
+                       shCnt[1] == cnt[1] && shTrig[1] == trig[1] && shReady[1] == ready[1])
 #define ENDCLEAN      (cnt[0] == 0 && !trig[0] && !ready[0] && cnt[1] == 0 && !trig[1] && !ready[1])
 #endif
 
@@ -217,14 +238,6 @@ bit p_clean_end = 1;           /* once every worker ended and the next user repa
 #define CP  skip
 #endif
 
-/* FUTEX_WAIT's compare: sleep only if the sequence word did not move since the waiter read it
-   (the in-process home's pthread_cond_wait registered and slept in one step) */
-#ifdef LOCALHOME
-#define FUTEX_SLEEP skip
-#else
-#define FUTEX_SLEEP atomic { CP; if :: !chg[me] -> asleep[me] = 1 :: else fi }
-#endif
-
 /* a wait may end without a wake: always (SPURIOUS), or after the liveness period when a dead
    participant is waiting to be repaired (the shared-memory home's timed futex wait) */
 #ifdef SPURIOUS
@@ -235,6 +248,13 @@ bit p_clean_end = 1;           /* once every worker ended and the next user repa
 #define TIMEOUT_OK DEADPENDING
 #endif
 
+#ifdef BALANCER
+#undef BALANCER
+#define BALANCER true
+#else
+#define BALANCER false
+#endif
+
 #ifdef WITH_ASYNCCANCEL
 #define ASYNCCANCEL true
 #else
@@ -242,15 +262,14 @@ bit p_clean_end = 1;           /* once every worker ended and the next user repa
 #endif
 
 /* SIGKILL, at once: the process is gone (a mutex it holds is left to EOWNERDEAD, its futex
-   waits vanish); the ghost notes what its death must do to its batch. The kernel marks its
+   waits vanish); the ghost notes what its death must do to its batch (the crash table: dead
+   inside a filling batch => poisoned; dead committer => outcome unknown). The kernel marks its
    lease later (at `died`). */
 inline DIE() {
     crashes++; dead[me] = 1; asleep[me] = 0;
-    if
-    :: api[me] == ENTERED -> poisonMark[c] = 1
-    :: api[me] == COMMITTING -> unknownMark[c] = 1
-    :: else
-    fi;
+    poisonMark[c] = poisonMark[c] | (api[me] == ENTERED);
+    unknownMark[c] = unknownMark[c] | (api[me] == COMMITTING);
+    deadItems[c] = deadItems[c] | ((api[me] == WAITING) << me);
     goto died
 }
 
@@ -321,25 +340,6 @@ inline UNLOCK() {
     mtx = 0
 }
 
-/* SharedSegment.issueWakes: the FUTEX_WAKEs owed, after the unlock; the process may die
-   before any of them */
-inline ISSUE_WAKES() {
-#ifndef LOCALHOME
-    do
-    :: (o1 | oa) != 0 ->
-        atomic {
-            x = 0;
-            do :: ((o1 | oa) >> x) & 1 -> break :: else -> x++ od;
-            FUTEX_WAKE(x, (oa >> x) & 1);
-            o1 = o1 & ~(1 << x); oa = oa & ~(1 << x); x = 0
-        }
-    :: else -> break
-    od
-#else
-    skip   /* the in-process home signals under the lock */
-#endif
-}
-
 /* _BatchEngine.wakeOtherCommitters(except:) */
 inline WAKE_OTHERS(skipc) {
     if
@@ -353,16 +353,17 @@ inline WAKE_OTHERS(skipc) {
 
 /* cshm_checkpoint (+ the phase recorded with it: cshm_note_locked) */
 inline CHECKPOINT(ph, cc) {
-#ifndef LOCALHOME
-    for (x : 0 .. NC - 1) { shCnt[x] = cnt[x]; shTrig[x] = trig[x]; shReady[x] = ready[x]; shGen[x] = gen[x] }
+#if !defined(LOCALHOME) && MAXCRASH > 0
+    for (x : 0 .. NC - 1) { shCnt[x] = cnt[x]; shTrig[x] = trig[x]; shReady[x] = ready[x] }
     shSlot = me + 1; shPhase = ph; shCoach = cc;
 #endif
-    api[me] = ph
+    api[me] = ph;
+    if :: ph == ENTERED -> memberOf[me] = cc :: ph == IDLE -> memberOf[me] = 0 :: else fi
 }
 
 /* cshm_checkpoint(shadowRef, UInt32.max, 0, -1): repair's checkpoints, no slot saved */
 inline CHECKPOINT_NONE() {
-    for (x : 0 .. NC - 1) { shCnt[x] = cnt[x]; shTrig[x] = trig[x]; shReady[x] = ready[x]; shGen[x] = gen[x] }
+    for (x : 0 .. NC - 1) { shCnt[x] = cnt[x]; shTrig[x] = trig[x]; shReady[x] = ready[x] }
     shSlot = 0
 }
 
@@ -380,8 +381,14 @@ inline NOTE_LOCKED(ph, cc) {
 inline CLOSE(xc, kind) {
     CHECK(p_engine_pre, cnt[xc] > 0);
     cnt[xc] = -cnt[xc]; CP;
-    outc[xc] = kind; outTag[xc] = bid[xc]; CP;
+    outc[xc] = kind; outTag[xc] = 1; CP;
     ready[xc] = 1; WAKE(1 + xc, 1)
+}
+
+/* ghost: the coach is empty, its batch is over (committed, cancelled or dropped) */
+inline GHOST_BATCH_END(xc) {
+    items[xc] = 0; committedItems[xc] = 0; commitsRun[xc] = 0; fnRes[xc] = 0; outTag[xc] = 0;
+    gTrig[xc] = 0; poisonMark[xc] = 0; unknownMark[xc] = 0; firstRead[xc] = O_NONE; deadItems[xc] = 0
 }
 
 /* _BatchEngine.exitStep(coach:) */
@@ -393,10 +400,9 @@ inline EXIT_STEP(xc) {
         if
         :: cnt[xc] == 0 ->
 #ifndef M_TRIGGER_LEAK
-            trig[xc] = 0
-#else
-            skip
+            trig[xc] = 0;
 #endif
+            GHOST_BATCH_END(xc)
         :: else -> WAKE(1 + xc, 0)
         fi
     :: else ->
@@ -405,11 +411,12 @@ inline EXIT_STEP(xc) {
         if
         :: cnt[xc] == 0 ->
             /* the last one out resets the coach */
-            ready[xc] = 0; trig[xc] = 0; gen[xc] = 1 - gen[xc];
+            ready[xc] = 0; trig[xc] = 0;   /* (and generation += 1: not modelled) */
 #ifdef LOCALHOME
             outc[xc] = O_NONE;   /* resetOutcome; the shared home keeps the buffer (ready guards it) */
 #endif
-            WAKE(0, 1)
+            WAKE(0, 1);
+            GHOST_BATCH_END(xc)
         :: else
         fi
     fi
@@ -418,17 +425,6 @@ inline EXIT_STEP(xc) {
 /* ---------------------------------------------------------------- crash repair */
 
 #if !defined(LOCALHOME) && MAXCRASH > 0
-
-/* SharedSegment.recomputeSleepers */
-inline RECOMPUTE_SLEEPERS() {
-    for (x : 0 .. NC) { sleepers[x] = 0 }
-    for (i : 0 .. NW - 1) { if :: slotOwned[i] && wch[i] != 0 -> sleepers[wch[i] - 1]++ :: else fi }
-}
-
-/* SharedSegment.wakeEveryone */
-inline WAKE_EVERYONE() {
-    for (x : 0 .. NC) { WAKE(x, 1) }
-}
 
 /* SharedSegment.exitDead */
 inline EXIT_DEAD(xc) {
@@ -442,52 +438,53 @@ inline EXIT_DEAD(xc) {
 inline REPAIR_SLOT(w) {
     rc = scoach[w]; rph = phase[w];
     if
-    :: rc != 0 ->
+    :: rc != 0 && rph >= ENTERED ->
         if
         :: rph == ENTERED ->
-            /* entered, before commit: poison the batch */
+            /* entered, before commit (its change may be half done): poison the batch */
 #ifndef M_NO_POISON
-            if :: cnt[rc - 1] > 0 -> CLOSE(rc - 1, O_CRASHED) :: else fi;
-#endif
-            CP;
-            EXIT_DEAD(rc - 1)
-        :: rph == WAITING ->
-#ifndef M_DEAD_WAITER_NO_EXIT
-            EXIT_DEAD(rc - 1)
+            if :: cnt[rc - 1] > 0 -> CLOSE(rc - 1, O_CRASHED) :: else fi
 #else
             skip
 #endif
-        :: rph == DONE -> EXIT_DEAD(rc - 1)
         :: rph == COMMITTING ->
+            /* the committer died before publishing: outcome unknown */
 #ifndef M_NO_UNKNOWN
             if
             :: cnt[rc - 1] < 0 && !ready[rc - 1] ->
-                outc[rc - 1] = O_UNKNOWN; outTag[rc - 1] = bid[rc - 1]; CP;
+                outc[rc - 1] = O_UNKNOWN; outTag[rc - 1] = 1; CP;
                 ready[rc - 1] = 1; WAKE(rc, 1)
             :: else
-            fi;
+            fi
+#else
+            skip
 #endif
-            CP;
-            EXIT_DEAD(rc - 1)
-        :: else -> skip
-        fi
+        :: else    /* waiting (its data is in the batch), done: only its exit */
+        fi;
+        CP;
+#ifdef M_DEAD_WAITER_NO_EXIT
+        if :: rph != WAITING -> EXIT_DEAD(rc - 1) :: else fi
+#else
+        EXIT_DEAD(rc - 1)
+#endif
     :: else
     fi;
     CP;
 #ifdef FIX_REPAIR_CHECKPOINT
     /* proposed fix: checkpoint the repaired coaches with this slot's phase already idle,
        before freeing the slot, so that a restore cannot undo a repair whose slot is gone */
-    for (x : 0 .. NC - 1) { shCnt[x] = cnt[x]; shTrig[x] = trig[x]; shReady[x] = ready[x]; shGen[x] = gen[x] }
+    for (x : 0 .. NC - 1) { shCnt[x] = cnt[x]; shTrig[x] = trig[x]; shReady[x] = ready[x] }
     shSlot = w + 1; shPhase = IDLE; shCoach = 0;
     CP;
 #endif
     /* freeSlot */
     phase[w] = IDLE; CP;
     scoach[w] = 0; wch[w] = 0; slotOwned[w] = 0;
+    memberOf[w] = 0;   /* ghost: the participant is gone */
     rc = 0; rph = 0
 }
 
-/* SharedSegment.repair(ownerDied:) */
+/* SharedSegment.repair(ownerDied:), with eownerdead a variable: 1 after EOWNERDEAD */
 inline REPAIR(eownerdead) {
     deadSet = 0;
     for (p : 0 .. NW - 1) {
@@ -495,7 +492,7 @@ inline REPAIR(eownerdead) {
     }
     if
     :: eownerdead ->
-        /* EOWNERDEAD: the holder of the critical section (if any) is dead */
+        /* the holder of the critical section (if any) is dead: EOWNERDEAD proves it */
         if
         :: holder != 0 && holder - 1 != me && slotOwned[holder - 1] -> deadSet = deadSet | (1 << (holder - 1))
         :: else
@@ -507,17 +504,15 @@ inline REPAIR(eownerdead) {
             phase[shSlot - 1] = shPhase; scoach[shSlot - 1] = shCoach
         :: else
         fi;
-        for (x : 0 .. NC - 1) { cnt[x] = shCnt[x]; trig[x] = shTrig[x]; ready[x] = shReady[x]; gen[x] = shGen[x] }
+        for (x : 0 .. NC - 1) { cnt[x] = shCnt[x]; trig[x] = shTrig[x]; ready[x] = shReady[x] }
 #endif
         CP;
 #ifndef FIX_REPAIR_HOLDER
         holder = 0; holderState = 0; holderCoach = 0;
         CP;
 #endif
-        if
-        :: deadSet == 0 -> RECOMPUTE_SLEEPERS(); WAKE_EVERYONE(); CHECKPOINT_NONE()
-        :: else
-        fi
+        /* nobody found dead: recomputeSleepers, wakeEveryone, checkpoint (done below) */
+        rwake = 1
     :: else
     fi;
     if
@@ -537,7 +532,16 @@ inline REPAIR(eownerdead) {
             :: else
             fi
         }
-        RECOMPUTE_SLEEPERS(); WAKE_EVERYONE(); CHECKPOINT_NONE()
+        rwake = 1
+    :: else
+    fi;
+    if
+    :: rwake ->
+        /* recomputeSleepers, wakeEveryone, checkpoint */
+        for (x : 0 .. NC) { sleepers[x] = 0 }
+        for (i : 0 .. NW - 1) { if :: slotOwned[i] && wch[i] != 0 -> sleepers[wch[i] - 1]++ :: else fi }
+        for (rc : 0 .. NC) { WAKE(rc, 1) }
+        CHECKPOINT_NONE()
     :: else
     fi;
 #ifdef FIX_REPAIR_HOLDER
@@ -545,24 +549,41 @@ inline REPAIR(eownerdead) {
        dies half-way leaves it named for the next one (its lease may not be marked yet) */
     if :: eownerdead -> CP; holder = 0; holderState = 0; holderCoach = 0 :: else fi;
 #endif
-    deadSet = 0
+    deadSet = 0; rwake = 0; rc = 0
 }
-
-#define REPAIR_ON_EOWNERDEAD if :: ownerDied -> ownerDied = 0; REPAIR(1) :: else fi
-#define REPAIR_AFTER_WAIT    REPAIR(0)
-#else
-#define REPAIR_ON_EOWNERDEAD skip
-#define REPAIR_AFTER_WAIT    skip
 #endif
 
-/* SharedSegment.lockRaw (+ lockFailed): the mutex; EOWNERDEAD when its holder died, then the
-   repair, then pthread_mutex_consistent. The caller puts it first in an atomic block. */
+/* SharedSegment.lockRaw + lockFailed, then (after a wait) the rest of SharedSegment.wait:
+   take the mutex (EOWNERDEAD when its holder died: repair, then pthread_mutex_consistent);
+   a waiter is no longer a sleeper on its channel and looks for dead participants. The caller
+   puts it first in an atomic block. */
 inline LOCK() {
     if
     :: (mtx == 0 || dead[mtx - 1]) -> ownerDied = (mtx != 0); mtx = me + 1
     :: CANDIE -> DIE()     /* killed while blocked in (or before) pthread_mutex_lock */
     fi;
-    REPAIR_ON_EOWNERDEAD
+#if !defined(LOCALHOME) && MAXCRASH > 0
+    do
+    :: ownerDied || wch[me] != 0 ->
+        if
+        :: ownerDied -> ownerDied = 0; rmode = 1
+        :: else ->
+            if :: sleepers[wch[me] - 1] > 0 -> sleepers[wch[me] - 1]-- :: else fi;
+            wch[me] = 0; chg[me] = 0; asleep[me] = 0; rmode = 0;
+            CP
+        fi;
+        REPAIR(rmode)
+    :: else -> break
+    od;
+    rmode = 0
+#else
+    if
+    :: wch[me] != 0 ->
+        if :: sleepers[wch[me] - 1] > 0 -> sleepers[wch[me] - 1]-- :: else fi;
+        wch[me] = 0; chg[me] = 0; asleep[me] = 0
+    :: else
+    fi
+#endif
 }
 
 /* ---------------------------------------------------------------- the driver */
@@ -573,17 +594,11 @@ inline LOCK() {
 inline WAIT_REGISTER(ch) {
     sleepers[ch]++; wch[me] = ch + 1; chg[me] = 0;
 #ifdef LOCALHOME
-    asleep[me] = 1;      /* pthread_cond_wait: registered and the mutex released atomically */
+    /* pthread_cond_wait: registered, asleep and the mutex released in one step */
+    asleep[me] = 1;
+    if :: ch == 0 -> step = S_SLEEPENTER :: else -> step = S_SLEEPCOMMIT fi;
 #endif
     UNLOCK()
-}
-
-/* the wait's second half, after re-locking: no longer a sleeper; look for dead participants */
-inline AFTER_WAIT(ch) {
-    if :: sleepers[ch] > 0 -> sleepers[ch]-- :: else fi;
-    wch[me] = 0; chg[me] = 0; asleep[me] = 0;
-    CP;
-    REPAIR_AFTER_WAIT
 }
 
 /* the balancer (or the first free coach) */
@@ -593,7 +608,7 @@ inline FIND_CHOICE() {
 #else
     anyFree = (cnt[0] >= 0 || cnt[1] >= 0);
     if
-    :: MAXREFUSE > 0 && anyFree ->
+    :: BALANCER && anyFree ->
         /* _Balancer: the user's pick among the free coaches; anything else refuses */
         if
         :: cnt[0] >= 0 -> choice = 0
@@ -618,7 +633,11 @@ inline ENTER_STEP() {
         if
         :: queued ->
             queued = 0; q[me]--;
+#ifndef M_NO_WAKE_OTHERS
             if :: QSUM == 0 -> WAKE_OTHERS(choice) :: else fi
+#else
+            skip
+#endif
         :: else
         fi;
         announced[me] = 0;
@@ -661,59 +680,19 @@ inline COMMIT_STEP() {
     fi
 }
 
-/* the engine's result(coach:) read by a worker, with the checks on what it got */
+/* the engine's result(coach:), read by a worker, with the checks on what it got */
 inline READ_OUTCOME() {
     res = outc[c];
     CHECK(p_outcome_published, res != O_NONE);
-    CHECK(p_same_batch, outTag[c] == myBid);
+    CHECK(p_same_batch, outTag[c]);
     CHECK(p_same_outcome, firstRead[c] == O_NONE || firstRead[c] == res);
     firstRead[c] = res;
     CHECK(p_poisoned, !poisonMark[c] || res == O_CRASHED);
     CHECK(p_unknown, !unknownMark[c] || res == O_UNKNOWN);
     CHECK(p_crash_justified, (res != O_CRASHED || poisonMark[c]) && (res != O_UNKNOWN || unknownMark[c]));
     CHECK(p_success, res != O_VALUE || (fnRes[c] == O_VALUE && commitsRun[c] == 1 && ((committedItems[c] >> me) & 1)));
+    CHECK(p_dead_waiter, res != O_VALUE || (committedItems[c] & deadItems[c]) == deadItems[c]);
     res = 0
-}
-
-/* _BatchEngine.exit(coach:): exitStep, holder_state = 0, note(.idle), releaseSection, unlock */
-inline EXIT_REGION() {
-    CHECK(p_engine_pre, holder == me + 1 && holderCoach == c);
-    EXIT_STEP(c); CP;
-    holderState = 0; CP;
-    NOTE_LOCKED(IDLE, 0); CP;
-    holder = 0; CP;
-    UNLOCK();
-    step = S_EXITED
-}
-
-/* the rest of commit()'s loop body after commitStep, under the lock */
-inline AFTER_COMMIT_STEP() {
-    if
-    :: step == S_READY ->
-        holderState = 2; CP;
-        NOTE_LOCKED(DONE, c + 1);
-        READ_OUTCOME(); CP;
-        /* back in the user's closure: it may still throw (no poison: it has its outcome) */
-        EXIT_REGION()
-    :: step == S_WAITCOMMIT ->
-        NOTE_LOCKED(WAITING, c + 1); CP;
-        holder = 0; CP;
-        WAIT_REGISTER(1 + c)
-    :: step == S_COMMIT ->
-        NOTE_LOCKED(COMMITTING, c + 1); CP;
-        holder = 0; CP;
-        UNLOCK()
-    fi
-}
-
-/* cancel(coach:error:) — also the Section's poisoning with workerFailed */
-inline CANCEL_REGION(kind) {
-    CHECK(p_engine_pre, holderState == 1);
-    CLOSE(c, kind); CP;
-    holderState = 2; CP;
-    NOTE_LOCKED(DONE, c + 1);
-    READ_OUTCOME(); CP;
-    EXIT_REGION()
 }
 
 /* takeSection */
@@ -721,69 +700,136 @@ inline TAKE_SECTION() {
     holder = me + 1; holderCoach = c; holderState = 1
 }
 
-/* enter()'s .entered case, then the user's closure inside the batch */
+/* enter()'s .entered case (count += 1 is in enterStep), then the user's closure inside the
+   batch: it adds its item, maybe triggers, and commits, cancels, throws or leaves */
 inline ENTERED_REGION() {
     CP;
     c = choice; idx = cnt[c]; cnt[c]++; CP;
     TAKE_SECTION(); CP;
     CHECKPOINT(ENTERED, c + 1);
-    if :: idx == 0 -> /* a new batch (index 0: reset the shared state) */
-        bid[c] = 1 - bid[c]; items[c] = 0; committedItems[c] = 0; commitsRun[c] = 0; fnRes[c] = 0;
-        gTrig[c] = 0; poisonMark[c] = 0; unknownMark[c] = 0; firstRead[c] = O_NONE
-    :: else
-    fi;
-    myBid = bid[c]; idx = 0;
+    CHECK(p_engine_pre, idx > 0 || (items[c] == 0 && !outTag[c]));   /* index 0: a new batch */
+    idx = 0;
     CP; phase[me] = ENTERED; CP; scoach[me] = c + 1;
     /* inside: add to the shared state */
     CP;
     items[c] = items[c] | (1 << me);
     CP;
     if
-    :: script = SC_COMMIT
+    :: step = S_DOCOMMIT
 #ifdef WITH_TRIGGER
-    :: trig[c] = 1; gTrig[c] = 1; CP; script = SC_COMMIT
-    :: trig[c] = 1; gTrig[c] = 1; CP; script = SC_LEAVE
+    :: trig[c] = 1; gTrig[c] = 1; CP; step = S_DOCOMMIT
+    :: trig[c] = 1; gTrig[c] = 1; CP; step = S_DOEXIT
 #endif
 #ifdef WITH_CANCEL
-    :: script = SC_CANCEL
+    :: step = S_DOCANCEL; kind = O_CANCELED
 #endif
 #ifdef WITH_THROW
-    :: script = SC_THROW
+    :: step = S_DOCANCEL; kind = O_FAILED   /* _enterAndRun's catch: poison with workerFailed */
 #endif
 #ifdef WITH_LEAVE
-    :: script = SC_LEAVE
+    :: step = S_DOEXIT                      /* section.leave(), or return without an outcome */
 #endif
-    fi;
-    if
-    :: script == SC_COMMIT ->
-        CHECK(p_engine_pre, holder == me + 1 && holderState == 1);
-        COMMIT_STEP(); AFTER_COMMIT_STEP()
-    :: script == SC_CANCEL -> CANCEL_REGION(O_CANCELED)
-    :: script == SC_THROW ->
-        /* _enterAndRun's catch: fate == .inside && holderHasNoOutcome */
-        CHECK(p_engine_pre, holderState == 1);
-        CANCEL_REGION(O_FAILED)
-    :: script == SC_LEAVE -> EXIT_REGION()
-    fi;
-    script = 0
-}
-
-/* what enter() does after enterStep, under the lock */
-inline AFTER_ENTER_STEP() {
-    if
-    :: step == S_ENTERED -> ENTERED_REGION()
-    :: step == S_BUSY ->
-        /* note(.idle, coach: -1): the slot only, no checkpoint */
-        phase[me] = IDLE; api[me] = IDLE; CP;
-        UNLOCK()
-    :: step == S_WAITENTER -> WAIT_REGISTER(0)
     fi
 }
 
-/* _BatchEngine.notify(): under the lock, wake a committer per coach and everyone waiting to enter */
-inline NOTIFY() {
-    atomic { LOCK(); WAKE_OTHERS(NOC); WAKE(0, 1); CP; UNLOCK() }
-    ISSUE_WAKES()
+/* One lock-held stretch of a worker, from taking the lock to releasing it (or dying): what it
+   does depends on `step`, set by the lock-free part before. The stages below run in this order
+   within one atomic block, each only when `step` says so. */
+inline LOCKED_STRETCH() {
+    if
+    :: step == S_SLEEPENTER || step == S_WOKENENTER -> step = S_TOENTER; wasWaiting = 1
+    :: step == S_SLEEPCOMMIT -> step = S_BACKINCOMMIT
+    :: else
+    fi;
+    LOCK();
+    /* enter(): enterStep, and what follows it */
+    if
+    :: step == S_TOENTER ->
+        if
+        :: ASYNCCANCEL && wasWaiting ->
+            /* an async task cancelled while it waited to enter: the step releases the section;
+               then `if queued { queueOut(); notify() }` */
+            UNLOCK(); step = S_ACANCEL
+        :: true ->
+            ENTER_STEP();
+            if
+            :: step == S_ENTERED -> ENTERED_REGION()
+            :: step == S_BUSY ->
+                /* note(.idle, coach: -1): the slot only, no checkpoint */
+                phase[me] = IDLE; api[me] = IDLE; CP;
+                UNLOCK()
+            :: step == S_WAITENTER -> WAIT_REGISTER(0)
+            fi
+        fi
+    :: else
+    fi;
+    wasWaiting = 0;
+    /* commit(): back from a wait, or from the commit function (publish) */
+    if
+    :: step == S_BACKINCOMMIT -> TAKE_SECTION(); CP; step = S_DOCOMMIT
+    :: step == S_PUBLISH ->
+        TAKE_SECTION(); CP;
+        outc[c] = res; outTag[c] = 1; res = 0; CP;
+        ready[c] = 1; WAKE(1 + c, 1); CP;
+        step = S_DOCOMMIT
+    :: else
+    fi;
+    /* commit(): commitStep and its three answers */
+    if
+    :: step == S_DOCOMMIT ->
+        CHECK(p_engine_pre, holder == me + 1 && holderState == 1);
+        COMMIT_STEP();
+        if
+        :: step == S_READY -> holderState = 2; CP; step = S_DONE
+        :: step == S_WAITCOMMIT ->
+            NOTE_LOCKED(WAITING, c + 1); CP;
+            holder = 0; holderCoach = 0; CP;
+            WAIT_REGISTER(1 + c)
+        :: step == S_COMMIT ->
+            NOTE_LOCKED(COMMITTING, c + 1); CP;
+            holder = 0; CP;
+            UNLOCK()
+        fi
+    :: else
+    fi;
+    /* cancel(): close the batch with the error */
+    if
+    :: step == S_DOCANCEL ->
+        CHECK(p_engine_pre, holderState == 1);
+        CLOSE(c, kind); CP;
+        holderState = 2; CP;
+        kind = 0; step = S_DONE
+    :: else
+    fi;
+    /* commit() or cancel() returns the outcome: note(.done), result(coach:) */
+    if
+    :: step == S_DONE ->
+        NOTE_LOCKED(DONE, c + 1);
+        READ_OUTCOME(); CP;
+        /* back in the closure: it may still throw (no poison: it has its outcome) */
+        step = S_DOEXIT
+    :: else
+    fi;
+    /* exit(): exitStep, holder_state = 0, note(.idle), releaseSection, unlock */
+    if
+    :: step == S_DOEXIT ->
+        CHECK(p_engine_pre, holder == me + 1 && holderCoach == c);
+        EXIT_STEP(c); CP;
+        holderState = 0; CP;
+        NOTE_LOCKED(IDLE, 0); CP;
+        holder = 0; CP;
+        UNLOCK();
+        step = S_EXITED
+    :: else
+    fi;
+    /* notify(): wake a committer per coach and everyone waiting to enter */
+    if
+    :: step == S_NOTIFY ->
+        WAKE_OTHERS(NOC); WAKE(0, 1); CP;
+        UNLOCK();
+        step = S_EXITED
+    :: else
+    fi
 }
 
 /* ---------------------------------------------------------------- the workers */
@@ -791,127 +837,108 @@ inline NOTIFY() {
 active [NW] proctype Worker() {
     byte me = _pid;
     bit canDie = (_pid < VICTIMS);
-    byte ops, c, idx, choice, step, script, res, o1, oa, deadSet, p, x, i, rc, rph;
-    bit myBid, queued, blocking, anyFree, refusedNow, ownerDied;
+    byte ops, c, idx, choice, step, kind, res, o1, oa, deadSet, p, x, i, rc, rph;
+    bit queued, blocking, anyFree, refusedNow, ownerDied, wasWaiting, rmode, rwake;
 
     slotOwned[me] = 1; procState[me] = 1;   /* attached (reserveSlot + attach), once */
+    /* One loop; each option is one step of the worker, guarded by where it is (`step`). */
     do
-    :: ops < OPS ->
+    :: atomic { step == 0 && ((me == 0 && ops < OPS0) || (me != 0 && ops < OPS)) ->
         /* queueIn(): one atomic add on this process's counter, then the phase, no lock (one
            step here: a death between the two differs only in the crash counter) */
-        atomic {
-            CP;
-            q[me]++; announced[me] = 1;
-            phase[me] = QUEUED; api[me] = QUEUED;
-            blocking = 1;
-            if
-            :: true
+        CP;
+        q[me]++; announced[me] = 1;
+        phase[me] = QUEUED; api[me] = QUEUED;
+        blocking = 1; queued = 1; step = S_TOENTER;
+        if
+        :: true
 #ifdef WITH_NONBLOCK
-            :: blocking = 0
+        :: blocking = 0
 #endif
 #ifdef WITH_LEAVE
-            :: blocking = 0; queued = 0; step = S_ACANCEL   /* ticket dropped: queueOut + notify */
+        :: queued = 0; step = S_LEAVEQUEUE     /* the ticket dropped without entering */
 #endif
-            fi
-        }
-        if
-        :: step != S_ACANCEL ->
-            queued = 1;
-#ifdef M_LEAVE_QUEUE_EARLY
-            /* the Go seed: Enter takes the worker out of the queue before it waits */
-            atomic { CP; q[me]--; queued = 0 }
-#endif
-            atomic { LOCK(); ENTER_STEP(); AFTER_ENTER_STEP() }
-        :: else ->
-            atomic { CP; q[me]--; announced[me] = 0; phase[me] = IDLE; api[me] = IDLE }
         fi;
-        do
-        :: step == S_WAITENTER ->
-            ISSUE_WAKES();
-            FUTEX_SLEEP;
-            if
-            :: refusedNow ->
-                /* refused by the balancer while coaches are free: asked again when a coach
-                   frees, on notify(), or never (the balancer's own choice) */
-end_refused:    if
-                :: asleep[me] == 0
-                :: TIMEOUT_OK -> asleep[me] = 0
-                :: CANDIE -> DIE()
-                fi
-            :: else ->
-                if
-                :: asleep[me] == 0
-                :: TIMEOUT_OK -> asleep[me] = 0
-                :: CANDIE -> DIE()
-                fi
-            fi;
-            atomic {
-                LOCK(); AFTER_WAIT(0);
-                if
-                :: ASYNCCANCEL -> step = S_ACANCEL; UNLOCK()   /* Task.isCancelled at the step */
-                :: true -> ENTER_STEP(); AFTER_ENTER_STEP()
-                fi
-            }
-        :: step == S_WAITCOMMIT ->
-            ISSUE_WAKES();
-            FUTEX_SLEEP;
-            if
-            :: asleep[me] == 0
-            :: TIMEOUT_OK -> asleep[me] = 0
-            :: CANDIE -> DIE()
-            fi;
-            atomic {
-                LOCK(); AFTER_WAIT(1 + c);
-                TAKE_SECTION(); CP;
-                COMMIT_STEP(); AFTER_COMMIT_STEP()
-            }
-        :: step == S_COMMIT ->
-            ISSUE_WAKES();
-            /* the commit function, without the lock */
-            atomic {
-                CHECK(p_commit_once, commitsRun[c] == 0);
-                commitsRun[c]++;
-                if
-                :: fnRes[c] = O_VALUE
-#ifdef WITH_COMMITERR
-                :: fnRes[c] = O_ERROR
+#ifdef M_LEAVE_QUEUE_EARLY
+        /* seeded bug, the Go seed: Enter takes the worker out of the queue before it waits */
+        if :: step == S_TOENTER -> q[me]--; queued = 0 :: else fi
 #endif
-                fi;
-                res = fnRes[c]
-            }
-            atomic {
-                LOCK();
-                TAKE_SECTION(); CP;
-                /* publish: the result buffer, then ready and the wake */
-                outc[c] = res; outTag[c] = bid[c]; res = 0; CP;
-                ready[c] = 1; WAKE(1 + c, 1); CP;
-                COMMIT_STEP(); AFTER_COMMIT_STEP()
-            }
-        :: step == S_ACANCEL ->
-            /* left before entering: queueOut() (done) and notify(); async cancellation:
-               `if queued { queueOut(); notify() }` */
-            if
-            :: queued -> atomic { CP; q[me]--; announced[me] = 0; queued = 0; phase[me] = IDLE; api[me] = IDLE }
-            :: else
-            fi;
-            NOTIFY();
-            step = S_EXITED
-        :: step == S_EXITED || step == S_BUSY ->
-            ISSUE_WAKES();
-            break
-        od;
-progress_op:
-        atomic { ops++; step = 0; c = 0; queued = 0; blocking = 0; anyFree = 0; refusedNow = 0; myBid = 0; choice = 0 }
-    :: else -> break
+        }
+    :: atomic { (o1 | oa) != 0 ->
+        /* SharedSegment.issueWakes, after an unlock: the FUTEX_WAKEs owed, one at a time */
+        if
+        :: (o1 | oa) & 1 -> x = 0
+        :: else -> if :: (o1 | oa) & 2 -> x = 1 :: else -> x = 2 fi
+        fi;
+        FUTEX_WAKE(x, (oa >> x) & 1);
+        o1 = o1 & ~(1 << x); oa = oa & ~(1 << x); x = 0
+        }
+    :: atomic { (o1 | oa) == 0 &&
+                (step == S_TOENTER || step == S_PUBLISH || step == S_NOTIFY || step == S_WOKENENTER ||
+                 ((step == S_SLEEPCOMMIT || (step == S_SLEEPENTER && !refusedNow)) && (asleep[me] == 0 || TIMEOUT_OK))) ->
+        /* take the lock and run a lock-held stretch (woken, or after the liveness period) */
+        LOCKED_STRETCH()
+        }
+#ifndef LOCALHOME
+    :: atomic { (o1 | oa) == 0 && (step == S_WAITENTER || step == S_WAITCOMMIT) ->
+        /* FUTEX_WAIT: sleep unless the sequence word moved since the waiter read it */
+        CP;
+#ifdef M_SEQ_AFTER_UNLOCK
+        chg[me] = 0;    /* seeded bug: the sequence word is read only now, after the unlock */
+#endif
+        if :: !chg[me] -> asleep[me] = 1 :: else fi;
+        if :: step == S_WAITENTER -> step = S_SLEEPENTER :: else -> step = S_SLEEPCOMMIT fi
+        }
+#endif
+    :: step == S_SLEEPENTER && refusedNow ->
+        /* refused by the balancer while coaches were free: asked again when a coach frees, on
+           notify(), or never (the balancer's own choice): a valid place to wait for ever */
+end_refused:
+        if
+        :: asleep[me] == 0
+        :: TIMEOUT_OK -> asleep[me] = 0
+        fi;
+        step = S_WOKENENTER
+    :: atomic { (o1 | oa) == 0 && step == S_COMMIT ->
+        /* the commit function, without the lock */
+        CP;
+        CHECK(p_commit_once, commitsRun[c] == 0);
+        commitsRun[c]++;
+        if
+        :: fnRes[c] = O_VALUE
+#ifdef WITH_COMMITERR
+        :: fnRes[c] = O_ERROR
+#endif
+        fi;
+        res = fnRes[c];
+        step = S_PUBLISH
+        }
+    :: atomic { (o1 | oa) == 0 && (step == S_LEAVEQUEUE || step == S_ACANCEL) ->
+        /* left before entering: queueOut() (then notify()); an async task cancelled before
+           it entered: `if queued { queueOut(); notify() }` */
+        CP;
+        if
+        :: step == S_LEAVEQUEUE || queued -> q[me]--; announced[me] = 0; phase[me] = IDLE; api[me] = IDLE
+        :: else
+        fi;
+        queued = 0; step = S_NOTIFY
+        }
+    :: atomic { (o1 | oa) == 0 && (step == S_EXITED || step == S_BUSY) ->
+        /* the operation is over */
+        ops++; step = 0; c = 0; queued = 0; blocking = 0; anyFree = 0; refusedNow = 0; choice = 0
+        }
+    :: atomic { step == 0 && !((me == 0 && ops < OPS0) || (me != 0 && ops < OPS)) ->
+        finished++; api[me] = IDLE; ops = 0; break
+        }
     od;
-    atomic { finished++; api[me] = IDLE; ops = 0 }
     goto end_worker;
 
 died:
     atomic {
-        ops = 0; c = 0; idx = 0; choice = 0; step = 0; script = 0; res = 0; o1 = 0; oa = 0;
+        ops = 0; c = 0; idx = 0; choice = 0; step = 0; kind = 0; res = 0; o1 = 0; oa = 0;
         deadSet = 0; p = 0; x = 0; i = 0; rc = 0; rph = 0;
-        myBid = 0; queued = 0; blocking = 0; anyFree = 0; refusedNow = 0; ownerDied = 0
+        queued = 0; blocking = 0; anyFree = 0; refusedNow = 0; ownerDied = 0;
+        wasWaiting = 0; rmode = 0; rwake = 0
     }
     /* the kernel marks the lease of the dead process (its lease thread's robust list) */
     atomic { leaseGone[me] = 1; finished++ }
@@ -926,12 +953,15 @@ active proctype Final() {
     byte me = NW;
     bit canDie = 0;
     byte c, deadSet, p, x, i, rc, rph, o1, oa;
-    bit ownerDied;
+    bit ownerDied, rmode, rwake;
 
-    finished == NW;
+end_final:
+    finished == NW;     /* (a valid end state: a worker may wait forever for a balancer) */
     atomic {
         LOCK();
-        REPAIR_AFTER_WAIT;
+#if !defined(LOCALHOME) && MAXCRASH > 0
+        REPAIR(0);
+#endif
         CHECK(p_clean_end, ENDCLEAN && QSUM == 0 && !ANYANN);
         mtx = 0
     }
@@ -945,7 +975,8 @@ end_monitor:
     do
     :: atomic { !(QSUM >= 0 && (ANYANN || QSUM == 0)) -> CHECK(p_queue_count, false) }
     :: atomic { mtx == 0 && !(COACHES_CLEAN) -> CHECK(p_coach_reset, false) }
-#ifndef LOCALHOME
+    :: atomic { mtx == 0 && !(COUNTS_OK) -> CHECK(p_count, false) }
+#if !defined(LOCALHOME) && MAXCRASH > 0
     :: atomic { mtx == 0 && !(SHADOW_EQ) -> CHECK(p_snapshot, false) }
 #endif
     od

@@ -1,0 +1,239 @@
+#!/usr/bin/env bash
+# model/check.sh — model-checks the batching protocol (model/batch.pml) with spin.
+#
+# For every configuration below: spin -a generates the verifier, cc compiles it, and it runs
+# within a time limit. Exhaustive runs must find nothing; the known-bug and mutation runs must
+# find their violation (a seeded bug that is not caught fails the check). Exits 0 when all is as
+# expected, 1 otherwise, 2 when a tool is missing. See model/README.md.
+#
+#   model/check.sh            all configurations
+#   model/check.sh PATTERN    only those whose name matches the (grep -E) pattern
+#   model/check.sh --list     the configurations
+#
+# Environment: MODEL_TIME_LIMIT (seconds per run, default 300), MODEL_MEMLIM (MB, default 2048),
+# MODEL_KEEP=1 keeps the work directory (pan sources, outputs, trails).
+set -uo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+model="$here/batch.pml"
+time_limit=${MODEL_TIME_LIMIT:-300}
+memlim=${MODEL_MEMLIM:-2048}
+
+# Feature sets (see the header of batch.pml).
+all_scripts="-DWITH_TRIGGER -DWITH_CANCEL -DWITH_THROW -DWITH_LEAVE -DWITH_NONBLOCK -DWITH_COMMITERR"
+safety_mode="-DSPURIOUS -DEARLY"          # waits end at any time; the policy may commit early
+fixes="-DFIX_REPAIR_CHECKPOINT -DFIX_REPAIR_HOLDER"
+
+# name | kind | spin -D flags | expected violation (xfail and mutation runs)
+#   safety:   assertions and end states, exhaustive (SAFETY, COLLAPSE); must find nothing
+#   liveness: the same search without SPURIOUS/EARLY (a wait ends only on a wake, or on the
+#             liveness period while a dead participant awaits repair), then a search for
+#             non-progress cycles under weak fairness (-l -f); must find nothing
+#   bitstate: an extra, larger configuration with bitstate hashing (partial); must find nothing
+#   xfail:    the code as it is, in a configuration where the model found a real bug; must find
+#             the expected violation (flip to safety once the code is fixed)
+#   mutation: a seeded bug; must be caught (any property; the expected one is printed)
+configs=$(cat <<EOF
+safety-local-1c      | safety   | -DLOCALHOME $safety_mode -DWITH_ASYNCCANCEL $all_scripts -DOPS=1 -DOPS0=2 |
+safety-local-1c-4w   | safety   | -DLOCALHOME $safety_mode -DWITH_TRIGGER -DWITH_LEAVE -DWITH_THROW -DNW=4 -DOPS=1 |
+safety-local-2c      | safety   | -DLOCALHOME -DNC=2 -DBALANCER -DMAXREFUSE=1 $safety_mode -DWITH_ASYNCCANCEL -DWITH_TRIGGER -DWITH_LEAVE -DWITH_NONBLOCK -DOPS=1 -DOPS0=2 |
+safety-shm-1c        | safety   | $safety_mode $all_scripts -DOPS=1 -DOPS0=2 |
+safety-shm-1c-4w     | safety   | $safety_mode -DWITH_TRIGGER -DWITH_LEAVE -DNW=4 -DOPS=1 |
+safety-shm-2c        | safety   | -DNC=2 -DBALANCER -DMAXREFUSE=1 $safety_mode -DWITH_TRIGGER -DWITH_LEAVE -DWITH_NONBLOCK -DOPS=1 -DOPS0=2 |
+safety-crash-1c      | safety   | -DMAXCRASH=1 -DVICTIMS=1 $safety_mode $all_scripts -DOPS=1 |
+safety-crash-1c-loop | safety   | -DMAXCRASH=1 -DVICTIMS=2 $safety_mode -DWITH_TRIGGER -DWITH_LEAVE -DOPS=1 -DOPS0=2 |
+safety-crash-1c-4w   | safety   | -DMAXCRASH=1 -DVICTIMS=1 $safety_mode -DNW=4 -DOPS=1 |
+safety-crash-2c      | safety   | -DNC=2 -DBALANCER -DMAXREFUSE=1 -DMAXCRASH=1 -DVICTIMS=1 $safety_mode -DWITH_TRIGGER -DWITH_LEAVE -DOPS=1 |
+safety-crash2-fixed  | safety   | -DMAXCRASH=2 $safety_mode -DOPS=1 $fixes |
+liveness-local-1c    | liveness | -DLOCALHOME -DWITH_ASYNCCANCEL $all_scripts -DOPS=1 -DOPS0=2 |
+liveness-local-2c    | liveness | -DLOCALHOME -DNC=2 -DBALANCER -DMAXREFUSE=1 -DWITH_ASYNCCANCEL -DWITH_LEAVE -DWITH_NONBLOCK -DOPS=1 -DOPS0=2 |
+liveness-shm-1c      | liveness | $all_scripts -DOPS=1 -DOPS0=2 |
+liveness-shm-2c      | liveness | -DNC=2 -DBALANCER -DMAXREFUSE=1 -DWITH_LEAVE -DWITH_NONBLOCK -DOPS=1 -DOPS0=2 |
+liveness-crash-1c    | liveness | -DMAXCRASH=1 -DVICTIMS=1 -DWITH_TRIGGER -DWITH_LEAVE -DWITH_THROW -DOPS=1 |
+liveness-crash-2c    | liveness | -DNC=2 -DBALANCER -DMAXCRASH=1 -DVICTIMS=1 -DWITH_LEAVE -DOPS=1 |
+bitstate-crash-1c-4w | bitstate | -DMAXCRASH=1 -DVICTIMS=1 $safety_mode -DWITH_TRIGGER -DWITH_LEAVE -DNW=4 -DOPS=2 |
+xfail-crash2         | xfail    | -DMAXCRASH=2 -DSPURIOUS -DOPS=1 | p_poisoned
+xfail-crash2-holder  | xfail    | -DMAXCRASH=2 -DSPURIOUS -DOPS=1 -DFIX_REPAIR_CHECKPOINT | p_poisoned
+xfail-crash2-ckpt    | xfail    | -DMAXCRASH=2 -DSPURIOUS -DOPS=1 -DFIX_REPAIR_HOLDER | p_poisoned
+mut-trigger-leak     | mutation | -DM_TRIGGER_LEAK -DWITH_TRIGGER -DOPS=1 | p_coach_reset
+mut-dead-waiter-exit | mutation | -DM_DEAD_WAITER_NO_EXIT -DMAXCRASH=1 -DVICTIMS=1 -DSPURIOUS -DOPS=1 | p_clean_end
+mut-no-poison        | mutation | -DM_NO_POISON -DMAXCRASH=1 -DVICTIMS=1 -DSPURIOUS -DOPS=1 | p_poisoned
+mut-leave-queue-early| mutation | -DM_LEAVE_QUEUE_EARLY -DOPS=1 | p_waits_for_announced
+mut-no-restore       | mutation | -DM_NO_RESTORE -DMAXCRASH=1 -DVICTIMS=1 -DSPURIOUS -DOPS=1 | p_clean_end
+mut-no-unknown       | mutation | -DM_NO_UNKNOWN -DMAXCRASH=1 -DVICTIMS=1 -DOPS=1 | invalid end state
+mut-refused-queued   | mutation | -DM_REFUSED_STAYS_QUEUED -DNC=2 -DBALANCER -DMAXREFUSE=1 -DOPS=1 | p_queue_count
+mut-no-wake-others   | mutation | -DM_NO_WAKE_OTHERS -DNC=2 -DBALANCER -DOPS=1 | invalid end state
+mut-seq-after-unlock | mutation | -DM_SEQ_AFTER_UNLOCK -DOPS=1 | invalid end state
+EOF
+)
+
+if [ "${1:-}" = "--list" ]; then
+    printf '%s\n' "$configs" | sed 's/ *|/ |/g'
+    exit 0
+fi
+if [ "${1:-}" = "-h" ] || [ "${1:-}" = "--help" ]; then
+    sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'
+    exit 0
+fi
+pattern=${1:-.}
+
+for tool in spin cc timeout; do
+    if ! command -v "$tool" >/dev/null 2>&1; then
+        case $tool in
+            spin) hint="install it: apt-get install -y spin (Debian/Ubuntu package)" ;;
+            cc) hint="install a C compiler: apt-get install -y gcc" ;;
+            *) hint="install coreutils" ;;
+        esac
+        echo "error: $tool not found; $hint" >&2
+        exit 2
+    fi
+done
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/batch-model.XXXXXX")
+if [ "${MODEL_KEEP:-0}" = 1 ]; then
+    echo "work directory: $work"
+else
+    trap 'rm -rf "$work"' EXIT
+fi
+
+failures=0
+fail() { printf '  FAIL: %s\n' "$1"; failures=$((failures + 1)); }
+
+# Generates, compiles and runs one verifier in $1: KIND (safety|np|bitstate), then spin flags.
+# Leaves pan.log; returns 0 when pan ran to its end (whatever it found), 1 otherwise.
+verify() {
+    local dir=$1 kind=$2 ccflags panflags
+    shift 2
+    mkdir -p "$dir"
+    case $kind in
+        safety) ccflags="-DSAFETY -DCOLLAPSE"; panflags="" ;;
+        np) ccflags="-DNP -DCOLLAPSE"; panflags="-l -f" ;;
+        bitstate) ccflags="-DSAFETY -DBITSTATE"; panflags="-w30" ;;
+    esac
+    if ! (cd "$dir" && spin -a "$@" "$model" >spin.log 2>&1); then
+        echo "  spin -a failed:"; sed 's/^/    /' "$dir/spin.log" | head -20
+        return 1
+    fi
+    # shellcheck disable=SC2086
+    if ! (cd "$dir" && cc ${MODEL_CFLAGS:--O0} -w $ccflags -DMEMLIM="$memlim" -o pan pan.c >cc.log 2>&1); then
+        echo "  cc failed:"; sed 's/^/    /' "$dir/cc.log" | head -20
+        return 1
+    fi
+    local rc=0
+    # shellcheck disable=SC2086
+    (cd "$dir" && timeout --signal=KILL "$time_limit" ./pan -m200000 $panflags >pan.log 2>&1) || rc=$?
+    if [ "$rc" = 137 ]; then
+        echo "  pan did not finish within ${time_limit}s (MODEL_TIME_LIMIT)"
+        return 1
+    fi
+    if grep -q -e "max search depth too small" -e "reached -DMEMLIM bound" -e "out of memory" "$dir/pan.log"; then
+        echo "  the search is incomplete:"; grep -e "depth too small" -e "MEMLIM" -e "out of memory" "$dir/pan.log" | head -3 | sed 's/^/    /'
+        return 1
+    fi
+    if ! grep -q "errors:" "$dir/pan.log"; then
+        echo "  pan ended without a result (exit $rc):"; tail -5 "$dir/pan.log" | sed 's/^/    /'
+        return 1
+    fi
+    return 0
+}
+
+# The numbers of a run, one line.
+summary() {
+    awk '
+        /^State-vector/ { vec = $2; depth = $6; sub(",", "", depth) }
+        /states, stored/ { stored = $1 }
+        /transitions \(= / { trans = $1 }
+        /elapsed time/ { t = $4 }
+        /total actual memory usage/ { mem = $1 }
+        END { printf "%s states, %s transitions, depth %s, %s B/state, %.0f MB, %ss", stored, trans, depth, vec, mem, t }
+    ' "$1"
+}
+
+# What pan found: the property, or "none".
+found() {
+    local line
+    line=$(grep -m1 '^pan:1: ' "$1" || true)
+    if [ -z "$line" ]; then echo none; return; fi
+    line=${line#pan:1: }
+    line=${line%% (at depth*}
+    line=${line#assertion violated }
+    echo "$line"
+}
+
+# A readable trail of the violation in $1 (spin flags follow): the shared-state steps only.
+trail() {
+    local dir=$1
+    shift
+    (cd "$dir" && spin -t -p "$@" "$model" 2>&1) |
+        grep -E '^ *[0-9]+:\s+proc' |
+        sed -E 's/^ *[0-9]+:\s+//; s/\(state [0-9]+\)//; s#[^ ]*batch.pml:#line #' |
+        grep -vE '\[(\(1\)|else|skip|goto .*)\]|\[(x|i|p|rc|rph|o1|oa|deadSet|idx|choice|step|script|res|myBid|queued|blocking|anyFree|refusedNow|ownerDied|c|sh[A-Z][a-z]*\[x\]) = |\[p_[a-z_]* = |\[\(\(?\(?(x|i|p)[ <=!]' |
+        tail -"${MODEL_TRAIL_LINES:-120}" | sed 's/^/    /'
+}
+
+printf 'model-checking %s with %s\n' "${model#"$PWD"/}" "$(spin -V | head -1)"
+start=$(date +%s)
+while IFS='|' read -r name kind flags expected; do
+    name=$(echo "$name" | xargs); kind=$(echo "$kind" | xargs); expected=$(echo "$expected" | xargs)
+    [ -z "$name" ] && continue
+    echo "$name" | grep -Eq -- "$pattern" || continue
+    # shellcheck disable=SC2086
+    set -- $flags
+    dir="$work/$name"
+    printf '%-22s %-9s %s\n' "$name" "$kind" "$flags"
+    case $kind in
+        safety | bitstate)
+            verify "$dir" "$kind" "$@" || { fail "$name: no result"; continue; }
+            got=$(found "$dir/pan.log")
+            printf '  %s\n' "$(summary "$dir/pan.log")"
+            if [ "$got" != none ]; then
+                fail "$name: $got"
+                trail "$dir" "$@"
+            fi
+            ;;
+        liveness)
+            verify "$dir/end" safety "$@" || { fail "$name: no result"; continue; }
+            got=$(found "$dir/end/pan.log")
+            printf '  end states: %s\n' "$(summary "$dir/end/pan.log")"
+            if [ "$got" != none ]; then
+                fail "$name: $got"
+                trail "$dir/end" "$@"
+                continue
+            fi
+            verify "$dir/np" np "$@" || { fail "$name: no result (non-progress)"; continue; }
+            got=$(found "$dir/np/pan.log")
+            printf '  non-progress cycles, weak fairness: %s\n' "$(summary "$dir/np/pan.log")"
+            if [ "$got" != none ]; then
+                fail "$name: $got"
+                trail "$dir/np" "$@"
+            fi
+            ;;
+        xfail | mutation)
+            verify "$dir" safety "$@" || { fail "$name: no result"; continue; }
+            got=$(found "$dir/pan.log")
+            if [ "$got" = none ]; then
+                if [ "$kind" = xfail ]; then
+                    fail "$name: the known bug is no longer found: the code was fixed? then make this a safety run"
+                else
+                    fail "$name: the seeded bug is NOT caught ($(summary "$dir/pan.log"))"
+                fi
+            else
+                note=""
+                [ "$got" != "$expected" ] && note=" (expected: $expected)"
+                if [ "$kind" = xfail ]; then
+                    printf '  known bug found as expected: %s%s — %s\n' "$got" "$note" "$(summary "$dir/pan.log")"
+                else
+                    printf '  caught: %s%s — %s\n' "$got" "$note" "$(summary "$dir/pan.log")"
+                fi
+            fi
+            ;;
+        *) fail "$name: unknown kind $kind" ;;
+    esac
+done <<<"$configs"
+
+printf '\n%s in %ss: ' "${model##*/}" "$(($(date +%s) - start))"
+if [ "$failures" -ne 0 ]; then
+    echo "$failures FAILED"
+    exit 1
+fi
+echo "all as expected"
