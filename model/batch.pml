@@ -29,6 +29,9 @@
  *   WITH_NONBLOCK, WITH_LEAVE (queueOut + notify before entering; leave() inside), WITH_CANCEL,
  *   WITH_THROW (a throw inside poisons the batch), WITH_TRIGGER, WITH_COMMITERR (the commit
  *   function throws), WITH_ASYNCCANCEL (an async task cancelled while it waits to enter)
+ *   API_ONLY    only the properties a user can see (outcomes, triggers, batching, the queue,
+ *               hangs), not the invariants of the state (p_count, p_coach_reset, p_snapshot,
+ *               p_clean_end): the mutation runs show what a seeded bug does to the users
  *   M_*         seeded bugs (mutations), one at a time; see check.sh
  */
 
@@ -178,13 +181,13 @@ bit p_trigger_fresh = 1;       /* a commit because of `triggered` follows a trig
 bit p_waits_for_announced = 1; /* a commit because the queue is empty leaves no live announced
                                   worker behind (the strict rule: batches form) */
 bit p_queue_count = 1;         /* queue >= 0, and 0 when nobody is announced */
-bit p_coach_reset = 1;         /* lock free: a coach nobody is in is neither triggered nor ready,
-                                  and a ready coach is closed */
-bit p_snapshot = 1;            /* lock free: the snapshot equals the coaches */
+bit p_coach_reset = 1;         /* mutex free: a coach nobody is in is neither triggered nor
+                                  ready, and a ready coach is closed */
+bit p_snapshot = 1;            /* mutex free: the snapshot equals the coaches */
 bit p_engine_pre = 1;          /* the engine's preconditions (a trap in Swift) */
 bit p_dead_waiter = 1;          /* success => the items of the workers that died waiting in
                                   commit in this batch were committed with it */
-bit p_count = 1;               /* lock free: a coach's |count| is the number of workers inside */
+bit p_count = 1;               /* mutex free: a coach's |count| is the number of workers inside */
 bit p_clean_end = 1;           /* once every worker ended and the next user repaired the dead,
                                   the coaches and the queue are as new */
 
@@ -334,10 +337,26 @@ inline FUTEX_WAKE(ch, all) {
     }
 }
 
+/* the invariants of a free mutex, checked whenever it is released (the coaches, the shadow and
+   the slots change only under it; a dead holder's state is checked after the repair) */
+inline CHECK_FREE() {
+    CHECK(p_queue_count, QSUM >= 0 && (ANYANN || QSUM == 0));
+#ifndef API_ONLY
+    CHECK(p_coach_reset, COACHES_CLEAN);
+    CHECK(p_count, COUNTS_OK);
+#endif
+#if !defined(LOCALHOME) && MAXCRASH > 0 && !defined(API_ONLY)
+    CHECK(p_snapshot, SHADOW_EQ)
+#else
+    skip
+#endif
+}
+
 /* SharedSegment.unlockRaw: take the owed wakes, release the mutex (issueWakes follows) */
 inline UNLOCK() {
     o1 = owe1[me]; oa = oweAll[me]; owe1[me] = 0; oweAll[me] = 0;
-    mtx = 0
+    mtx = 0;
+    CHECK_FREE()
 }
 
 /* _BatchEngine.wakeOtherCommitters(except:) */
@@ -848,6 +867,7 @@ active [NW] proctype Worker() {
            step here: a death between the two differs only in the crash counter) */
         CP;
         q[me]++; announced[me] = 1;
+        CHECK(p_queue_count, QSUM >= 0);
         phase[me] = QUEUED; api[me] = QUEUED;
         blocking = 1; queued = 1; step = S_TOENTER;
         if
@@ -921,6 +941,7 @@ end_refused:
         :: step == S_LEAVEQUEUE || queued -> q[me]--; announced[me] = 0; phase[me] = IDLE; api[me] = IDLE
         :: else
         fi;
+        CHECK(p_queue_count, QSUM >= 0 && (ANYANN || QSUM == 0));
         queued = 0; step = S_NOTIFY
         }
     :: atomic { (o1 | oa) == 0 && (step == S_EXITED || step == S_BUSY) ->
@@ -962,22 +983,11 @@ end_final:
 #if !defined(LOCALHOME) && MAXCRASH > 0
         REPAIR(0);
 #endif
+#ifndef API_ONLY
         CHECK(p_clean_end, ENDCLEAN && QSUM == 0 && !ANYANN);
+#endif
         mtx = 0
     }
 died:
     skip
-}
-
-/* Invariants that hold whenever nobody holds the mutex (or always, for the queue). */
-active proctype Monitor() {
-end_monitor:
-    do
-    :: atomic { !(QSUM >= 0 && (ANYANN || QSUM == 0)) -> CHECK(p_queue_count, false) }
-    :: atomic { mtx == 0 && !(COACHES_CLEAN) -> CHECK(p_coach_reset, false) }
-    :: atomic { mtx == 0 && !(COUNTS_OK) -> CHECK(p_count, false) }
-#if !defined(LOCALHOME) && MAXCRASH > 0
-    :: atomic { mtx == 0 && !(SHADOW_EQ) -> CHECK(p_snapshot, false) }
-#endif
-    od
 }

@@ -9,9 +9,12 @@
 #   model/check.sh            all configurations
 #   model/check.sh PATTERN    only those whose name matches the (grep -E) pattern
 #   model/check.sh --list     the configurations
+#   model/check.sh --extra [PATTERN]   also the larger, partial (bitstate) runs
 #
 # Environment: MODEL_TIME_LIMIT (seconds per run, default 300), MODEL_MEMLIM (MB, default 2048),
-# MODEL_KEEP=1 keeps the work directory (pan sources, outputs, trails).
+# MODEL_KEEP=1 keeps the work directory (pan sources, outputs, trails), MODEL_TRAILS=1 prints the
+# trail of the known-bug and mutation runs too, MODEL_CFLAGS (default -O0: pan.c compiles in
+# 2 s at -O0 and in 15-25 s at -O2, which the searches here do not win back).
 set -uo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -23,47 +26,52 @@ memlim=${MODEL_MEMLIM:-2048}
 all_scripts="-DWITH_TRIGGER -DWITH_CANCEL -DWITH_THROW -DWITH_LEAVE -DWITH_NONBLOCK -DWITH_COMMITERR"
 safety_mode="-DSPURIOUS -DEARLY"          # waits end at any time; the policy may commit early
 fixes="-DFIX_REPAIR_CHECKPOINT -DFIX_REPAIR_HOLDER"
+api="-DAPI_ONLY"                          # known-bug and mutation runs: what the users see
 
 # name | kind | spin -D flags | expected violation (xfail and mutation runs)
-#   safety:   assertions and end states, exhaustive (SAFETY, COLLAPSE); must find nothing
-#   liveness: the same search without SPURIOUS/EARLY (a wait ends only on a wake, or on the
-#             liveness period while a dead participant awaits repair), then a search for
-#             non-progress cycles under weak fairness (-l -f); must find nothing
-#   bitstate: an extra, larger configuration with bitstate hashing (partial); must find nothing
-#   xfail:    the code as it is, in a configuration where the model found a real bug; must find
-#             the expected violation (flip to safety once the code is fixed)
-#   mutation: a seeded bug; must be caught (any property; the expected one is printed)
+#   safety:     assertions and end states, exhaustive (SAFETY, COLLAPSE); must find nothing
+#   liveness:   the same search without SPURIOUS/EARLY (a wait ends only on a wake, or on the
+#               liveness period while a dead participant awaits repair: a lost wake-up is an
+#               invalid end state), then a search for non-progress cycles (-l) without fairness
+#               (any cycle fails, which is stronger than weak fairness); must find nothing
+#   liveness-f: the same with weak fairness (-l -f)
+#   xfail:      the code as it is, where the model found a real bug; must find the expected
+#               violation (make it a safety run once the code is fixed)
+#   mutation:   a seeded bug; must be caught (any property; the expected one is printed)
+#   (xfail and mutation runs check only what users see (API_ONLY: outcomes, triggers, batching,
+#   the queue, hangs), without SPURIOUS, so that a hang is an invalid end state)
+#   extra:      larger, partial runs (bitstate), only with --extra
 configs=$(cat <<EOF
-safety-local-1c      | safety   | -DLOCALHOME $safety_mode -DWITH_ASYNCCANCEL $all_scripts -DOPS=1 -DOPS0=2 |
-safety-local-1c-4w   | safety   | -DLOCALHOME $safety_mode -DWITH_TRIGGER -DWITH_LEAVE -DWITH_THROW -DNW=4 -DOPS=1 |
-safety-local-2c      | safety   | -DLOCALHOME -DNC=2 -DBALANCER -DMAXREFUSE=1 $safety_mode -DWITH_ASYNCCANCEL -DWITH_TRIGGER -DWITH_LEAVE -DWITH_NONBLOCK -DOPS=1 -DOPS0=2 |
-safety-shm-1c        | safety   | $safety_mode $all_scripts -DOPS=1 -DOPS0=2 |
-safety-shm-1c-4w     | safety   | $safety_mode -DWITH_TRIGGER -DWITH_LEAVE -DNW=4 -DOPS=1 |
-safety-shm-2c        | safety   | -DNC=2 -DBALANCER -DMAXREFUSE=1 $safety_mode -DWITH_TRIGGER -DWITH_LEAVE -DWITH_NONBLOCK -DOPS=1 -DOPS0=2 |
-safety-crash-1c      | safety   | -DMAXCRASH=1 -DVICTIMS=1 $safety_mode $all_scripts -DOPS=1 |
-safety-crash-1c-loop | safety   | -DMAXCRASH=1 -DVICTIMS=2 $safety_mode -DWITH_TRIGGER -DWITH_LEAVE -DOPS=1 -DOPS0=2 |
-safety-crash-1c-4w   | safety   | -DMAXCRASH=1 -DVICTIMS=1 $safety_mode -DNW=4 -DOPS=1 |
-safety-crash-2c      | safety   | -DNC=2 -DBALANCER -DMAXREFUSE=1 -DMAXCRASH=1 -DVICTIMS=1 $safety_mode -DWITH_TRIGGER -DWITH_LEAVE -DOPS=1 |
-safety-crash2-fixed  | safety   | -DMAXCRASH=2 $safety_mode -DOPS=1 $fixes |
-liveness-local-1c    | liveness | -DLOCALHOME -DWITH_ASYNCCANCEL $all_scripts -DOPS=1 -DOPS0=2 |
-liveness-local-2c    | liveness | -DLOCALHOME -DNC=2 -DBALANCER -DMAXREFUSE=1 -DWITH_ASYNCCANCEL -DWITH_LEAVE -DWITH_NONBLOCK -DOPS=1 -DOPS0=2 |
-liveness-shm-1c      | liveness | $all_scripts -DOPS=1 -DOPS0=2 |
-liveness-shm-2c      | liveness | -DNC=2 -DBALANCER -DMAXREFUSE=1 -DWITH_LEAVE -DWITH_NONBLOCK -DOPS=1 -DOPS0=2 |
-liveness-crash-1c    | liveness | -DMAXCRASH=1 -DVICTIMS=1 -DWITH_TRIGGER -DWITH_LEAVE -DWITH_THROW -DOPS=1 |
-liveness-crash-2c    | liveness | -DNC=2 -DBALANCER -DMAXCRASH=1 -DVICTIMS=1 -DWITH_LEAVE -DOPS=1 |
-bitstate-crash-1c-4w | bitstate | -DMAXCRASH=1 -DVICTIMS=1 $safety_mode -DWITH_TRIGGER -DWITH_LEAVE -DNW=4 -DOPS=2 |
-xfail-crash2         | xfail    | -DMAXCRASH=2 -DSPURIOUS -DOPS=1 | p_poisoned
-xfail-crash2-holder  | xfail    | -DMAXCRASH=2 -DSPURIOUS -DOPS=1 -DFIX_REPAIR_CHECKPOINT | p_poisoned
-xfail-crash2-ckpt    | xfail    | -DMAXCRASH=2 -DSPURIOUS -DOPS=1 -DFIX_REPAIR_HOLDER | p_poisoned
-mut-trigger-leak     | mutation | -DM_TRIGGER_LEAK -DWITH_TRIGGER -DOPS=1 | p_coach_reset
-mut-dead-waiter-exit | mutation | -DM_DEAD_WAITER_NO_EXIT -DMAXCRASH=1 -DVICTIMS=1 -DSPURIOUS -DOPS=1 | p_clean_end
-mut-no-poison        | mutation | -DM_NO_POISON -DMAXCRASH=1 -DVICTIMS=1 -DSPURIOUS -DOPS=1 | p_poisoned
-mut-leave-queue-early| mutation | -DM_LEAVE_QUEUE_EARLY -DOPS=1 | p_waits_for_announced
-mut-no-restore       | mutation | -DM_NO_RESTORE -DMAXCRASH=1 -DVICTIMS=1 -DSPURIOUS -DOPS=1 | p_clean_end
-mut-no-unknown       | mutation | -DM_NO_UNKNOWN -DMAXCRASH=1 -DVICTIMS=1 -DOPS=1 | invalid end state
-mut-refused-queued   | mutation | -DM_REFUSED_STAYS_QUEUED -DNC=2 -DBALANCER -DMAXREFUSE=1 -DOPS=1 | p_queue_count
-mut-no-wake-others   | mutation | -DM_NO_WAKE_OTHERS -DNC=2 -DBALANCER -DOPS=1 | invalid end state
-mut-seq-after-unlock | mutation | -DM_SEQ_AFTER_UNLOCK -DOPS=1 | invalid end state
+safety-local-1c      | safety     | -DLOCALHOME $safety_mode -DWITH_ASYNCCANCEL $all_scripts -DOPS=1 -DOPS0=2 |
+safety-local-1c-4w   | safety     | -DLOCALHOME $safety_mode -DWITH_TRIGGER -DWITH_LEAVE -DWITH_THROW -DNW=4 -DOPS=1 |
+safety-local-2c      | safety     | -DLOCALHOME -DNC=2 -DBALANCER -DMAXREFUSE=1 $safety_mode -DWITH_ASYNCCANCEL -DWITH_TRIGGER -DWITH_LEAVE -DWITH_NONBLOCK -DOPS=1 |
+safety-shm-1c        | safety     | $safety_mode $all_scripts -DOPS=1 -DOPS0=2 |
+safety-shm-1c-4w     | safety     | $safety_mode -DWITH_TRIGGER -DWITH_LEAVE -DNW=4 -DOPS=1 |
+safety-shm-2c        | safety     | -DNC=2 -DBALANCER -DMAXREFUSE=1 $safety_mode -DWITH_TRIGGER -DWITH_LEAVE -DOPS=1 |
+safety-crash-1c      | safety     | -DMAXCRASH=1 -DVICTIMS=1 $safety_mode $all_scripts -DOPS=1 |
+safety-crash-1c-loop | safety     | -DMAXCRASH=1 -DVICTIMS=2 $safety_mode -DWITH_TRIGGER -DWITH_LEAVE -DOPS=1 -DOPS0=2 |
+safety-crash-2c      | safety     | -DNC=2 -DBALANCER -DMAXCRASH=1 -DVICTIMS=1 $safety_mode -DWITH_LEAVE -DOPS=1 |
+safety-crash2-fixed  | safety     | -DMAXCRASH=2 $safety_mode -DOPS=1 $fixes |
+liveness-local-1c    | liveness-f | -DLOCALHOME -DWITH_ASYNCCANCEL $all_scripts -DOPS=1 -DOPS0=2 |
+liveness-local-2c    | liveness   | -DLOCALHOME -DNC=2 -DBALANCER -DMAXREFUSE=1 -DWITH_ASYNCCANCEL -DWITH_LEAVE -DWITH_NONBLOCK -DOPS=1 |
+liveness-shm-1c      | liveness   | $all_scripts -DOPS=1 |
+liveness-shm-2c      | liveness   | -DNC=2 -DBALANCER -DMAXREFUSE=1 -DWITH_LEAVE -DWITH_NONBLOCK -DOPS=1 |
+liveness-crash-1c    | liveness   | -DMAXCRASH=1 -DVICTIMS=1 -DWITH_TRIGGER -DWITH_LEAVE -DWITH_THROW -DOPS=1 |
+liveness-crash-2c    | liveness   | -DNC=2 -DBALANCER -DMAXCRASH=1 -DVICTIMS=1 -DWITH_LEAVE -DOPS=1 |
+xfail-crash2         | xfail      | $api -DMAXCRASH=2 -DOPS=1 | p_poisoned
+xfail-crash2-holder  | xfail      | $api -DMAXCRASH=2 -DOPS=1 -DFIX_REPAIR_CHECKPOINT | p_poisoned
+xfail-crash2-ckpt    | xfail      | $api -DMAXCRASH=2 -DOPS=1 -DFIX_REPAIR_HOLDER | invalid end state
+mut-trigger-leak     | mutation   | $api -DM_TRIGGER_LEAK -DWITH_TRIGGER -DOPS=1 | p_trigger_fresh
+mut-dead-waiter-exit | mutation   | $api -DM_DEAD_WAITER_NO_EXIT -DMAXCRASH=1 -DVICTIMS=1 -DOPS=1 | invalid end state
+mut-no-poison        | mutation   | $api -DM_NO_POISON -DMAXCRASH=1 -DVICTIMS=1 -DOPS=1 | p_poisoned
+mut-leave-queue-early| mutation   | $api -DM_LEAVE_QUEUE_EARLY -DOPS=1 | p_waits_for_announced
+mut-no-restore       | mutation   | $api -DM_NO_RESTORE -DMAXCRASH=1 -DVICTIMS=1 -DOPS=1 | p_poisoned
+mut-no-unknown       | mutation   | $api -DM_NO_UNKNOWN -DMAXCRASH=1 -DVICTIMS=1 -DOPS=1 | invalid end state
+mut-refused-queued   | mutation   | $api -DM_REFUSED_STAYS_QUEUED -DNC=2 -DBALANCER -DMAXREFUSE=1 -DOPS=1 | p_queue_count
+mut-no-wake-others   | mutation   | $api -DM_NO_WAKE_OTHERS -DNC=2 -DBALANCER -DOPS=1 | invalid end state
+mut-seq-after-unlock | mutation   | $api -DM_SEQ_AFTER_UNLOCK -DOPS=1 | invalid end state
+extra-crash-4w-ops2  | extra      | -DMAXCRASH=1 -DVICTIMS=1 $safety_mode -DWITH_TRIGGER -DWITH_LEAVE -DNW=4 -DOPS=2 |
+extra-crash2-2c      | extra      | -DNC=2 -DBALANCER -DMAXCRASH=2 $safety_mode -DWITH_LEAVE -DOPS=1 $fixes |
 EOF
 )
 
@@ -74,6 +82,11 @@ fi
 if [ "${1:-}" = "-h" ] || [ "${1:-}" = "--help" ]; then
     sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'
     exit 0
+fi
+extra=0
+if [ "${1:-}" = "--extra" ]; then
+    extra=1
+    shift
 fi
 pattern=${1:-.}
 
@@ -107,8 +120,9 @@ verify() {
     mkdir -p "$dir"
     case $kind in
         safety) ccflags="-DSAFETY -DCOLLAPSE"; panflags="" ;;
-        np) ccflags="-DNP -DCOLLAPSE"; panflags="-l -f" ;;
-        bitstate) ccflags="-DSAFETY -DBITSTATE"; panflags="-w30" ;;
+        np) ccflags="-DNP -DCOLLAPSE"; panflags="-l" ;;
+        npfair) ccflags="-DNP -DCOLLAPSE"; panflags="-l -f" ;;
+        bitstate) ccflags="-DSAFETY -DBITSTATE"; panflags="-w28" ;;
     esac
     if ! (cd "$dir" && spin -a "$@" "$model" >spin.log 2>&1); then
         echo "  spin -a failed:"; sed 's/^/    /' "$dir/spin.log" | head -20
@@ -177,13 +191,15 @@ while IFS='|' read -r name kind flags expected; do
     name=$(echo "$name" | xargs); kind=$(echo "$kind" | xargs); expected=$(echo "$expected" | xargs)
     [ -z "$name" ] && continue
     echo "$name" | grep -Eq -- "$pattern" || continue
+    [ "$kind" = extra ] && [ "$extra" = 0 ] && continue
     # shellcheck disable=SC2086
     set -- $flags
     dir="$work/$name"
     printf '%-22s %-9s %s\n' "$name" "$kind" "$flags"
     case $kind in
-        safety | bitstate)
-            verify "$dir" "$kind" "$@" || { fail "$name: no result"; continue; }
+        safety | extra)
+            if [ "$kind" = extra ]; then mode=bitstate; else mode=safety; fi
+            verify "$dir" "$mode" "$@" || { fail "$name: no result"; continue; }
             got=$(found "$dir/pan.log")
             printf '  %s\n' "$(summary "$dir/pan.log")"
             if [ "$got" != none ]; then
@@ -191,7 +207,7 @@ while IFS='|' read -r name kind flags expected; do
                 trail "$dir" "$@"
             fi
             ;;
-        liveness)
+        liveness | liveness-f)
             verify "$dir/end" safety "$@" || { fail "$name: no result"; continue; }
             got=$(found "$dir/end/pan.log")
             printf '  end states: %s\n' "$(summary "$dir/end/pan.log")"
@@ -200,9 +216,10 @@ while IFS='|' read -r name kind flags expected; do
                 trail "$dir/end" "$@"
                 continue
             fi
-            verify "$dir/np" np "$@" || { fail "$name: no result (non-progress)"; continue; }
+            if [ "$kind" = liveness-f ]; then mode=npfair; what="non-progress cycles, weak fairness"; else mode=np; what="non-progress cycles (any)"; fi
+            verify "$dir/np" "$mode" "$@" || { fail "$name: no result (non-progress)"; continue; }
             got=$(found "$dir/np/pan.log")
-            printf '  non-progress cycles, weak fairness: %s\n' "$(summary "$dir/np/pan.log")"
+            printf '  %s: %s\n' "$what" "$(summary "$dir/np/pan.log")"
             if [ "$got" != none ]; then
                 fail "$name: $got"
                 trail "$dir/np" "$@"
@@ -225,6 +242,7 @@ while IFS='|' read -r name kind flags expected; do
                 else
                     printf '  caught: %s%s — %s\n' "$got" "$note" "$(summary "$dir/pan.log")"
                 fi
+                [ "${MODEL_TRAILS:-0}" = 1 ] && trail "$dir" "$@"
             fi
             ;;
         *) fail "$name: unknown kind $kind" ;;
