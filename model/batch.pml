@@ -719,6 +719,11 @@ inline TAKE_SECTION() {
     holder = me + 1; holderCoach = c; holderState = 1
 }
 
+/* releaseSection (holder_coach is cleared too: only the holder reads it) */
+inline RELEASE_SECTION() {
+    holder = 0; holderCoach = 0
+}
+
 /* enter()'s .entered case (count += 1 is in enterStep), then the user's closure inside the
    batch: it adds its item, maybe triggers, and commits, cancels, throws or leaves */
 inline ENTERED_REGION() {
@@ -802,11 +807,11 @@ inline LOCKED_STRETCH() {
         :: step == S_READY -> holderState = 2; CP; step = S_DONE
         :: step == S_WAITCOMMIT ->
             NOTE_LOCKED(WAITING, c + 1); CP;
-            holder = 0; holderCoach = 0; CP;
+            RELEASE_SECTION(); CP;
             WAIT_REGISTER(1 + c)
         :: step == S_COMMIT ->
             NOTE_LOCKED(COMMITTING, c + 1); CP;
-            holder = 0; CP;
+            RELEASE_SECTION(); CP;
             UNLOCK()
         fi
     :: else
@@ -836,7 +841,7 @@ inline LOCKED_STRETCH() {
         EXIT_STEP(c); CP;
         holderState = 0; CP;
         NOTE_LOCKED(IDLE, 0); CP;
-        holder = 0; CP;
+        RELEASE_SECTION(); CP;
         UNLOCK();
         step = S_EXITED
     :: else
