@@ -9,7 +9,7 @@
 #   model/check.sh            all configurations
 #   model/check.sh PATTERN    only those whose name matches the (grep -E) pattern
 #   model/check.sh --list     the configurations
-#   model/check.sh --extra [PATTERN]   also the larger, partial (bitstate) runs
+#   model/check.sh --extra [PATTERN]   also the larger runs (one exhaustive, two bitstate)
 #
 # Environment: MODEL_TIME_LIMIT (seconds per run, default 300), MODEL_MEMLIM (MB, default 2048),
 # MODEL_KEEP=1 keeps the work directory (pan sources, outputs, trails), MODEL_TRAILS=1 prints the
@@ -40,7 +40,9 @@ api="-DAPI_ONLY"                          # known-bug and mutation runs: what th
 #   mutation:   a seeded bug; must be caught (any property; the expected one is printed)
 #   (xfail and mutation runs check only what users see (API_ONLY: outcomes, triggers, batching,
 #   the queue, hangs), without SPURIOUS, so that a hang is an invalid end state)
-#   extra:      larger, partial runs (bitstate), only with --extra
+#   extra:      a larger exhaustive run, only with --extra
+#   extra-bit:  a larger run with bitstate hashing (partial: a violation it finds is real, but it
+#               may miss some), stopped after 3 minutes (pan -Q3), only with --extra
 configs=$(cat <<EOF
 safety-local-1c      | safety     | -DLOCALHOME $safety_mode -DWITH_ASYNCCANCEL $all_scripts -DOPS=1 -DOPS0=2 |
 safety-local-1c-4w   | safety     | -DLOCALHOME $safety_mode -DWITH_TRIGGER -DWITH_LEAVE -DWITH_THROW -DNW=4 -DOPS=1 |
@@ -70,8 +72,9 @@ mut-no-unknown       | mutation   | $api -DM_NO_UNKNOWN -DMAXCRASH=1 -DVICTIMS=1
 mut-refused-queued   | mutation   | $api -DM_REFUSED_STAYS_QUEUED -DNC=2 -DBALANCER -DMAXREFUSE=1 -DOPS=1 | p_queue_count
 mut-no-wake-others   | mutation   | $api -DM_NO_WAKE_OTHERS -DNC=2 -DBALANCER -DOPS=1 | invalid end state
 mut-seq-after-unlock | mutation   | $api -DM_SEQ_AFTER_UNLOCK -DOPS=1 | invalid end state
-extra-crash-4w-ops2  | extra      | -DMAXCRASH=1 -DVICTIMS=1 $safety_mode -DWITH_TRIGGER -DWITH_LEAVE -DNW=4 -DOPS=2 |
-extra-crash2-2c      | extra      | -DNC=2 -DBALANCER -DMAXCRASH=2 $safety_mode -DWITH_LEAVE -DOPS=1 $fixes |
+extra-crash-1c-4w    | extra      | -DMAXCRASH=1 -DVICTIMS=1 $safety_mode -DNW=4 -DOPS=1 |
+extra-crash2-2c      | extra-bit  | -DNC=2 -DBALANCER -DMAXCRASH=2 $safety_mode -DWITH_LEAVE -DOPS=1 $fixes |
+extra-crash-4w-ops2  | extra-bit  | -DMAXCRASH=1 -DVICTIMS=1 $safety_mode -DWITH_TRIGGER -DWITH_LEAVE -DNW=4 -DOPS=2 |
 EOF
 )
 
@@ -122,7 +125,7 @@ verify() {
         safety) ccflags="-DSAFETY -DCOLLAPSE"; panflags="" ;;
         np) ccflags="-DNP -DCOLLAPSE"; panflags="-l" ;;
         npfair) ccflags="-DNP -DCOLLAPSE"; panflags="-l -f" ;;
-        bitstate) ccflags="-DSAFETY -DBITSTATE"; panflags="-w28" ;;
+        bitstate) ccflags="-DSAFETY -DBITSTATE"; panflags="-w28 -Q3" ;;
     esac
     if ! (cd "$dir" && spin -a "$@" "$model" >spin.log 2>&1); then
         echo "  spin -a failed:"; sed 's/^/    /' "$dir/spin.log" | head -20
@@ -191,17 +194,20 @@ while IFS='|' read -r name kind flags expected; do
     name=$(echo "$name" | xargs); kind=$(echo "$kind" | xargs); expected=$(echo "$expected" | xargs)
     [ -z "$name" ] && continue
     echo "$name" | grep -Eq -- "$pattern" || continue
-    [ "$kind" = extra ] && [ "$extra" = 0 ] && continue
+    case $kind in extra*) [ "$extra" = 0 ] && continue ;; esac
     # shellcheck disable=SC2086
     set -- $flags
     dir="$work/$name"
     printf '%-22s %-9s %s\n' "$name" "$kind" "$flags"
     case $kind in
-        safety | extra)
-            if [ "$kind" = extra ]; then mode=bitstate; else mode=safety; fi
+        safety | extra | extra-bit)
+            if [ "$kind" = extra-bit ]; then mode=bitstate; else mode=safety; fi
             verify "$dir" "$mode" "$@" || { fail "$name: no result"; continue; }
             got=$(found "$dir/pan.log")
-            printf '  %s\n' "$(summary "$dir/pan.log")"
+            partial=""
+            [ "$mode" = bitstate ] && partial=" (bitstate: partial)"
+            grep -q "^Time limit of" "$dir/pan.log" && partial=" (bitstate, stopped by pan -Q3: partial)"
+            printf '  %s%s\n' "$(summary "$dir/pan.log")" "$partial"
             if [ "$got" != none ]; then
                 fail "$name: $got"
                 trail "$dir" "$@"
