@@ -83,7 +83,7 @@ if [ "${1:-}" = "--list" ]; then
     exit 0
 fi
 if [ "${1:-}" = "-h" ] || [ "${1:-}" = "--help" ]; then
-    sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'
+    awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$0"
     exit 0
 fi
 extra=0
@@ -113,6 +113,7 @@ else
 fi
 
 failures=0
+ran=0
 fail() { printf '  FAIL: %s\n' "$1"; failures=$((failures + 1)); }
 
 # Generates, compiles and runs one verifier in $1: KIND (safety|np|bitstate), then spin flags.
@@ -127,7 +128,8 @@ verify() {
         npfair) ccflags="-DNP -DCOLLAPSE"; panflags="-l -f" ;;
         bitstate) ccflags="-DSAFETY -DBITSTATE"; panflags="-w28 -Q3" ;;
     esac
-    if ! (cd "$dir" && spin -a "$@" "$model" >spin.log 2>&1); then
+    cp "$model" "$dir/batch.pml"   # pan writes its trail next to the model it was made from
+    if ! (cd "$dir" && spin -a "$@" batch.pml >spin.log 2>&1); then
         echo "  spin -a failed:"; sed 's/^/    /' "$dir/spin.log" | head -20
         return 1
     fi
@@ -181,7 +183,7 @@ found() {
 trail() {
     local dir=$1
     shift
-    (cd "$dir" && spin -t -p "$@" "$model" 2>&1) |
+    (cd "$dir" && spin -t -p "$@" batch.pml 2>&1) |
         grep -E '^ *[0-9]+:\s+proc' |
         sed -E 's/^ *[0-9]+:\s+//; s/\(state [0-9]+\)//; s#[^ ]*batch.pml:#line #' |
         grep -vE '\[(\(1\)|else|skip|goto .*)\]|\[(x|i|p|rc|rph|o1|oa|deadSet|idx|choice|step|script|res|myBid|queued|blocking|anyFree|refusedNow|ownerDied|c|sh[A-Z][a-z]*\[x\]) = |\[p_[a-z_]* = |\[\(\(?\(?(x|i|p)[ <=!]' |
@@ -198,6 +200,7 @@ while IFS='|' read -r name kind flags expected; do
     # shellcheck disable=SC2086
     set -- $flags
     dir="$work/$name"
+    ran=$((ran + 1))
     printf '%-22s %-9s %s\n' "$name" "$kind" "$flags"
     case $kind in
         safety | extra | extra-bit)
@@ -255,7 +258,11 @@ while IFS='|' read -r name kind flags expected; do
     esac
 done <<<"$configs"
 
-printf '\n%s in %ss: ' "${model##*/}" "$(($(date +%s) - start))"
+if [ "$ran" -eq 0 ]; then
+    echo "error: no configuration matches '$pattern' (see --list)" >&2
+    exit 1
+fi
+printf '\n%s: %d configurations in %ss: ' "${model##*/}" "$ran" "$(($(date +%s) - start))"
 if [ "$failures" -ne 0 ]; then
     echo "$failures FAILED"
     exit 1
