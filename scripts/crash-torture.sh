@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# Crash torture (DESIGN.md §4): runs `batch-shm-demo spawn` RUNS times with kill -9 injected at
+# Crash torture (docs/DESIGN.md §8): runs `batch-shm-demo spawn` RUNS times with kill -9 injected at
 # random phases (queued, entered, waiting, committing), and sums up: kills, runs whose log check
 # failed (a lost or duplicated acknowledged record, or a record of a failed batch in the log),
 # and hangs (a run that did not end within its time limit).
 #   scripts/crash-torture.sh [RUNS] [path/to/batch-shm-demo]
+# Without a path it runs the release build of this checkout, brought up to date first.
 set -uo pipefail
 runs=${1:-170}
-demo=${2:-.build/release/batch-shm-demo}
+demo=$("$(dirname "$0")/release-demo.sh" "${2:-}") || exit 2
 kills=0 failed=0 hung=0 recovered=0
 for i in $(seq 1 "$runs"); do
     out=$(timeout --signal=KILL 90 "$demo" spawn 6 --ops 40 --crash random --crash-count 3 --seed "$i" \

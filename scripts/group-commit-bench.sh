@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# Group commit across processes (DESIGN.md §4, issue 4): `batch-shm-demo spawn N` against the
+# Group commit across processes (docs/DESIGN.md §8): `batch-shm-demo spawn N` against the
 # flock baseline (`--baseline flock`) and against a minimal library-free group commit
 # (scripts/group-commit-minimal.c), N = 1 2 4 8 16, RUNS interleaved runs per cell, medians.
 #   scripts/group-commit-bench.sh [RUNS] [path/to/batch-shm-demo]
+# Without a path it runs the release build of this checkout, brought up to date first.
 # The log goes to $TMPDIR (default /tmp): point it at the disk to measure, never at a tmpfs.
 set -euo pipefail
 runs=${1:-3}
-demo=${2:-.build/release/batch-shm-demo}
+demo=$("$(dirname "$0")/release-demo.sh" "${2:-}") || exit 2
 total=${TOTAL:-4000}
 dir=${TMPDIR:-/tmp}
 minimal=$(mktemp "$dir/group-commit-minimal.XXXXXX")

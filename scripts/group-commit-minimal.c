@@ -1,6 +1,6 @@
 /*
  * group-commit-minimal.c — the simplest correct group commit of N closed-loop processes, without
- * the library, next to the flock baseline, in one run (DESIGN.md §4, issue 4). A reference point
+ * the library, next to the flock baseline, in one run (docs/DESIGN.md §8). A reference point
  * for `batch-shm-demo spawn`, not part of the package. Both modes append 64-byte records to a log
  * file in DIR and fdatasync it.
  *

@@ -12,6 +12,9 @@ public struct SharedBatchConfiguration: Sendable, Equatable {
     /// Bytes of the fixed-size user state of each coach (a `BitwiseCopyable` value). 0...4 GiB.
     public var stateSize: Int
     /// Bytes of the record arena of each coach (variable-size records of one batch). 0...4 GiB.
+    /// Default 64 KiB: enough for a few hundred small records per batch. A record takes its
+    /// length plus 8, rounded up to 8. When a batch's arena is full, `append` throws `arenaFull`
+    /// (trigger the batch and add the record to the next one); the batchers do that for you.
     public var arenaCapacity: Int
     /// Bytes of the result of a batch (the size of `Result`, at most). 0...4 GiB.
     public var resultCapacity: Int
@@ -21,7 +24,7 @@ public struct SharedBatchConfiguration: Sendable, Equatable {
     /// A configuration; every argument has a default suited to tests and small demos.
     public init(
         coaches: Int = 1, participants: Int = 64, processes: Int? = nil, stateSize: Int = 64,
-        arenaCapacity: Int = 0, resultCapacity: Int = 64, livenessPeriod: Duration = .milliseconds(20)
+        arenaCapacity: Int = 64 << 10, resultCapacity: Int = 64, livenessPeriod: Duration = .milliseconds(20)
     ) {
         self.coaches = coaches
         self.participants = participants
@@ -38,27 +41,15 @@ public struct SharedBatchConfiguration: Sendable, Equatable {
         func check(_ ok: Bool, _ what: String) throws(SharedBatchError) {
             if !ok { throw .invalidConfiguration(what) }
         }
-        try check((1...1024).contains(coaches), "coaches must be 1...1024 (got \(coaches))")
-        try check((1...1024).contains(participants), "participants must be 1...1024 (got \(participants))")
-        try check((1...1024).contains(processes), "processes must be 1...1024 (got \(processes))")
-        let limit = 1 << 32
-        try check((0...limit).contains(stateSize), "stateSize must be 0...4 GiB (got \(stateSize))")
-        try check((0...limit).contains(arenaCapacity), "arenaCapacity must be 0...4 GiB (got \(arenaCapacity))")
-        try check((0...limit).contains(resultCapacity), "resultCapacity must be 0...4 GiB (got \(resultCapacity))")
-        let ns = livenessNanoseconds
+        try check(Self.coachLimit.contains(coaches), "coaches must be \(Self.coachLimit) (got \(coaches))")
         try check(
-            ns >= 1_000_000 && ns <= 10_000_000_000,
-            "livenessPeriod must be 1 ms...10 s (got \(livenessPeriod))")
-    }
-}
-
-extension Duration {
-    /// Whole nanoseconds, saturated at `Int64.min` / `Int64.max` where they do not fit (a
-    /// duration of centuries is out of every range here, not a trap).
-    var saturatingNanoseconds: Int64 {
-        let (seconds, attoseconds) = components
-        let (whole, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
-        let (sum, overflow2) = whole.addingReportingOverflow(attoseconds / 1_000_000_000)
-        return overflow || overflow2 ? (seconds < 0 ? .min : .max) : sum
+            Self.participantLimit.contains(participants),
+            "participants must be \(Self.participantLimit) (got \(participants))")
+        try check(Self.processLimit.contains(processes), "processes must be \(Self.processLimit) (got \(processes))")
+        try check(Self.byteLimit.contains(stateSize), "stateSize must be 0...4 GiB (got \(stateSize))")
+        try check(Self.byteLimit.contains(arenaCapacity), "arenaCapacity must be 0...4 GiB (got \(arenaCapacity))")
+        try check(Self.byteLimit.contains(resultCapacity), "resultCapacity must be 0...4 GiB (got \(resultCapacity))")
+        try check(
+            Self.livenessLimit.contains(livenessPeriod), "livenessPeriod must be 1 ms...10 s (got \(livenessPeriod))")
     }
 }

@@ -6,7 +6,7 @@
 ///
 /// Every case names the segment or the operation, and its description says what to do. Errors of
 /// a batch itself (a crashed worker, an unknown outcome, an error thrown in another process) are
-/// ``BatchError`` cases, as in process.
+/// ``/Batch/BatchError`` cases, as in process.
 public enum SharedBatchError: Error, Sendable, Equatable, CustomStringConvertible {
     /// The name is not a valid segment name: one leading `/`, no other `/`, 2 to 255 bytes.
     case invalidName(String, reason: String)
@@ -48,6 +48,12 @@ public enum SharedBatchError: Error, Sendable, Equatable, CustomStringConvertibl
     case resultTooLarge(size: Int, capacity: Int)
     /// A ``SharedCoordinator`` needs a segment with one coach; this one has another count.
     case wrongCoachCount(name: String, coaches: Int)
+    /// A value read from the segment is impossible (`field` says which, `detail` what it holds):
+    /// another process wrote what this library never writes. The segment is unusable; this
+    /// process stops using it (``SharedSegment/failure``).
+    case corruptSegment(name: String, field: String, detail: String)
+    /// The segment was closed in this process (``SharedSegment/close()``): nothing new starts on it.
+    case closed(name: String)
 
     public var description: String {
         func unlink(_ name: String) -> String {
@@ -107,6 +113,11 @@ public enum SharedBatchError: Error, Sendable, Equatable, CustomStringConvertibl
         case .wrongCoachCount(let name, let coaches):
             return
                 "segment \(name) has \(coaches) coaches; SharedCoordinator needs 1: use SharedMulti, or a segment created with coaches: 1"
+        case .corruptSegment(let name, let field, let detail):
+            return
+                "segment \(name) is corrupt (\(field): \(detail)); no process of this library writes that: stop its users and \(unlink(name))"
+        case .closed(let name):
+            return "segment \(name) was closed in this process: open it again to take part"
         }
     }
 }

@@ -5,94 +5,76 @@ import CShmSync
 /// and record arena in the segment.
 ///
 /// Inside the critical section (between `enter` and `commit`, or in a `batch` closure) a worker
-/// changes its coach's fixed-size state with ``withState(_:coach:_:)`` and appends
-/// variable-size records with ``append(_:coach:)``; the commit function reads both from its
+/// changes its coach's fixed-size state with `withState(_:coach:_:)` and appends
+/// variable-size records with `append(_:coach:)`; the commit function reads both from its
 /// ``SharedBatchContents``. The first worker of a batch (`index == 0`) resets the state; the
 /// records of the previous batch are dropped automatically when a batch's first worker enters.
-public protocol SharedBatching: _BatchCoordinating where _Home == _SharedHome<Result>, Result: BitwiseCopyable {}
+public protocol SharedBatching: _BatchCoordinating, _SegmentAccessing
+where _Home == _SharedHome<Result>, Result: BitwiseCopyable {}
 
-extension SharedBatching {
+/// Not API: what every shared-memory coordinator's accessors need — the segment, and the calling
+/// worker's token — so that they are written once (``SharedBatching``, ``AsyncSharedBatching``).
+public protocol _SegmentAccessing {
     /// The segment this coordinator works in.
-    public var segment: SharedSegment { _engine.home.segment }
+    var segment: SharedSegment { get }
+    /// The calling worker's token (a thread's slot, or a task's seat); 0 for none.
+    func _callerToken() -> UInt64
+}
 
-    func checkSection(_ coach: Int, _ what: StaticString) {
-        let home = _engine.home
-        let me = home.threadToken()
-        if cshm_atomic_load_u64(&home.core.pointee.holder) != me || Int(home.core.pointee.holder_coach) != coach {
-            preconditionFailure(what.description)
-        }
-    }
-
-    /// Gives `body` the coach's state as a `T`, in place. Only between `enter()` and
-    /// `commit()`/`cancel()`/`exit()` of the calling worker, on the coach it entered.
+extension _SegmentAccessing {
+    /// Gives `body` the coach's state as a `T`, in place. Only inside the calling worker's batch
+    /// (between `enter()` and `commit()`/`cancel()`/`exit()`), on the coach it entered.
     /// - Throws: ``SharedBatchError/stateTooLarge(size:capacity:)``; what `body` throws.
     public func withState<T: BitwiseCopyable, R>(
         _ type: T.Type, coach: Int = 0, _ body: (inout T) throws -> R
     ) throws -> R {
-        checkSection(coach, "withState outside the batch: call it between enter() and commit() on the coach entered")
-        let segment = self.segment
-        guard MemoryLayout<T>.size <= segment.configuration.stateSize else {
-            throw SharedBatchError.stateTooLarge(size: MemoryLayout<T>.size, capacity: segment.configuration.stateSize)
-        }
-        let p = segment.stateP(coach)
-        var value = p.loadUnaligned(as: T.self)
-        defer { withUnsafeBytes(of: value) { p.copyMemory(from: $0.baseAddress!, byteCount: MemoryLayout<T>.size) } }
-        return try body(&value)
+        segment.checkSection(_callerToken(), coach: coach, _SharedMisuse.withStateOutside)
+        return try segment.withState(type, coach: coach, body)
     }
 
-    /// ``withState(_:coach:_:)`` for the section's coach.
+    /// Appends one record to the coach's arena for this batch. Only inside the critical section.
+    /// - Throws: ``SharedBatchError/recordTooLarge(size:capacity:)`` when it can never fit,
+    ///   ``SharedBatchError/arenaFull(needed:available:capacity:)`` when this batch has no room
+    ///   left (trigger the batch and retry in the next one),
+    ///   ``SharedBatchError/corruptSegment(name:field:detail:)`` when the arena's fill word is
+    ///   beyond its capacity. Nothing is appended then.
+    public func append(_ record: UnsafeRawBufferPointer, coach: Int = 0) throws(SharedBatchError) {
+        segment.checkSection(_callerToken(), coach: coach, _SharedMisuse.appendOutside)
+        try segment.append(record, coach: coach)
+    }
+
+    /// Appends `bytes` as one record; see `append(_:coach:)`.
+    public func append(bytes: some Collection<UInt8>, coach: Int = 0) throws(SharedBatchError) {
+        segment.checkSection(_callerToken(), coach: coach, _SharedMisuse.appendOutside)
+        try segment.append(bytes: bytes, coach: coach)
+    }
+
+    /// Appends a `BitwiseCopyable` value as one record; see `append(_:coach:)`.
+    public func append<T: BitwiseCopyable>(record: T, coach: Int = 0) throws(SharedBatchError) {
+        segment.checkSection(_callerToken(), coach: coach, _SharedMisuse.appendOutside)
+        try segment.append(record: record, coach: coach)
+    }
+}
+
+extension SharedBatching {
+    /// The segment this coordinator works in.
+    public var segment: SharedSegment { _engine.home.segment }
+    public func _callerToken() -> UInt64 { _engine.home.threadToken() }
+
+    /// `withState(_:coach:_:)` for the section's coach.
     public func withState<T: BitwiseCopyable, R>(
         _ type: T.Type, in section: borrowing BatchSection<Self>, _ body: (inout T) throws -> R
     ) throws -> R {
         try withState(type, coach: section.coach, body)
     }
 
-    /// Appends one record to the coach's arena for this batch. Only inside the critical section.
-    /// - Throws: ``SharedBatchError/recordTooLarge(size:capacity:)`` when it can never fit,
-    ///   ``SharedBatchError/arenaFull(needed:available:capacity:)`` when this batch has no room
-    ///   left (trigger the batch and retry in the next one). Nothing is appended then.
-    public func append(_ record: UnsafeRawBufferPointer, coach: Int = 0) throws(SharedBatchError) {
-        checkSection(coach, "append outside the batch: call it between enter() and commit() on the coach entered")
-        let segment = self.segment
-        let capacity = segment.configuration.arenaCapacity
-        let needed = SharedBatchContents.frame(record.count)
-        guard needed <= capacity else { throw .recordTooLarge(size: record.count, capacity: capacity) }
-        let usedP = segment.arenaUsedP(coach)
-        let used = Int(cshm_atomic_load_u64(usedP))
-        guard used + needed <= capacity else {
-            throw .arenaFull(needed: needed, available: capacity - used, capacity: capacity)
-        }
-        let at = segment.arenaBytes(coach) + used
-        at.storeBytes(of: UInt32(record.count), as: UInt32.self)
-        at.storeBytes(of: UInt32(0), toByteOffset: 4, as: UInt32.self)
-        if record.count > 0 { (at + 8).copyMemory(from: record.baseAddress!, byteCount: record.count) }
-        cshm_atomic_store_u64(usedP, UInt64(used + needed))
-    }
-
-    /// Appends `bytes` as one record; see ``append(_:coach:)``.
-    public func append(bytes: some Collection<UInt8>, coach: Int = 0) throws(SharedBatchError) {
-        let array = Array(bytes)
-        let result: Swift.Result<Void, SharedBatchError> = array.withUnsafeBytes { raw in
-            Swift.Result { () throws(SharedBatchError) in try append(raw, coach: coach) }
-        }
-        try result.get()
-    }
-
-    /// Appends a `BitwiseCopyable` value as one record; see ``append(_:coach:)``.
-    public func append<T: BitwiseCopyable>(record: T, coach: Int = 0) throws(SharedBatchError) {
-        let result: Swift.Result<Void, SharedBatchError> = withUnsafeBytes(of: record) { raw in
-            Swift.Result { () throws(SharedBatchError) in try append(raw, coach: coach) }
-        }
-        try result.get()
-    }
-
-    /// Appends a record to the section's coach; see ``append(_:coach:)``.
+    /// Appends a record to the section's coach; see `append(_:coach:)`.
     public func append<T: BitwiseCopyable>(record: T, in section: borrowing BatchSection<Self>) throws(SharedBatchError)
     {
         try append(record: record, coach: section.coach)
     }
 
-    /// Appends `bytes` as a record to the section's coach; see ``append(_:coach:)``.
+    /// Appends `bytes` as a record to the section's coach; see `append(_:coach:)`.
     public func append(bytes: some Collection<UInt8>, in section: borrowing BatchSection<Self>) throws(SharedBatchError)
     {
         try append(bytes: bytes, coach: section.coach)
@@ -102,63 +84,81 @@ extension SharedBatching {
     public func reserveSlot() throws(SharedBatchError) { try segment.reserveSlot() }
 }
 
-/// What a commit function reads: the closed batch's state and records. Valid only during the
-/// commit function (nobody changes them meanwhile: the batch is closed).
-public struct SharedBatchContents: @unchecked Sendable {
-    // @unchecked: the segment is kept alive by the home that runs the commit function; the
-    // pointers are read only while the batch is closed.
-    /// The coach whose batch is committed.
-    public let coach: Int
-    /// The mapping; unowned: the commit function runs inside a call on the coordinator, which
-    /// keeps it alive (and so no retain per commit).
-    @usableFromInline unowned(unsafe) let segment: SharedSegment
+/// Misuse of the shared-memory accessors: one message each, for every coordinator.
+enum _SharedMisuse {
+    static let withStateOutside: StaticString =
+        "withState outside the batch: call it between enter() and commit() on the coach entered"
+    static let appendOutside: StaticString =
+        "append outside the batch: call it between enter() and commit() on the coach entered"
+}
 
-    /// Cheap: the regions are computed when the commit function asks for them.
-    @inlinable @inline(__always)
-    init(segment: SharedSegment, coach: Int) {
-        self.coach = coach
-        self.segment = segment
-    }
+// MARK: - The coach's state and arena, for every shared-memory coordinator.
 
-    /// The coach's state bytes (`stateSize` of them).
-    public var state: UnsafeRawBufferPointer { UnsafeRawBufferPointer(mutableState) }
-    /// The same bytes, writable: the commit function may keep values across batches in the
-    /// state (e.g. a running total) — nobody else touches it while the batch is closed.
-    public var mutableState: UnsafeMutableRawBufferPointer {
-        UnsafeMutableRawBufferPointer(start: segment.stateP(coach), count: segment.stateSize)
-    }
-    /// The batch's records, framed: per record a `UInt32` length, 4 bytes of padding, the bytes,
-    /// padding to 8. ``records`` iterates them; this is the whole region, e.g. for one `write`.
-    public var arena: UnsafeRawBufferPointer {
-        let used = min(Int(cshm_atomic_load_u64(segment.arenaUsedP(coach))), segment.arenaCapacity)
-        return UnsafeRawBufferPointer(start: segment.arenaBytes(coach), count: used)
-    }
-
-    static func frame(_ length: Int) -> Int { 8 + (length + 7) / 8 * 8 }
-
-    /// The state as a `T` (which must fit the state region).
-    public func load<T: BitwiseCopyable>(as type: T.Type) -> T {
-        precondition(MemoryLayout<T>.size <= state.count, "state type larger than the segment's stateSize")
-        return state.loadUnaligned(as: T.self)
-    }
-
-    /// Stores `value` at the start of the state (which it must fit).
-    public func store<T: BitwiseCopyable>(_ value: T) {
-        precondition(MemoryLayout<T>.size <= state.count, "state type larger than the segment's stateSize")
-        mutableState.storeBytes(of: value, as: T.self)
-    }
-
-    /// The batch's records, in the order they were appended.
-    public var records: [UnsafeRawBufferPointer] {
-        let arena = self.arena
-        var result: [UnsafeRawBufferPointer] = []
-        var at = 0
-        while at + 8 <= arena.count {
-            let length = Int(arena.loadUnaligned(fromByteOffset: at, as: UInt32.self))
-            guard at + 8 + length <= arena.count else { break }
-            result.append(UnsafeRawBufferPointer(rebasing: arena[(at + 8)..<(at + 8 + length)]))
-            at += Self.frame(length)
+extension SharedSegment {
+    /// Traps with `what` unless the worker `me` holds the critical section, in `coach`.
+    func checkSection(_ me: UInt64, coach: Int, _ what: StaticString) {
+        // The range first: the holder fields are the segment's words, the coach indexes the mapping.
+        if coach < 0 || coach >= coachCount || me == 0 || cbatch_atomic_load_u64(&coreP.pointee.holder) != me
+            || Int(coreP.pointee.holder_coach) != coach
+        {
+            preconditionFailure(what.description)
         }
-        return result
+    }
+
+    /// By the section's holder: `body` with the coach's state as a `T`, in place.
+    func withState<T: BitwiseCopyable, R>(_ type: T.Type, coach: Int, _ body: (inout T) throws -> R) throws -> R {
+        guard MemoryLayout<T>.size <= configuration.stateSize else {
+            throw SharedBatchError.stateTooLarge(size: MemoryLayout<T>.size, capacity: configuration.stateSize)
+        }
+        let p = stateP(coach)
+        var value = p.loadUnaligned(as: T.self)
+        defer { withUnsafeBytes(of: value) { p.copyMemory(from: $0.baseAddress!, byteCount: MemoryLayout<T>.size) } }
+        return try body(&value)
+    }
+
+    /// By the section's holder (or a batcher's submitter under the lock): appends one framed
+    /// record to the coach's arena.
+    func append(_ record: UnsafeRawBufferPointer, coach: Int) throws(SharedBatchError) {
+        let capacity = configuration.arenaCapacity
+        let needed = SharedBatchContents.frame(record.count)
+        guard needed <= capacity else { throw .recordTooLarge(size: record.count, capacity: capacity) }
+        let usedWord = cbatch_atomic_load_u64(arenaUsedP(coach))
+        guard usedWord <= UInt64(capacity) else {
+            throw .corruptSegment(
+                name: name, field: "arena of coach \(coach) used", detail: "\(usedWord) bytes of \(capacity)")
+        }
+        let used = Int(usedWord)
+        guard used + needed <= capacity else {
+            throw .arenaFull(needed: needed, available: capacity - used, capacity: capacity)
+        }
+        let at = arenaBytes(coach) + used
+        at.storeBytes(of: UInt32(record.count), as: UInt32.self)
+        at.storeBytes(of: UInt32(0), toByteOffset: 4, as: UInt32.self)
+        if record.count > 0 { (at + 8).copyMemory(from: record.baseAddress!, byteCount: record.count) }
+        cbatch_atomic_store_u64(arenaUsedP(coach), UInt64(used + needed))
+    }
+
+    /// The bytes of the coach's arena in use, at most its capacity + 1 (a fill word beyond the
+    /// capacity — only another process can write it — counts as full).
+    func arenaUsed(_ coach: Int) -> Int {
+        Int(min(cbatch_atomic_load_u64(arenaUsedP(coach)), UInt64(configuration.arenaCapacity) + 1))
+    }
+
+    func append(bytes: some Collection<UInt8>, coach: Int) throws(SharedBatchError) {
+        let result: Swift.Result<Void, SharedBatchError> =
+            bytes.withContiguousStorageIfAvailable { raw in
+                Swift.Result { () throws(SharedBatchError) in try append(UnsafeRawBufferPointer(raw), coach: coach) }
+            }
+            ?? Array(bytes).withUnsafeBytes { raw in
+                Swift.Result { () throws(SharedBatchError) in try append(raw, coach: coach) }
+            }
+        try result.get()
+    }
+
+    func append<T: BitwiseCopyable>(record: T, coach: Int) throws(SharedBatchError) {
+        let result: Swift.Result<Void, SharedBatchError> = withUnsafeBytes(of: record) { raw in
+            Swift.Result { () throws(SharedBatchError) in try append(raw, coach: coach) }
+        }
+        try result.get()
     }
 }

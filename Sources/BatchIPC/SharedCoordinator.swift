@@ -1,6 +1,6 @@
 import Batch
 
-/// A ``Coordinator`` whose batch lives in a shared-memory segment, so that threads of several
+/// A ``/Batch/Coordinator`` whose batch lives in a shared-memory segment, so that threads of several
 /// processes join one batch.
 ///
 /// It has the same low-level calls and the same safe API (`batch { section in … }`, tickets) as
@@ -26,51 +26,28 @@ public final class SharedCoordinator<Result: BitwiseCopyable & Sendable>: BatchC
 
     /// A coordinator over `segment`, which must have one coach.
     /// - Parameters:
-    ///   - segment: an open segment; the coordinator keeps it open.
+    ///   - segment: an open segment; the coordinator keeps its mapping (after `segment.close()` its
+    ///     calls fail with ``SharedBatchError/closed(name:)``).
+    ///   - waiting: how workers wait for each other; ``/Batch/BatchWaiting/adaptive`` by default.
     ///   - commit: runs once per batch in the process of the batch's last worker, without the
     ///     lock, with the batch's ``SharedBatchContents``. What it returns (copied into the
     ///     segment) or throws (as its description, in other processes) is what every worker of
     ///     the batch gets.
     /// - Throws: ``SharedBatchError/wrongCoachCount(name:coaches:)``,
     ///   ``SharedBatchError/resultTooLarge(size:capacity:)``,
-    ///   ``SharedBatchError/processTableFull(capacity:)``.
+    ///   ``SharedBatchError/processTableFull(capacity:)``, ``SharedBatchError/closed(name:)``,
+    ///   ``SharedBatchError/corruptSegment(name:field:detail:)``.
     public init(
-        segment: SharedSegment, commit: @escaping @Sendable (_ contents: SharedBatchContents) throws -> Result
+        segment: SharedSegment, waiting: BatchWaiting = .adaptive,
+        commit: @escaping @Sendable (_ contents: borrowing SharedBatchContents) throws -> Result
     ) throws(SharedBatchError) {
         guard segment.coachCount == 1 else { throw .wrongCoachCount(name: segment.name, coaches: segment.coachCount) }
         try segment.checkResult(Result.self)
-        try segment.attach()
-        _engine = _BatchEngine(home: _SharedHome(segment: segment, commit: commit))
+        _engine = _BatchEngine(home: try _SharedHome(segment: segment, commit: commit), waiting: _WaitPolicy(waiting))
     }
 
     /// Always `nil`: a coordinator has one coach.
     public var _balancer: _Balancer? { nil }
-}
-
-/// A ``Multi`` whose coaches live in a shared-memory segment: several batches in flight at once,
-/// joined by threads of several processes.
-public final class SharedMulti<Result: BitwiseCopyable & Sendable>: MultiBatchCoordinator, SharedBatching {
-    public let _engine: _BatchEngine<_SharedHome<Result>>
-    public let _balancer: _Balancer?
-
-    /// A multi-coordinator over every coach of `segment`.
-    /// - Parameters:
-    ///   - segment: an open segment; the coordinator keeps it open.
-    ///   - commit: runs once per batch with the batch's contents (``SharedBatchContents/coach``
-    ///     says which coach), in the process of the batch's last worker, without the lock.
-    /// - Throws: ``SharedBatchError/resultTooLarge(size:capacity:)``,
-    ///   ``SharedBatchError/processTableFull(capacity:)``.
-    public init(
-        segment: SharedSegment, commit: @escaping @Sendable (_ contents: SharedBatchContents) throws -> Result
-    ) throws(SharedBatchError) {
-        try segment.checkResult(Result.self)
-        try segment.attach()
-        _engine = _BatchEngine(home: _SharedHome(segment: segment, commit: commit))
-        _balancer = _Balancer(coaches: segment.coachCount)
-    }
-
-    // `balancer` comes from MultiBatchCoordinator. It is a closure of this process: each
-    // process of a segment may set its own, and it decides for that process's workers only.
 }
 
 extension SharedSegment {

@@ -11,15 +11,15 @@ import Dispatch
 import Synchronization
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #endif
 
 func runAsyncBench() {
     let runs = Int(getenv("BATCH_BENCH_RUNS").map { String(cString: $0) } ?? "") ?? 5
     let seconds = Double(getenv("BATCH_BENCH_SECONDS").map { String(cString: $0) } ?? "") ?? 0.3
-    print("## async (issue 5): \(runs) runs per figure, median; throughput runs of \(seconds) s")
+    print("## async: \(runs) runs per figure, median; throughput runs of \(seconds) s")
     print("machine: \(sysconf(Int32(_SC_NPROCESSORS_ONLN))) cores")
     print()
 
@@ -255,7 +255,8 @@ private func asyncBenchNanosleepMicros() -> Double {
     return Double(asyncBenchNanos() - start) / 200 / 1000
 }
 
-private func asyncBenchSleep(_ us: Int) {
+/// Sleeps `us` µs with `nanosleep`, resumed after signals. Shared with the sweeps (Harness.swift).
+func asyncBenchSleep(_ us: Int) {
     var request = timespec(tv_sec: us / 1_000_000, tv_nsec: (us % 1_000_000) * 1000)
     var remaining = timespec()
     while nanosleep(&request, &remaining) != 0 && errno == EINTR { request = remaining }

@@ -5,7 +5,7 @@ import Foundation
 import Synchronization
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// prctl(2); Glibc's module map does not export <sys/prctl.h>.
@@ -48,7 +48,10 @@ func blackHole(_ value: Int) {
 func bareMutexPairNanos() -> Double {
     let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
     pthread_mutex_init(mutex, nil)
-    defer { pthread_mutex_destroy(mutex); mutex.deallocate() }
+    defer {
+        pthread_mutex_destroy(mutex)
+        mutex.deallocate()
+    }
     var counter = 0
     let ns = nanosPerOp(ops: 20_000_000) { ops in
         for _ in 0..<ops {
@@ -79,11 +82,12 @@ func lowLevelOps<C: BatchCoordinator<Int>>(_ coordinator: C, _ ops: Int, state: 
 func safeOps<C: BatchCoordinator<Int>>(_ coordinator: C, _ ops: Int, state: UnsafeMutablePointer<Int>) {
     var sum = 0
     for i in 0..<ops {
-        sum &+= (try? coordinator.batch { section in
-            if section.isFirst { state.pointee = 0 }
-            state.pointee &+= i
-            return try section.commit()
-        }) ?? 0
+        sum &+=
+            (try? coordinator.batch { section in
+                if section.isFirst { state.pointee = 0 }
+                state.pointee &+= i
+                return try section.commit()
+            }) ?? 0
     }
     blackHole(sum)
 }
@@ -117,13 +121,19 @@ func contended(threads: Int, commitMicros: Int, seconds: Double) -> (opsPerSecon
     }
     let start = now()
     var handles: [pthread_t] = []
-    final class Box: @unchecked Sendable { let run: () -> Void; init(_ run: @escaping () -> Void) { self.run = run } }
+    final class Box: @unchecked Sendable {
+        let run: () -> Void
+        init(_ run: @escaping () -> Void) { self.run = run }
+    }
     for _ in 0..<threads {
         let box = Box {
             var done = 0
             while !stop.load(ordering: .relaxed) {
                 _ = try? coordinator.batch { section in
-                    state.withLock { if section.isFirst { $0 = 0 }; $0 &+= 1 }
+                    state.withLock {
+                        if section.isFirst { $0 = 0 }
+                        $0 &+= 1
+                    }
                     return try section.commit()
                 }
                 done += 1
@@ -131,10 +141,12 @@ func contended(threads: Int, commitMicros: Int, seconds: Double) -> (opsPerSecon
             ops.add(done, ordering: .relaxed)
         }
         var handle = pthread_t()
-        pthread_create(&handle, nil, { raw in
-            Unmanaged<Box>.fromOpaque(raw!).takeRetainedValue().run()
-            return nil
-        }, Unmanaged.passRetained(box).toOpaque())
+        pthread_create(
+            &handle, nil,
+            { raw in
+                Unmanaged<Box>.fromOpaque(raw!).takeRetainedValue().run()
+                return nil
+            }, Unmanaged.passRetained(box).toOpaque())
         handles.append(handle)
     }
     var pause = timespec(tv_sec: Int(seconds), tv_nsec: Int((seconds - Double(Int(seconds))) * 1e9))
@@ -148,14 +160,17 @@ func contended(threads: Int, commitMicros: Int, seconds: Double) -> (opsPerSecon
 
 func runInProcessBench() {
     // Sleep precisely: the default 50 µs timer slack would turn a 100 µs commit into 150 µs.
-    _ = setTimerSlack(29 /* PR_SET_TIMERSLACK */, 1, 0, 0, 0)
+    useOneNanosecondTimerSlack()
     let bare = bareMutexPairNanos()
     let op = inProcessOpNanos()
     print("## In-process op cost (one thread, trivial commit; median of 7 runs)\n")
     print("| measurement | ns/op | × bare mutex pair |")
     print("|---|---:|---:|")
     print(String(format: "| bare pthread mutex lock+unlock | %.1f | 1.0 |", bare))
-    print(String(format: "| Coordinator low-level (queueIn, enter, add, commit, exit) | %.1f | %.1f |", op.lowLevel, op.lowLevel / bare))
+    print(
+        String(
+            format: "| Coordinator low-level (queueIn, enter, add, commit, exit) | %.1f | %.1f |", op.lowLevel,
+            op.lowLevel / bare))
     print(String(format: "| Coordinator safe (`batch { … commit() }`) | %.1f | %.1f |", op.safe, op.safe / bare))
     print("\n## In-process contended throughput (closed loop, median of 3 runs of 0.5 s)\n")
     print("| threads | commit µs | ops/s | mean batch size |")

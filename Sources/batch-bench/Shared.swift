@@ -75,8 +75,14 @@ func runSharedBench() {
     // Warm-up, then `pairs` tightly interleaved pairs of short runs (a local run, then the same
     // run on the segment): the machine is shared and noisy in bursts of seconds, so each ratio
     // is taken between two runs a few milliseconds apart, and the median of the ratios is shown.
-    if doLocal { sharedLowLevelOps(local, ops / 10, state); sharedSafeOps(local, ops / 10, state) }
-    if doShared { sharedLowLevelOps(shared, ops / 10, state); sharedSafeOps(shared, ops / 10, state) }
+    if doLocal {
+        sharedLowLevelOps(local, ops / 10, state)
+        sharedSafeOps(local, ops / 10, state)
+    }
+    if doShared {
+        sharedLowLevelOps(shared, ops / 10, state)
+        sharedSafeOps(shared, ops / 10, state)
+    }
     var l = SharedSamples()
     var s = SharedSamples()
     for _ in 0..<pairs {
@@ -96,9 +102,14 @@ func runSharedBench() {
     }
     func ratios(_ a: [Double], _ b: [Double]) -> [Double] { zip(a, b).map { $1 / $0 } }
     print("## Shared-memory op cost (one thread, trivial commit; \(pairs) interleaved pairs of runs of \(ops) ops)\n")
-    print("| op | in-process `Coordinator` ns/op | shared-memory `SharedCoordinator` ns/op | shared ÷ in-process (median of pair ratios) | ratio of the fastest runs |")
+    print(
+        "| op | in-process `Coordinator` ns/op | shared-memory `SharedCoordinator` ns/op | shared ÷ in-process (median of pair ratios) | ratio of the fastest runs |"
+    )
     print("|---|---:|---:|---:|---:|")
-    for (what, a, b) in [("low-level (queueIn, enter, add, commit, exit)", l.low, s.low), ("safe (`batch { … commit() }`)", l.safe, s.safe)] {
+    for (what, a, b) in [
+        ("low-level (queueIn, enter, add, commit, exit)", l.low, s.low),
+        ("safe (`batch { … commit() }`)", l.safe, s.safe),
+    ] {
         print(
             "| \(what) "
                 + String(

@@ -5,9 +5,12 @@
 // - no record of a cancelled, poisoned or failed batch is in the log;
 // - records of an "outcome unknown" batch are counted apart (in the log or not, both are fine);
 // - a record in the log that its worker never reported is allowed only for a worker killed by
-//   crash injection, and only for the operation it was doing when it died;
-// - torn bytes in the log are allowed only when a committer was killed during its commit;
-// - every worker that was not meant to die exits 0 having reported every operation.
+//   crash injection or from outside, and only for the operation it was doing when it died;
+// - a worker killed from outside (SIGKILL, SIGTERM, SIGINT or SIGHUP that --crash did not send)
+//   is no failure: the record it was appending has an unknown fate, counted apart;
+// - torn bytes in the log are allowed only when a committer, or a worker killed from outside,
+//   may have died during its commit;
+// - every other worker exits 0 having reported every operation.
 
 #if canImport(Glibc)
     import Glibc
@@ -38,6 +41,11 @@ struct CheckResult {
     var crashesPlanned = 0
     var crashesInjected = 0
     var crashesByPhase: [(String, Int)] = []
+    /// Workers killed by a signal that crash injection did not send.
+    var killedFromOutside: [(pid: pid_t, signal: Int32)] = []
+    /// Their operations in flight when they died: each record may be in the log or not.
+    var fateUnknown = 0
+    var fateUnknownInLog = 0
     var counters: SegmentCounters?
     var problems: [String] = []
     var ok: Bool { problems.isEmpty }
@@ -57,7 +65,10 @@ enum Check {
         r.elapsed = elapsed
         r.counters = counters
         if let setupFailure { r.problems.append("could not start every worker: \(setupFailure)") }
-        if workers.count == o.workers && readyCount < workers.count && !workers.contains(where: { $0.crash != nil }) {
+        // Killed by a signal crash injection did not send (a timeout's kills are the timeout's).
+        let outside = workers.filter { $0.killedFromOutside && !($0.killedBySIGKILL && $0.crash != nil) && !timedOut }
+        let everyoneMeantToLive = outside.isEmpty && !workers.contains { $0.crash != nil }
+        if workers.count == o.workers && readyCount < workers.count && everyoneMeantToLive {
             r.problems.append("only \(readyCount) of \(workers.count) workers got ready")
         }
         if timedOut { r.problems.append("timed out after \(o.timeout) s: workers killed (a hang?)") }
@@ -77,6 +88,7 @@ enum Check {
         var phaseCounts: [CrashPhase: Int] = [:]
         var workerExitProblems = 0
         var inFlight: [Int: Int] = [:]  // killed worker → the operation it was doing
+        let killedOutside = Set(outside.map(\.id))
         for w in workers {
             let lines = ReportLine.parse((try? Sys.readFile(w.reportPath)) ?? [])
             r.ops += lines.count
@@ -106,6 +118,12 @@ enum Check {
                 phaseCounts[w.crash!, default: 0] += 1
                 if w.crash == .committing { committingCrashes += 1 }
                 inFlight[w.id] = lines.count
+            } else if killedOutside.contains(w.id) {
+                r.killedFromOutside.append((w.pid, w.signal))
+                if lines.count < o.ops {
+                    r.fateUnknown += 1
+                    inFlight[w.id] = lines.count
+                }
             } else if !w.exitedZero {
                 workerExitProblems += 1
                 if !timedOut { r.problems.append("worker \(w.id) (pid \(w.pid)) ended with \(w.statusText)") }
@@ -115,7 +133,9 @@ enum Check {
         }
         for (id, _) in scan.copies where !reported.contains(id) {
             let worker = LogFormat.worker(of: id)
-            if let op = inFlight[worker], op == LogFormat.seq(of: id) {
+            if let op = inFlight[worker], op == LogFormat.seq(of: id), killedOutside.contains(worker) {
+                r.fateUnknownInLog += 1
+            } else if let op = inFlight[worker], op == LogFormat.seq(of: id) {
                 r.unreportedInLog += 1
                 // Killed while queued (nothing appended) or inside the batch before commit (the
                 // batch is poisoned): that record must not be in the log.
@@ -134,7 +154,7 @@ enum Check {
         if r.unexpectedInLog > 0 {
             r.problems.append("\(r.unexpectedInLog) records in the log were never reported by a live worker")
         }
-        if r.tornBytes > 0 && committingCrashes == 0 {
+        if r.tornBytes > 0 && committingCrashes == 0 && outside.isEmpty {
             r.problems.append("\(r.tornBytes) torn bytes in the log, and no committer was killed")
         }
         if (errorCounts[.commitFailed] ?? 0) > 0 || (errorCounts[.other] ?? 0) > 0 {
@@ -148,108 +168,5 @@ enum Check {
         r.errors = errs
         r.crashesByPhase = CrashPhase.allCases.map { ($0.rawValue, phaseCounts[$0] ?? 0) }
         return r
-    }
-}
-
-extension CheckResult {
-    func json(options o: SpawnOptions, segmentName: String?) -> JSONValue {
-        var fields: [(String, JSONValue)] = [
-            ("workers", .int(workers)),
-            ("coaches", .int(coaches)),
-            ("mode", .string(o.baseline.map { "baseline-\($0)" } ?? "shared")),
-            ("commit", .string(o.mode.rawValue)),
-            ("record_size", .int(o.recordSize)),
-            ("ops_per_worker", .int(o.ops)),
-            ("ops", .int(ops)),
-            ("batches", .int(batches)),
-            ("mean_batch_size", .double(meanBatchSize)),
-            ("batch_size_histogram", .object(histogram.keys.sorted().map { (String($0), .int(histogram[$0]!)) })),
-            ("seconds", .double(elapsed)),
-            ("ops_per_second", .double(opsPerSecond)),
-            ("acknowledged", .int(acknowledged)),
-            ("in_log", .int(inLog)),
-            ("lost", .int(lost)),
-            ("duplicated", .int(duplicated)),
-            ("failed_in_log", .int(failedInLog)),
-            ("unknown_in_log", .int(unknownInLog)),
-            ("unknown_not_in_log", .int(unknownNotInLog)),
-            ("unreported_in_log", .int(unreportedInLog)),
-            ("unexpected_in_log", .int(unexpectedInLog)),
-            ("torn_bytes", .int(tornBytes)),
-            ("errors", .object(errors.map { ($0.0, .int($0.1)) })),
-            ("crashes_planned", .int(crashesPlanned)),
-            ("crashes_injected", .int(crashesInjected)),
-            ("crashes_by_phase", .object(crashesByPhase.map { ($0.0, .int($0.1)) })),
-            ("crashes_recovered", .int(counters?.crashesRecovered ?? 0)),
-        ]
-        if let counters {
-            fields.append(
-                (
-                    "segment",
-                    .object([
-                        ("name", segmentName.map(JSONValue.string) ?? .null),
-                        ("batches", .int(counters.batches)),
-                        ("workers_served", .int(counters.workersServed)),
-                        ("crashes_recovered", .int(counters.crashesRecovered)),
-                        ("cancels", .int(counters.cancels)),
-                    ])
-                ))
-        }
-        fields.append(("problems", .array(problems.map(JSONValue.string))))
-        fields.append(("ok", .bool(ok)))
-        return .object(fields)
-    }
-
-    func human(options o: SpawnOptions, segmentName: String?) -> String {
-        func fmt(_ v: Double, _ digits: Int = 2) -> String {
-            let p = [1.0, 10, 100, 1000][min(digits, 3)]
-            let r = (v * p).rounded() / p
-            return String(r)
-        }
-        var l: [String] = []
-        let what =
-            o.baseline == nil
-            ? "shared batch, \(coaches) coach\(coaches == 1 ? "" : "es")"
-            : "baseline: flock + append + fdatasync per op"
-        let commit = o.mode == .fdatasync ? "fdatasync" : "simulated \(o.cost) µs"
-        l.append("\(workers) workers × \(o.ops) ops, \(o.recordSize)-byte records, \(what), commit: \(commit)")
-        l.append("ops          \(ops) in \(fmt(elapsed, 3)) s: \(Int(opsPerSecond.rounded())) ops/s")
-        l.append("batches      \(batches), mean size \(fmt(meanBatchSize))")
-        if !histogram.isEmpty {
-            let top = histogram.values.max()!
-            for size in histogram.keys.sorted() {
-                let n = histogram[size]!
-                let bar = String(repeating: "#", count: max(1, n * 40 / top))
-                let label = String(repeating: " ", count: max(0, 4 - String(size).count)) + String(size)
-                let count = String(repeating: " ", count: max(0, 8 - String(n).count)) + String(n)
-                l.append("  size \(label) \(count) \(bar)")
-            }
-        }
-        let nonzero = errors.filter { $0.1 > 0 }
-        l.append(
-            "errors       " + (nonzero.isEmpty ? "none" : nonzero.map { "\($0.0) \($0.1)" }.joined(separator: ", ")))
-        if crashesPlanned > 0 || (counters?.crashesRecovered ?? 0) > 0 {
-            let phases = crashesByPhase.filter { $0.1 > 0 }.map { "\($0.0) \($0.1)" }.joined(separator: ", ")
-            l.append(
-                "crashes      injected \(crashesInjected) of \(crashesPlanned)"
-                    + (phases.isEmpty ? "" : " (\(phases))")
-                    + ", recovered by the library \(counters?.crashesRecovered ?? 0)")
-        }
-        l.append(
-            "log check    acknowledged \(acknowledged), in log \(inLog), lost \(lost), duplicated \(duplicated), failed in log \(failedInLog)"
-        )
-        if unknownInLog + unknownNotInLog + unreportedInLog + tornBytes > 0 {
-            l.append(
-                "             outcome unknown: \(unknownInLog) in log, \(unknownNotInLog) not; in flight when killed: \(unreportedInLog) in log; torn bytes \(tornBytes)"
-            )
-        }
-        if let counters {
-            l.append(
-                "segment      \(segmentName ?? "?"): batches \(counters.batches), workers served \(counters.workersServed), cancels \(counters.cancels)"
-            )
-        }
-        for p in problems { l.append("problem      \(p)") }
-        l.append(ok ? "ok" : "FAILED")
-        return l.joined(separator: "\n")
     }
 }

@@ -1,7 +1,7 @@
 // The demo over BatchIPC: the segment `spawn` creates, the sink a worker appends through, and
 // crash injection at an exact phase.
 
-@_spi(Testing) import BatchIPC
+import BatchIPC
 
 #if canImport(Glibc)
     import Glibc
@@ -9,7 +9,7 @@
     import Musl
 #endif
 
-/// The phase (raw `_WorkerPhase` value) at which this process kills itself, 0 for none. Read by
+/// The phase (raw `WorkerPhase` value) at which this process kills itself, 0 for none. Read by
 /// `crashHook`, which BatchIPC calls at every phase change of this process's worker. One
 /// worker thread per process, so a plain global is enough.
 nonisolated(unsafe) var armedCrashPhase: UInt32 = 0
@@ -85,14 +85,14 @@ final class SharedSink: RecordSink {
             return try bytes.withUnsafeBytes { try writer.commit(records: $0) }
         }
         try multi.reserveSlot()
-        SharedSegment._phaseHook = crashHook
+        SharedSegment.phaseHook = crashHook
         return SharedSink(multi: multi, writer: writer)
     }
 
     func submit(seq: Int, record: [UInt8], crash: CrashPhase?) throws -> Receipt {
         switch crash {
-        case .queued?: armedCrashPhase = _WorkerPhase.queued.rawValue
-        case .waiting?: armedCrashPhase = _WorkerPhase.waiting.rawValue
+        case .queued?: armedCrashPhase = WorkerPhase.queued.rawValue
+        case .waiting?: armedCrashPhase = WorkerPhase.waiting.rawValue
         default: armedCrashPhase = 0
         }
         defer { armedCrashPhase = 0 }
@@ -128,158 +128,3 @@ final class SharedSink: RecordSink {
 
 extension LogWriter: @unchecked Sendable {}
 // @unchecked Sendable: a worker process has one thread; the commit function runs on it.
-
-// MARK: - stat and unlink
-
-enum InspectCommand {
-    static func name(_ p: ParsedCommand) throws -> String {
-        guard p.positionals.count == 1 else {
-            throw UsageError(
-                message: "\(p.command!.rawValue) takes one segment NAME (got \(p.positionals.count))",
-                command: p.command)
-        }
-        let name = p.positionals[0]
-        do {
-            try SharedSegment.validate(name: name)
-        } catch {
-            throw UsageError(message: "\(error)", command: p.command)
-        }
-        return name
-    }
-
-    static func alive(_ pid: Int32) -> Bool { pid > 0 && Sys.isAlive(pid) }
-
-    static func stat(_ p: ParsedCommand) throws -> Int32 {
-        let name = try name(p)
-        let segment = try SharedSegment.open(name: name)
-        defer { segment.close() }
-        let s = segment.status()
-        let me = getpid()
-        let processes = s.processes.filter { $0 != me }
-        let participants = s.participants.filter { $0.pid != me }
-        let live = participants.filter { alive($0.pid) }.count
-        let liveProcesses = processes.filter { alive($0) }.count
-        let c = s.configuration
-        if p.flag("json") {
-            let livenessMS =
-                Double(c.livenessPeriod.components.seconds) * 1000
-                + Double(c.livenessPeriod.components.attoseconds) / 1e15
-            let configuration: [(String, JSONValue)] = [
-                ("coaches", .int(c.coaches)), ("participants", .int(c.participants)),
-                ("processes", .int(c.processes)), ("state_size", .int(c.stateSize)),
-                ("arena_capacity", .int(c.arenaCapacity)), ("result_capacity", .int(c.resultCapacity)),
-                ("liveness_ms", .double(livenessMS)),
-            ]
-            let counters: [(String, JSONValue)] = [
-                ("batches", .int(s.counters.batches)), ("workers_served", .int(s.counters.workersServed)),
-                ("crashes_recovered", .int(s.counters.crashesRecovered)), ("cancels", .int(s.counters.cancels)),
-            ]
-            var coaches: [JSONValue] = []
-            for co in s.coaches {
-                let fields: [(String, JSONValue)] = [
-                    ("index", .int(co.index)), ("count", .int(co.count)), ("generation", .int(co.generation)),
-                    ("triggered", .bool(co.triggered)), ("ready", .bool(co.ready)), ("arena_used", .int(co.arenaUsed)),
-                ]
-                coaches.append(.object(fields))
-            }
-            var slots: [JSONValue] = []
-            for pa in participants {
-                let fields: [(String, JSONValue)] = [
-                    ("slot", .int(pa.slot)), ("pid", .int(Int(pa.pid))), ("alive", .bool(alive(pa.pid))),
-                    ("phase", .string(pa.phase.description)), ("coach", .int(pa.coach)),
-                    ("sleeping_on", .int(pa.sleepingOn)),
-                ]
-                slots.append(.object(fields))
-            }
-            var procs: [JSONValue] = []
-            for pid in processes {
-                let fields: [(String, JSONValue)] = [("pid", .int(Int(pid))), ("alive", .bool(alive(pid)))]
-                procs.append(.object(fields))
-            }
-            var fields: [(String, JSONValue)] = []
-            fields.append(("name", .string(s.name)))
-            fields.append(("size", .int(s.size)))
-            fields.append(("version", .int(s.version)))
-            fields.append(("creator_pid", .int(Int(s.creatorPID))))
-            fields.append(("creator_alive", .bool(alive(s.creatorPID))))
-            fields.append(("creator_uid", .int(Int(s.creatorUID))))
-            fields.append(("configuration", .object(configuration)))
-            fields.append(("counters", .object(counters)))
-            fields.append(("queue", .int(s.queueLength)))
-            fields.append(("coaches", .array(coaches)))
-            fields.append(("participants", .array(slots)))
-            fields.append(("processes", .array(procs)))
-            fields.append(("live_participants", .int(live)))
-            fields.append(("live_processes", .int(liveProcesses)))
-            fields.append(("stale", .bool(live == 0 && liveProcesses == 0)))
-            let json = JSONValue.object(fields)
-            printOut(json.text)
-            return 0
-        }
-        var l: [String] = []
-        l.append("segment      \(s.name) (/dev/shm\(s.name)), \(s.size) bytes, layout version \(s.version)")
-        l.append("creator      pid \(s.creatorPID) (\(alive(s.creatorPID) ? "alive" : "gone")), uid \(s.creatorUID)")
-        l.append(
-            "capacities   coaches \(c.coaches), participants \(c.participants), processes \(c.processes), state \(c.stateSize) B, arena \(c.arenaCapacity) B, result \(c.resultCapacity) B, liveness \(c.livenessPeriod)"
-        )
-        l.append("counters     \(s.counters)")
-        l.append("queue        \(s.queueLength)")
-        for co in s.coaches {
-            let state: String
-            if co.count >= 0 {
-                state = "filling, \(co.count) inside"
-            } else if co.ready {
-                state = "done, \(-co.count) to exit"
-            } else {
-                state = "committing, \(-co.count) inside"
-            }
-            l.append(
-                "coach \(co.index)      \(state), generation \(co.generation), triggered \(co.triggered), arena \(co.arenaUsed) B"
-            )
-        }
-        if participants.isEmpty { l.append("participants none") }
-        for pa in participants {
-            let state: String = alive(pa.pid) ? "alive" : "dead"
-            var line = "participant  slot \(pa.slot): pid \(pa.pid) (\(state)), \(pa.phase)"
-            if pa.coach >= 0 { line += " on coach \(pa.coach)" }
-            if pa.sleepingOn >= 0 { line += ", sleeping on channel \(pa.sleepingOn)" }
-            l.append(line)
-        }
-        var procs: [String] = []
-        for pid in processes {
-            let state: String = alive(pid) ? "alive" : "dead"
-            procs.append("\(pid) (\(state))")
-        }
-        l.append("processes    " + (procs.isEmpty ? "none" : procs.joined(separator: ", ")))
-        l.append(
-            live == 0 && liveProcesses == 0
-                ? "stale: no live participant" : "live: \(live) participants, \(liveProcesses) processes")
-        printOut(l.joined(separator: "\n"))
-        return 0
-    }
-
-    static func unlink(_ p: ParsedCommand) throws -> Int32 {
-        let name = try name(p)
-        let force = p.flag("force")
-        do {
-            let segment = try SharedSegment.open(name: name)
-            let s = segment.status()
-            segment.close()
-            let me = getpid()
-            var live = Set<Int32>()
-            for pid in s.participants.map(\.pid) + s.processes where pid != me && alive(pid) { live.insert(pid) }
-            if !live.isEmpty && !force {
-                throw DemoFailure(
-                    "segment \(name) has live participants (pids \(live.sorted().map(String.init).joined(separator: ", "))): stop them first, or use --force"
-                )
-            }
-        } catch SharedBatchError.notFound {
-            throw DemoFailure("no segment named \(name) (nothing to remove)")
-        } catch let e as SharedBatchError {
-            // Not a segment we can read (wrong magic, version, owner…): nobody can use it either.
-            if case .foreignOwner = e, !force { throw DemoFailure("\(e)") }
-        }
-        try SharedSegment.unlink(name: name)
-        return 0
-    }
-}

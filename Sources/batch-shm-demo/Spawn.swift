@@ -25,82 +25,6 @@ protocol DemoSegment: AnyObject {
     func remove()
 }
 
-struct SpawnOptions {
-    var workers = 4
-    var ops = 250
-    var coaches = 1
-    var recordSize = 64
-    var mode = CommitMode.fdatasync
-    var cost = 100
-    var dir: String?
-    var keep = false
-    var crash: String?
-    var crashCount = 1
-    var crashAfter: Int?
-    var seed: UInt64?
-    var liveness = 20
-    /// `--yield-budget` in µs; nil: the library's default.
-    var yieldBudget: Int?
-    var baseline: String?
-    var timeout = 120
-    var name: String?
-    var json = false
-    var quiet = false
-
-    init(_ p: ParsedCommand) throws(UsageError) {
-        if p.positionals.count > 1 {
-            throw UsageError(message: "spawn takes one argument, N (got \(p.positionals.count))", command: .spawn)
-        }
-        if let n = p.positionals.first {
-            guard let v = Int(n), v >= 1, v <= 64 else {
-                throw UsageError(message: "N must be an integer in 1...64, got '\(n)'", command: .spawn)
-            }
-            workers = v
-        }
-        ops = try p.int("ops", ops, min: 1, max: 10_000_000)
-        coaches = try p.int("coaches", coaches, min: 1, max: 64)
-        recordSize = try p.int("record-size", recordSize, min: LogFormat.minRecordSize, max: LogFormat.maxRecordSize)
-        mode = CommitMode(rawValue: try p.choice("commit", ["fdatasync", "simulate"], "fdatasync")!)!
-        cost = try p.int("commit-cost", cost, max: 10_000_000)
-        dir = p.string("dir")
-        keep = p.flag("keep")
-        crash = try p.choice("crash", CrashPhase.allCases.map(\.rawValue) + ["random"], nil)
-        crashCount = try p.int("crash-count", crashCount, min: 1, max: 64)
-        if p.string("crash-after") != nil { crashAfter = try p.int("crash-after", 0, max: 10_000_000) }
-        if p.string("seed") != nil { seed = UInt64(try p.int("seed", 0)) }
-        liveness = try p.int("liveness", liveness, min: 1, max: 60_000)
-        if p.string("yield-budget") != nil { yieldBudget = try p.int("yield-budget", 0, max: 15_000_000) }
-        baseline = try p.choice("baseline", ["flock"], nil)
-        timeout = try p.int("timeout", timeout, min: 1, max: 86_400)
-        name = p.string("name")
-        json = p.flag("json")
-        quiet = p.flag("quiet")
-        if crash != nil && crashCount > workers {
-            throw UsageError(
-                message: "--crash-count \(crashCount) is more than the \(workers) workers", command: .spawn)
-        }
-        if p.string("crash-count") != nil && crash == nil {
-            throw UsageError(message: "--crash-count needs --crash PHASE", command: .spawn)
-        }
-        if baseline != nil && crash != nil {
-            throw UsageError(message: "--crash applies to the shared batch, not to --baseline", command: .spawn)
-        }
-        if baseline != nil
-            && (p.string("coaches") != nil || p.string("liveness") != nil || p.string("name") != nil
-                || p.string("yield-budget") != nil)
-        {
-            throw UsageError(
-                message: "--coaches, --liveness, --yield-budget and --name apply to the shared batch, not to --baseline",
-                command: .spawn)
-        }
-        if let name, !name.hasPrefix("/") || name.dropFirst().contains("/") || name.count < 2 || name.count > 250 {
-            throw UsageError(
-                message: "--name must be one '/' followed by 1 to 249 characters without '/', got '\(name)'",
-                command: .spawn)
-        }
-    }
-}
-
 /// One started worker.
 struct WorkerProcess {
     let id: Int
@@ -110,10 +34,15 @@ struct WorkerProcess {
     /// The wait status once reaped.
     var status: Int32?
 
-    var killedBySIGKILL: Bool {
-        guard let s = status else { return false }
-        return (s & 0x7f) == SIGKILL
+    /// The signal that ended it, 0 if none did.
+    var signal: Int32 {
+        guard let s = status else { return 0 }
+        return s & 0x7f
     }
+    var killedBySIGKILL: Bool { signal == SIGKILL }
+    /// Ended by a signal that stops a process from outside (kill, Ctrl-C, a closed terminal),
+    /// not by one of its own faults (SIGSEGV, SIGILL of a trap, SIGABRT…).
+    var killedFromOutside: Bool { [SIGKILL, SIGTERM, SIGINT, SIGHUP].contains(signal) }
     var exitedZero: Bool {
         guard let s = status else { return false }
         return (s & 0x7f) == 0 && ((s >> 8) & 0xff) == 0
@@ -125,38 +54,46 @@ struct WorkerProcess {
     }
 }
 
-/// Set by SIGINT/SIGTERM during spawn: stop the workers, clean up, exit 130.
+/// The signal (SIGINT, SIGTERM or SIGHUP) that interrupted spawn, 0 while none did: stop the
+/// workers, clean up, exit 130.
 nonisolated(unsafe) var spawnInterrupted: sig_atomic_t = 0
 
 enum SpawnCommand {
+    static let interruptions = [SIGINT, SIGTERM, SIGHUP]
+
     static func run(_ p: ParsedCommand) throws -> Int32 {
         let o = try SpawnOptions(p)
-        // Ctrl-C reaches the workers too (same process group); spawn stays to clean up.
-        signal(SIGINT) { _ in spawnInterrupted = 1 }
-        signal(SIGTERM) { _ in spawnInterrupted = 1 }
+        // Ctrl-C and a closed terminal reach the workers too (same process group); spawn stays
+        // to clean up. A reader of its output that went away must not kill it before that.
+        for sig in interruptions { signal(sig) { spawnInterrupted = $0 } }
+        signal(SIGPIPE, SIG_IGN)
         var unblock = sigset_t()
         sigemptyset(&unblock)
-        sigaddset(&unblock, SIGINT)
-        sigaddset(&unblock, SIGTERM)
+        for sig in interruptions { sigaddset(&unblock, sig) }
         sigprocmask(SIG_UNBLOCK, &unblock, nil)
         var rng = SplitMix64(seed: o.seed ?? UInt64(Sys.now() * 1e9) ^ UInt64(getpid()))
+        let segmentName = o.name ?? RunNames.segment(pid: getpid(), random: rng.next())
 
-        // Where the log and the reports go.
-        let dir = try o.dir ?? Sys.makeTempDirectory()
-        if o.dir != nil {
+        // Where the log and the reports go: --dir, or a temporary directory tied to this spawn.
+        if let dir = o.dir {
             var st = stat()
             guard stat(dir, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR else {
                 throw DemoFailure("--dir \(dir): not a directory (create it first)")
             }
         }
+        let run = o.dir == nil ? try RunDirectory.create(segment: o.baseline == nil ? segmentName : nil) : nil
+        defer { run?.finish(keep: o.keep) }
+        let dir = o.dir ?? run!.path
         let logPath = "\(dir)/batch.log"
-        unlink(logPath)
-        let removeDir = o.dir == nil && !o.keep
-        defer { if removeDir { Sys.removeDirectory(dir) } }
+        // Created (emptied) here: a directory where it cannot be is found before any worker starts.
+        do {
+            close(try Sys.open(logPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600))
+        } catch {
+            throw DemoFailure("\(o.dir != nil ? "--dir " : "")\(dir): cannot create the log there: \(error)")
+        }
 
         // The segment.
         var segment: (any DemoSegment)?
-        let segmentName = o.name ?? "/batch-shm-demo-\(getpid())-\(String(rng.next() & 0xFFFF_FFFF, radix: 16))"
         if o.baseline == nil {
             segment = try SharedSink.create(
                 name: segmentName, workers: o.workers, coaches: o.coaches, recordSize: o.recordSize,
@@ -175,13 +112,8 @@ enum SpawnCommand {
             }
         }
 
-        // The start barrier: workers write a byte to `ready` once set up, then wait for EOF on `go`.
-        var goPipe: [Int32] = [0, 0]
-        var readyPipe: [Int32] = [0, 0]
-        guard pipe(&goPipe) == 0, pipe(&readyPipe) == 0 else { throw DemoFailure.errno("pipe") }
-        _ = fcntl(goPipe[1], F_SETFD, FD_CLOEXEC)
-        _ = fcntl(readyPipe[0], F_SETFD, FD_CLOEXEC)
-        setenv(syncEnvironmentVariable, "\(goPipe[0]),\(readyPipe[1])", 1)
+        // The start barrier (StartBarrier.swift): the workers start at once, and die with spawn.
+        let barrier = try StartBarrier()
 
         let exe = Sys.selfPath()
         var workers: [WorkerProcess] = []
@@ -210,22 +142,15 @@ enum SpawnCommand {
                 break
             }
         }
-        close(goPipe[0])
-        close(readyPipe[1])
-        unsetenv(syncEnvironmentVariable)
+        barrier.workersStarted()
 
         // Wait until every worker is ready (or gone), then start them all at once.
         let setupDeadline = Sys.now() + 30
         var ready = 0
         var gone = 0  // workers that exited before getting ready (setup failed)
         while ready + gone < workers.count && Sys.now() < setupDeadline && spawnInterrupted == 0 {
-            var pfd = pollfd(fd: readyPipe[0], events: Int16(POLLIN), revents: 0)
-            if poll(&pfd, 1, 50) > 0 {
-                var buf = [UInt8](repeating: 0, count: 64)
-                let n = retrying { read(readyPipe[0], &buf, buf.count) }
-                if n <= 0 { break }  // every worker exited or closed its end
-                ready += n
-            }
+            guard let n = barrier.readyWorkers(waiting: 50) else { break }  // no worker holds its end
+            ready += n
             for i in workers.indices where workers[i].status == nil {
                 var status: Int32 = 0
                 if waitpid(workers[i].pid, &status, WNOHANG) == workers[i].pid {
@@ -234,9 +159,8 @@ enum SpawnCommand {
                 }
             }
         }
-        close(readyPipe[0])
         let start = Sys.now()
-        close(goPipe[1])
+        barrier.release()
 
         // Run: reap, show progress, enforce the timeout.
         let progress = Sys.isTerminal(2) && !o.quiet && !o.json
@@ -272,7 +196,8 @@ enum SpawnCommand {
         if progress { try? Sys.writeAll(2, "\r\u{1B}[K", what: "stderr") }
 
         if spawnInterrupted != 0 {
-            printError("\(toolName): interrupted; workers stopped, segment and temporary files removed")
+            let name = [SIGINT: "SIGINT", SIGTERM: "SIGTERM", SIGHUP: "SIGHUP"][spawnInterrupted] ?? "a signal"
+            printError("\(toolName): interrupted by \(name); workers stopped, segment and temporary files removed")
             return 130
         }
         let counters = segment?.counters()
@@ -284,7 +209,7 @@ enum SpawnCommand {
                 printOut(result.json(options: o, segmentName: o.baseline == nil ? segmentName : nil).text)
             } else {
                 printOut(result.human(options: o, segmentName: o.baseline == nil ? segmentName : nil))
-                if !removeDir { printOut("log: \(logPath)") }
+                if o.keep || o.dir != nil { printOut("log: \(logPath)") }
             }
         }
         return result.ok ? 0 : 1

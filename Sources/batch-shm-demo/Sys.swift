@@ -120,9 +120,10 @@ enum Sys {
     }
 
     /// posix_spawn attributes for a child that starts as from a shell, whatever this process
-    /// inherited: no signal blocked, SIGINT and SIGTERM at their defaults (so that Ctrl-C and
-    /// kill stop it); with `newGroup`, in a process group of its own. Also used by the demo's
-    /// tests (Tests/DemoTests links this file).
+    /// inherited: no signal blocked, SIGINT, SIGTERM, SIGHUP and SIGPIPE at their defaults (so
+    /// that Ctrl-C, kill and a closed terminal stop it, and an ignored SIGPIPE does not leak into
+    /// it); with `newGroup`, in a process group of its own. Also used by the demo's tests
+    /// (Tests/DemoTests links this file).
     static func withShellSpawnAttributes<R>(
         newGroup: Bool = false, _ body: (UnsafePointer<posix_spawnattr_t>) throws -> R
     ) rethrows -> R {
@@ -133,8 +134,7 @@ enum Sys {
         sigemptyset(&empty)
         var defaults = sigset_t()
         sigemptyset(&defaults)
-        sigaddset(&defaults, SIGINT)
-        sigaddset(&defaults, SIGTERM)
+        for signal in [SIGINT, SIGTERM, SIGHUP, SIGPIPE] { sigaddset(&defaults, signal) }
         posix_spawnattr_setsigmask(&attr, &empty)
         posix_spawnattr_setsigdefault(&attr, &defaults)
         var flags = POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF
@@ -146,27 +146,49 @@ enum Sys {
         return try body(&attr)
     }
 
-    /// A new private directory `/tmp/batch-shm-demo.XXXXXX` (or under `$TMPDIR`).
-    static func makeTempDirectory() throws -> String {
-        let base = getenv("TMPDIR").map { String(cString: $0) }.flatMap { $0.isEmpty ? nil : $0 } ?? "/tmp"
-        var template = Array("\(base)/batch-shm-demo.XXXXXX".utf8CString)
-        let made = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
-        if made == nil { throw DemoFailure.errno("mkdtemp(\(base)/batch-shm-demo.XXXXXX)") }
-        return String(cString: made!)
+    /// Where temporary files go: `$TMPDIR`, or `/tmp`.
+    static var temporaryBase: String {
+        getenv("TMPDIR").map { String(cString: $0) }.flatMap { $0.isEmpty ? nil : $0 } ?? "/tmp"
     }
 
-    /// Removes `dir` and the plain files directly inside it.
-    static func removeDirectory(_ dir: String) {
-        guard let d = opendir(dir) else { return }
+    /// A new private directory `<temporaryBase>/<stem>.XXXXXX`.
+    static func makeTempDirectory(_ stem: String) throws -> String {
+        let template = "\(temporaryBase)/\(stem).XXXXXX"
+        var bytes = Array(template.utf8CString)
+        guard let made = bytes.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
+            throw DemoFailure.errno("mkdtemp(\(template))")
+        }
+        return String(cString: made)
+    }
+
+    /// The names in `dir`, without `.` and `..` (none when it cannot be read).
+    static func directoryEntries(_ dir: String) -> [String] {
+        guard let d = opendir(dir) else { return [] }
+        defer { closedir(d) }
+        var names: [String] = []
         while let entry = readdir(d) {
             let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
                 String(cString: raw.bindMemory(to: CChar.self).baseAddress!)
             }
-            if name == "." || name == ".." { continue }
-            unlink("\(dir)/\(name)")
+            if name != "." && name != ".." { names.append(name) }
         }
-        closedir(d)
-        rmdir(dir)
+        return names
+    }
+
+    /// Removes `dir` and the plain files directly inside it. Returns whether `dir` is gone.
+    @discardableResult
+    static func removeDirectory(_ dir: String) -> Bool {
+        for name in directoryEntries(dir) { unlink("\(dir)/\(name)") }
+        return rmdir(dir) == 0 || errno == ENOENT
+    }
+
+    /// Asks the kernel to SIGKILL this process when the thread that started it exits, then
+    /// checks that its parent is still `parent`: if the parent died before the request, the
+    /// signal will never come, and this returns false.
+    static func dieWithParent(_ parent: pid_t) -> Bool {
+        let setParentDeathSignal: Int32 = 1  // PR_SET_PDEATHSIG
+        _ = prctlWithIntegers(setParentDeathSignal, UInt(SIGKILL), 0, 0, 0)
+        return getppid() == parent
     }
 
     static func isTerminal(_ fd: Int32) -> Bool { isatty(fd) == 1 }
@@ -183,6 +205,12 @@ enum Sys {
         return state != UInt8(ascii: "Z") && state != UInt8(ascii: "X")
     }
 }
+
+/// prctl(2). Glibc's module map does not export <sys/prctl.h>, and Swift does not import C
+/// variadic functions; on Linux's x86-64 and AArch64 calling conventions integer arguments go in
+/// the same registers either way.
+@_silgen_name("prctl")
+func prctlWithIntegers(_ option: Int32, _ a2: UInt, _ a3: UInt, _ a4: UInt, _ a5: UInt) -> Int32
 
 /// Standard error, unbuffered.
 func printError(_ text: String) {

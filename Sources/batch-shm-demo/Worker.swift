@@ -12,7 +12,7 @@ import Batch
     import Musl
 #endif
 
-/// Where a worker is killed by crash injection (DESIGN.md §2, "Crash model").
+/// Where a worker is killed by crash injection (docs/DESIGN.md §4, "The crash model").
 enum CrashPhase: String, CaseIterable {
     /// After announcing itself (queueIn), before entering: nothing happens to the others.
     case queued
@@ -169,29 +169,25 @@ enum ReportLine {
     }
 }
 
-/// The environment variable through which `spawn` hands a worker its start barrier:
-/// "GO_FD,READY_FD". The worker writes one byte to READY_FD when it is set up, then waits for
-/// end-of-file on GO_FD.
-let syncEnvironmentVariable = "BATCH_SHM_DEMO_SYNC"
-
 enum WorkerCommand {
     static func run(_ p: ParsedCommand) throws -> Int32 {
+        try WorkerStart.tieToSpawn()
         guard let segment = p.string("segment") ?? (p.string("baseline") != nil ? "" : nil),
             let logPath = p.string("log"), let reportPath = p.string("report"), p.string("id") != nil
         else {
             throw UsageError(
                 message: "worker needs --segment, --id, --log and --report (it is started by spawn)", command: .worker)
         }
-        let id = try p.int("id", 0, max: 1 << 20)
-        let ops = try p.int("ops", 250, max: 1 << 30)
-        let recordSize = try p.int("record-size", 64, min: LogFormat.minRecordSize, max: LogFormat.maxRecordSize)
-        let coaches = try p.int("coaches", 1, min: 1, max: 64)
-        let cost = try p.int("commit-cost", 100, max: 10_000_000)
-        let liveness = try p.int("liveness", 20, min: 1, max: 60_000)
-        let yieldBudget = p.string("yield-budget") != nil ? try p.int("yield-budget", 0, max: 15_000_000) : nil
+        let id = try p.optionalInt("id")!
+        let ops = try p.int("ops")
+        let recordSize = try p.int("record-size")
+        let coaches = try p.int("coaches")
+        let cost = try p.int("commit-cost")
+        let liveness = try p.int("liveness")
+        let yieldBudget = try p.optionalInt("yield-budget")
         let mode = CommitMode(rawValue: try p.choice("commit", ["fdatasync", "simulate"], "fdatasync")!)!
         let crash = try p.choice("crash", CrashPhase.allCases.map(\.rawValue), nil).flatMap(CrashPhase.init)
-        let crashAfter = try p.int("crash-after", ops / 2, max: 1 << 30)
+        let crashAfter = try p.optionalInt("crash-after") ?? ops / 2
         let baseline = try p.choice("baseline", ["flock"], nil)
 
         let writer = try LogWriter(path: logPath, mode: mode, costMicroseconds: cost, recordSize: recordSize)
@@ -205,7 +201,7 @@ enum WorkerCommand {
                 segment: segment, coaches: coaches, recordSize: recordSize, liveness: liveness,
                 yieldBudget: yieldBudget, writer: writer)
 
-        startBarrier()
+        try WorkerStart.arrive()
         for seq in 0..<ops {
             let record = LogFormat.makeRecord(worker: id, seq: seq, size: recordSize)
             let line: [UInt8]
@@ -219,17 +215,5 @@ enum WorkerCommand {
         }
         close(report)
         return 0
-    }
-
-    /// Tells spawn this worker is ready, then waits until spawn starts everyone at once.
-    static func startBarrier() {
-        guard let raw = getenv(syncEnvironmentVariable) else { return }
-        let parts = String(cString: raw).split(separator: ",").compactMap { Int32($0) }
-        guard parts.count == 2 else { return }
-        var byte: UInt8 = 1
-        _ = retrying { write(parts[1], &byte, 1) }
-        close(parts[1])
-        _ = retrying { read(parts[0], &byte, 1) }
-        close(parts[0])
     }
 }

@@ -1,5 +1,7 @@
 // batch-shm-demo: group commit across processes through a shared-memory batch.
-// See `batch-shm-demo --help`, man/batch-shm-demo.1 and DESIGN.md §3.
+// See `batch-shm-demo --help`, man/batch-shm-demo.1 and docs/DESIGN.md §7.
+
+import Batch
 
 #if canImport(Glibc)
     import Glibc
@@ -18,7 +20,7 @@ func runMain(_ args: [String]) -> Int32 {
             return 0
         }
         if parsed.version {
-            printOut("\(toolName) \(toolVersion)")
+            printOut("\(toolName) \(BatchLibrary.version)")
             return 0
         }
         guard let sub = parsed.command else {
@@ -27,14 +29,30 @@ func runMain(_ args: [String]) -> Int32 {
         switch sub {
         case .spawn: return try SpawnCommand.run(parsed)
         case .worker: return try WorkerCommand.run(parsed)
+        case .list: return try ListCommand.run(parsed)
         case .stat: return try InspectCommand.stat(parsed)
         case .unlink: return try InspectCommand.unlink(parsed)
+        case .clean: return try CleanCommand.run(parsed)
+        case .help:
+            guard parsed.positionals.count <= 1 else {
+                throw UsageError(message: "help takes at most one SUBCOMMAND", command: .help)
+            }
+            guard let name = parsed.positionals.first else {
+                printOut(Help.text(nil))
+                return 0
+            }
+            guard let about = Subcommand(rawValue: name) else {
+                throw UsageError(message: "unknown subcommand '\(name)'", command: .help)
+            }
+            printOut(Help.text(about))
+            return 0
         case .listOptions:
             if !parsed.positionals.isEmpty {
                 throw UsageError(message: "list-options takes no argument", command: .listOptions)
             }
             for o in optionTable {
-                printOut("--\(o.long)" + (o.short.map { " -\($0)" } ?? ""))
+                let fields = ["--\(o.long)", o.short.map { "-\($0)" }, o.rangeText]
+                printOut(fields.compactMap { $0 }.joined(separator: " "))
             }
             return 0
         }

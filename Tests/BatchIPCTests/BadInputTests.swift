@@ -1,6 +1,7 @@
 // Bad input: every case gives a typed error whose message says what to do; none crashes, hangs
 // or corrupts the segment for the processes already using it.
 import BatchIPC
+import BatchTestSupport
 import CShmSync
 import Synchronization
 import Testing

@@ -1,13 +1,21 @@
-// Kill tests: for each row of the crash table (DESIGN.md §2) a helper process is SIGKILLed
+// Kill tests: for each row of the crash table (docs/DESIGN.md §4) a helper process is SIGKILLed
 // exactly in that phase (it kills itself from the phase hook, or the test kills it once the
 // segment shows it asleep). The survivors get exactly the table's outcome, nobody hangs (time
 // limits), the next batch works, and the counters say what happened.
 import BatchIPC
+import BatchTestSupport
 import Testing
 
 #if canImport(Glibc)
     import Glibc
 #endif
+
+/// How a helper takes part: a thread through `SharedCoordinator`, or a task through
+/// `AsyncSharedCoordinator` (the crash table is the same for both, whoever survives).
+enum WorkerAPI: String, CaseIterable, Sendable {
+    case threads, tasks
+    var arguments: [String] { self == .tasks ? ["--tasks", "1"] : [] }
+}
 
 @Suite("BatchIPC: crash recovery", .timeLimit(.minutes(1)))
 struct CrashTests {
@@ -15,7 +23,7 @@ struct CrashTests {
     /// announcement), then `victims` spawned one by one and awaited until they died. Then the
     /// test releases the batch. Returns the survivors' first output lines and the victims' pids.
     func scenario(
-        _ tag: String, victims: [[String]]
+        _ tag: String, victims: [[String]], api: WorkerAPI = .threads, survivors survivorAPI: WorkerAPI = .threads
     ) throws -> (
         segment: SharedSegment, coordinator: SharedCoordinator<TestResult>, survivors: [String], victims: [pid_t]
     ) {
@@ -23,11 +31,11 @@ struct CrashTests {
         defer { try? SharedSegment.unlink(name: name) }
         let coordinator = try testCoordinator(segment)
         coordinator.queueIn()  // hold: nobody commits while the test is announced
-        let survivors = (0..<2).map { _ in Child(["worker", name, "1"]) }
+        let survivors = (0..<2).map { _ in Child(["worker", name, "1"] + survivorAPI.arguments) }
         for s in survivors { waitForPhase(segment, pid: s.pid, .waiting) }
         var pids: [pid_t] = []
         for args in victims {
-            let victim = Child(["worker", name, "1"] + args)
+            let victim = Child(["worker", name, "1"] + args + api.arguments)
             let (_, status) = victim.finish()
             #expect(status == -SIGKILL, "the victim \(args) should have been killed, exited \(status)")
             pids.append(victim.pid)
@@ -59,51 +67,96 @@ struct CrashTests {
         #expect(status.processes == [getpid()], sourceLocation: sourceLocation)
     }
 
-    @Test("row 1: a worker killed while queued — survivors commit normally, the queue is corrected")
-    func killedQueued() throws {
-        let (segment, coordinator, lines, _) = try scenario("kq", victims: [["--kill", "queued"]])
+    @Test(
+        "row 1: a worker killed while queued — survivors commit normally, the queue is corrected",
+        arguments: WorkerAPI.allCases, WorkerAPI.allCases)
+    func killedQueued(_ api: WorkerAPI, survivors: WorkerAPI) throws {
+        let (segment, coordinator, lines, _) = try scenario(
+            "kq", victims: [["--kill", "queued"]], api: api, survivors: survivors)
         #expect(lines == ["ok 0 total=2 size=2", "ok 0 total=2 size=2"])
         try expectHealthy(segment, coordinator, crashes: 1, cancels: 0)
     }
 
-    @Test("row 2: a worker killed after entering, holding the mutex — the batch is poisoned: worker crashed (pid)")
-    func killedEntered() throws {
-        let (segment, coordinator, lines, victims) = try scenario("ke", victims: [["--kill", "entered"]])
+    @Test(
+        "row 2: a worker killed after entering, holding the mutex — the batch is poisoned: worker crashed (pid)",
+        arguments: WorkerAPI.allCases, WorkerAPI.allCases)
+    func killedEntered(_ api: WorkerAPI, survivors: WorkerAPI) throws {
+        let (segment, coordinator, lines, victims) = try scenario(
+            "ke", victims: [["--kill", "entered"]], api: api, survivors: survivors)
         let expected = "err 0 \(BatchError.workerCrashed(pid: victims[0]))"
         #expect(lines == [expected, expected])
         try expectHealthy(segment, coordinator, crashes: 1, cancels: 1)
     }
 
-    @Test("row 3: a worker killed while waiting in commit — the batch goes on with its data")
-    func killedWaiting() throws {
-        let (segment, coordinator, lines, _) = try scenario("kw", victims: [["--kill", "waiting"]])
+    @Test(
+        "row 2 between steps: a worker killed inside its section without the mutex (async workers take part) — poisoned, the section freed",
+        arguments: WorkerAPI.allCases, WorkerAPI.allCases)
+    func killedHoldingTheSection(_ api: WorkerAPI, survivors: WorkerAPI) throws {
+        let (segment, coordinator, lines, victims) = try scenario(
+            "kh", victims: [["--kill", "held"]], api: api, survivors: survivors)
+        let expected = "err 0 \(BatchError.workerCrashed(pid: victims[0]))"
+        #expect(lines == [expected, expected])
+        try expectHealthy(segment, coordinator, crashes: 1, cancels: 1)
+    }
+
+    @Test(
+        "row 3: a worker killed while waiting in commit — the batch goes on with its data",
+        arguments: WorkerAPI.allCases, WorkerAPI.allCases)
+    func killedWaiting(_ api: WorkerAPI, survivors: WorkerAPI) throws {
+        let (segment, coordinator, lines, _) = try scenario(
+            "kw", victims: [["--kill", "waiting"]], api: api, survivors: survivors)
         #expect(lines == ["ok 0 total=3 size=3", "ok 0 total=3 size=3"])
         try expectHealthy(segment, coordinator, crashes: 1, cancels: 0)
     }
 
-    @Test("row 4: the committer killed in the commit function — outcome unknown (committer pid)")
-    func killedCommitting() throws {
+    @Test(
+        "row 4: the committer killed in the commit function — outcome unknown (committer pid)",
+        arguments: WorkerAPI.allCases, WorkerAPI.allCases)
+    func killedCommitting(_ api: WorkerAPI, survivors: WorkerAPI) throws {
         let (segment, coordinator, lines, victims) = try scenario(
-            "kc", victims: [["--trigger", "--kill", "committing"]])
+            "kc", victims: [["--trigger", "--kill", "committing"]], api: api, survivors: survivors)
         let expected = "err 0 \(BatchError.outcomeUnknown(committerPID: victims[0]))"
         #expect(lines == [expected, expected])
         try expectHealthy(segment, coordinator, crashes: 1, cancels: 0)
     }
 
-    @Test("row 5: a worker killed when done, before exit, holding the mutex — nothing for the others")
-    func killedDone() throws {
-        let (segment, coordinator, lines, _) = try scenario("kd", victims: [["--trigger", "--kill", "done"]])
+    @Test(
+        "row 5: a worker killed when done, before exit, holding the mutex — nothing for the others",
+        arguments: WorkerAPI.allCases, WorkerAPI.allCases)
+    func killedDone(_ api: WorkerAPI, survivors: WorkerAPI) throws {
+        let (segment, coordinator, lines, _) = try scenario(
+            "kd", victims: [["--trigger", "--kill", "done"]], api: api, survivors: survivors)
         #expect(lines == ["ok 0 total=3 size=3", "ok 0 total=3 size=3"])
         try expectHealthy(segment, coordinator, crashes: 1, cancels: 0)
     }
 
-    @Test("two die in one batch: one waiting, then one entered — poisoned by the second, both repaired")
-    func twoDie() throws {
+    @Test(
+        "two die in one batch: one waiting, then one entered — poisoned by the second, both repaired",
+        arguments: WorkerAPI.allCases, WorkerAPI.allCases)
+    func twoDie(_ api: WorkerAPI, survivors: WorkerAPI) throws {
         let (segment, coordinator, lines, victims) = try scenario(
-            "k2", victims: [["--kill", "waiting"], ["--kill", "entered"]])
+            "k2", victims: [["--kill", "waiting"], ["--kill", "entered"]], api: api, survivors: survivors)
         let expected = "err 0 \(BatchError.workerCrashed(pid: victims[1]))"
         #expect(lines == [expected, expected])
         try expectHealthy(segment, coordinator, crashes: 2, cancels: 1)
+    }
+
+    /// The crash snapshot is taken at a phase change, after the step's changes: a process that
+    /// dies holding the lock before its first phase change leaves the state of the last one —
+    /// which must not name as the section's holder a worker that had left it (it did, when the
+    /// snapshot of an exit was taken before the section was released: the survivors then found
+    /// the segment "corrupt").
+    @Test("a process killed holding the lock between phase changes: the snapshot names no holder that left")
+    func killedHoldingTheLockBetweenPhases() throws {
+        let (name, segment) = try makeNamedSegment(processConfiguration, tag: "kl")
+        defer { try? SharedSegment.unlink(name: name) }
+        let coordinator = try testCoordinator(segment)
+        #expect(try testOp(coordinator).batchSize == 1)  // its exit is the last phase change
+        let victim = Child(["die-locked", name])
+        #expect(victim.finish().status == -SIGKILL)
+        #expect(try testOp(coordinator).batchSize == 1)
+        #expect(segment.counters.crashesRecovered == 1)
+        #expect(segment.failure == nil)
     }
 
     @Test("a killed waiter does not break later wake-ups (the condvar bug does not exist here)")
@@ -176,7 +229,9 @@ struct CrashTests {
         }
         #expect(killed == 12)
         #expect(segment.counters.crashesRecovered >= 1)
-        #expect(try testOp(coordinator).batchSize == 1)
+        let before = segment.status()
+        let last = try testOp(coordinator)
+        #expect(last.batchSize == 1, "\(last); before it: \(before.coaches), \(before.participants)")
         let status = segment.status()
         #expect(status.queueLength == 0)
         #expect(status.coaches[0].count == 0)

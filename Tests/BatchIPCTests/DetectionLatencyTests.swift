@@ -1,8 +1,9 @@
-// How soon a death is noticed (DESIGN.md §4: p99 within 100 ms with the default liveness period).
+// How soon a death is noticed (docs/DESIGN.md §8: p99 within 100 ms with the default liveness period).
 // A worker killed while it sleeps in commit holds no lock, so nobody is told by the kernel: the
 // survivors find it at their next liveness check. The test kills such a sleeper and measures
 // the time until its participant slot has been repaired and freed.
 import BatchIPC
+import BatchTestSupport
 import Testing
 
 #if canImport(Glibc)
@@ -20,8 +21,9 @@ struct DetectionLatencyTests {
     @Test("a sleeper killed in commit is repaired within 100 ms (p99, default liveness period)")
     func sleeperDeathNoticedQuickly() throws {
         #expect(SharedBatchConfiguration().livenessPeriod == .milliseconds(20))
-        let (name, segment) = try makeNamedSegment(SharedBatchConfiguration(
-            coaches: 1, participants: 64, stateSize: 16, arenaCapacity: 64 << 10, resultCapacity: 16), tag: "lat")
+        let (name, segment) = try makeNamedSegment(
+            SharedBatchConfiguration(
+                coaches: 1, participants: 64, stateSize: 16, arenaCapacity: 64 << 10, resultCapacity: 16), tag: "lat")
         defer { try? SharedSegment.unlink(name: name) }
         let coordinator = try testCoordinator(segment)
         var latencies: [Double] = []
@@ -51,7 +53,9 @@ struct DetectionLatencyTests {
         let sorted = latencies.sorted()
         let p99 = sorted[min(sorted.count - 1, Int((Double(sorted.count) * 0.99).rounded(.up)) - 1)]
         let median = sorted[sorted.count / 2]
-        print("death detection latency over \(sorted.count) kills: median \(Int(median * 1000)) ms, p99 \(Int(p99 * 1000)) ms, max \(Int(sorted.last! * 1000)) ms")
+        print(
+            "death detection latency over \(sorted.count) kills: median \(Int(median * 1000)) ms, p99 \(Int(p99 * 1000)) ms, max \(Int(sorted.last! * 1000)) ms"
+        )
         #expect(p99 < 0.100, "p99 \(p99) s")
     }
 }

@@ -1,6 +1,7 @@
 // Spawning the real helper executable (`batch-ipc-test-helper`, built next to the test bundle)
 // with posix_spawn — never fork() in the test runner — and reading its output before waiting.
 import BatchIPC
+import BatchTestSupport
 import CShmSync
 import Testing
 
@@ -8,9 +9,10 @@ import Testing
     import Glibc
 #endif
 
-/// The helper's commit function, for a coordinator in the test process joining the same batches.
+/// The helper's commit function, for a coordinator in the test process joining the same batches;
+/// strict waiting, like the helper's default, so that an announcement holds a batch open.
 func testCoordinator(_ segment: SharedSegment) throws -> SharedCoordinator<TestResult> {
-    try SharedCoordinator<TestResult>(segment: segment, commit: commitTestBatch)
+    try SharedCoordinator<TestResult>(segment: segment, waiting: .strict, commit: commitTestBatch)
 }
 
 /// One op of the test process, like a helper's.
@@ -56,6 +58,23 @@ final class Child: @unchecked Sendable {
         self.out = fds[0]
     }
 
+    /// Reads one line of its output: blocks until it comes; `nil` at the end of the output.
+    func readLine() -> String? {
+        var line: [UInt8] = []
+        var byte: UInt8 = 0
+        while true {
+            let n = read(out, &byte, 1)
+            if n == 1 {
+                if byte == UInt8(ascii: "\n") { return String(decoding: line, as: UTF8.self) }
+                line.append(byte)
+            } else if n < 0 && errno == EINTR {
+                continue
+            } else {
+                return line.isEmpty ? nil : String(decoding: line, as: UTF8.self)
+            }
+        }
+    }
+
     /// Reads the whole output (until the child closes it or dies), then reaps it.
     /// - Returns: the output lines and the exit code, or minus the signal that killed it.
     func finish() -> (lines: [String], status: Int32) {
@@ -95,11 +114,3 @@ func waitForPhase(
         }
     }
 }
-
-/// A segment for multi-process tests: created (not unlinked, the helpers open it by name) and
-/// removed by `cleanup`.
-func makeNamedSegment(_ configuration: SharedBatchConfiguration, tag: String) throws -> (String, SharedSegment) {
-    let name = uniqueSegmentName(tag)
-    return (name, try SharedSegment.create(name: name, configuration: configuration))
-}
-

@@ -3,6 +3,7 @@
 // yielding waiter does not look for dead participants), settable per process, and batches stay
 // exact whether waiters yield or sleep at once.
 import BatchIPC
+import BatchTestSupport
 import Testing
 
 #if canImport(Glibc)

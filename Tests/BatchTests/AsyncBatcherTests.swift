@@ -1,3 +1,4 @@
+import BatchTestSupport
 import Synchronization
 import Testing
 
@@ -52,7 +53,9 @@ import Testing
                 try await group.waitForAll()
             }
         }
-        await awaitCondition("the others wait to enter") { batcher.coordinator.waitingToEnter == tasks }
+        // The next batch fills while the first commits: 5 items, then it is full (triggered)
+        // and the others wait to enter.
+        await awaitCondition("the others wait to enter") { batcher.engine.home.parkedCount(channel: 0) == tasks - 5 }
         gate.open()
         _ = try await first.value
         try await results.value

@@ -1,3 +1,4 @@
+import BatchTestSupport
 import Synchronization
 import Testing
 

@@ -1,3 +1,4 @@
+import BatchTestSupport
 import Synchronization
 import Testing
 
@@ -5,7 +6,7 @@ import Testing
 @testable import Batch
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A one-shot gate: tasks suspend in `wait()` until the test calls `open()`. Not cancellable, on
@@ -68,7 +69,7 @@ func awaitCondition(
     return true
 }
 
-extension _AsyncBatchCoordinating where _Home == _AsyncHome<Result> {
+extension _AsyncBatchCoordinating {
     /// Tasks parked on the enter channel (waiting while a batch commits).
     var waitingToEnter: Int { _engine.home.parkedCount(channel: 0) }
     /// Tasks parked in commit on `coach` (waiting for the committer).
@@ -90,6 +91,14 @@ final class AsyncLedger: Sendable {
     func record(_ items: [Int]) -> [Int] {
         batches.withLock { $0.append(items) }
         return items
+    }
+
+    /// Records a batch; its number in the ledger.
+    func recordIndex(_ items: [Int]) -> Int {
+        batches.withLock {
+            $0.append(items)
+            return $0.count - 1
+        }
     }
 
     var all: [[Int]] { batches.withLock { $0 } }

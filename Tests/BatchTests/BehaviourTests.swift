@@ -1,27 +1,34 @@
-// The behavioural suite of DESIGN.md §1, written against the common interface
-// (`BatchCoordinator`, `MultiBatchCoordinator`) and the two factories of Homes.swift. It runs
-// unchanged against the in-process home (here) and the shared-memory home (BatchIPCTests links
-// this very file). Errors are compared by their description where they may cross processes.
+// The behavioural suite of the protocol (docs/DESIGN.md), written against the common interface
+// (`BatchCoordinator`, `MultiBatchCoordinator`) and run unchanged against every blocking home
+// (`TestHome`: in process, and in a shared-memory segment). Each test takes the home as its
+// argument and hands the coordinator it makes to a generic body. Errors are compared by their
+// description where they may cross processes.
 //
 // Ordering between workers is made deterministic by awaiting observable conditions: a worker
 // that announced itself and then waits in `commit()` holds the critical section until it
 // sleeps, so another worker's `enter()` returning proves the first one is asleep in commit.
-import Batch
+import BatchIPC
+import BatchTestSupport
 import Synchronization
 import Testing
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
-@Suite("Behaviour (DESIGN.md §1)", .timeLimit(.minutes(1)))
+@Suite("Behaviour (docs/DESIGN.md)", .timeLimit(.minutes(1)))
 struct BehaviourTests {
     // MARK: - Totals
 
-    @Test("N workers × M iterations: every result is a batch with the worker's item; totals exact")
-    func exactTotals() {
+    @Test(
+        "N workers × M iterations: every result is a batch with the worker's item; totals exact",
+        arguments: TestHome.allCases)
+    func exactTotals(_ home: TestHome) {
         let ledger = Ledger()
-        let coordinator = makeCoordinator { ledger.commitBatch() }
+        exactTotals(home.makeCoordinator { ledger.commitBatch() }, ledger)
+    }
+
+    func exactTotals(_ coordinator: some BatchCoordinator<Int>, _ ledger: Ledger) {
         let workers = 8
         let iterations = 400
         let wrong = Atomic<Int>(0)
@@ -54,15 +61,21 @@ struct BehaviourTests {
         #expect(coordinator.queueLength == 0)
     }
 
-    @Test("batches form under a closed loop with a slow commit (a waiting worker counts as coming)")
-    func batchesForm() throws {
+    @Test(
+        "batches form under a closed loop with a slow commit (a waiting worker counts as coming)",
+        arguments: TestHome.allCases)
+    func batchesForm(_ home: TestHome) throws {
         let ledger = Ledger()
-        let coordinator = makeCoordinator {
-            // The commit's cost, simulated: 1 ms.
-            var pause = timespec(tv_sec: 0, tv_nsec: 1_000_000)
-            nanosleep(&pause, nil)
-            return ledger.commitBatch()
-        }
+        batchesForm(
+            home.makeCoordinator {
+                // The commit's cost, simulated: 1 ms.
+                var pause = timespec(tv_sec: 0, tv_nsec: 1_000_000)
+                nanosleep(&pause, nil)
+                return ledger.commitBatch()
+            }, ledger)
+    }
+
+    func batchesForm(_ coordinator: some BatchCoordinator<Int>, _ ledger: Ledger) {
         let workers = 8
         let iterations = 40
         runThreads(workers) { w in
@@ -74,35 +87,40 @@ struct BehaviourTests {
             }
         }
         let mean = Double(workers * iterations) / Double(ledger.batches)
-        // The seed gives 1.00 here; DESIGN.md's bar (>= 6 at 100 µs) is measured by batch-bench.
+        // The seed gives 1.00 here; docs/DESIGN.md §8's bar (>= 6 at 100 µs) is measured by batch-bench.
         #expect(mean >= 3, "mean batch size \(mean)")
         #expect(ledger.allCommitted.count == workers * iterations)
     }
 
-    // MARK: - The table of DESIGN.md §1
+    // MARK: - The steps of the protocol
 
-    @Test("leave without commit: nothing is committed for a lone leaver; a leaver's data goes with the others")
-    func leaveWithoutCommit() throws {
+    @Test(
+        "leave without commit: nothing is committed for a lone leaver; a leaver's data goes with the others",
+        arguments: TestHome.allCases)
+    func leaveWithoutCommit(_ home: TestHome) throws {
         for _ in 0..<rounds {
             let ledger = Ledger()
-            let coordinator = makeCoordinator { ledger.commitBatch() }
-            coordinator.queueIn()
-            #expect(coordinator.enter() == 0)
-            #expect(coordinator.exit() == 0)
-            try coordinator.batch { section in _ = section.index }  // returns without commit
-            #expect(ledger.batches == 0)
-
-            // B waits in commit for A; A adds and leaves; B commits both items.
-            coordinator.queueIn()  // A
-            let b = BackgroundWorker(coordinator) { _, first in ledger.add(2, first: first) }
-            waitUntil("B entered") { b.isInside }
-            #expect(coordinator.enter() == 1)  // returns once B sleeps in commit
-            ledger.add(1, first: false)
-            coordinator.exit()
-            let number = try b.finish().get()
-            #expect(ledger.batch(number) == [2, 1])
-            #expect(ledger.batches == 1)
+            try leaveWithoutCommit(home.makeCoordinator { ledger.commitBatch() }, ledger)
         }
+    }
+
+    func leaveWithoutCommit(_ coordinator: some BatchCoordinator<Int>, _ ledger: Ledger) throws {
+        coordinator.queueIn()
+        #expect(coordinator.enter() == 0)
+        #expect(coordinator.exit() == 0)
+        try coordinator.batch { section in _ = section.index }  // returns without commit
+        #expect(ledger.batches == 0)
+
+        // B waits in commit for A; A adds and leaves; B commits both items.
+        coordinator.queueIn()  // A
+        let b = BackgroundWorker(coordinator) { _, first in ledger.add(2, first: first) }
+        waitUntil("B entered") { b.isInside }
+        #expect(coordinator.enter() == 1)  // returns once B sleeps in commit
+        ledger.add(1, first: false)
+        coordinator.exit()
+        let number = try b.finish().get()
+        #expect(ledger.batch(number) == [2, 1])
+        #expect(ledger.batches == 1)
     }
 
     /// Runs B (thread: enter, add 2, commit) and then A on this thread inside the same batch:
@@ -120,216 +138,272 @@ struct BehaviourTests {
         return (b.finish(), aOutcome)
     }
 
-    @Test("cancel with an error: every worker of the batch gets it; the commit function is not called")
-    func cancelWithError() throws {
+    @Test(
+        "cancel with an error: every worker of the batch gets it; the commit function is not called",
+        arguments: TestHome.allCases)
+    func cancelWithError(_ home: TestHome) throws {
         for round in 0..<rounds {
             let ledger = Ledger()
-            let coordinator = makeCoordinator { ledger.commitBatch() }
-            let (b, a) = twoInOneBatch(coordinator, ledger: ledger) { ticket in
-                try ticket.enter { section in
-                    #expect(section.index == 1)
-                    ledger.add(1, first: section.isFirst)
-                    return try section.cancel(Boom(tag: "cancel\(round)"))
-                }
-            }
-            #expect(throws: (any Error).self) { try a.get() }
-            #expect(isBoom(a.failure!, "cancel\(round)"))
-            #expect(b.failure.map { isBoom($0, "cancel\(round)") } == true)
-            #expect(ledger.batches == 0)
-            // The next batch works.
-            let n = try coordinator.batch { section in
-                ledger.add(3, first: section.isFirst)
-                return try section.commit()
-            }
-            #expect(ledger.batch(n) == [3])
+            try cancelWithError(home.makeCoordinator { ledger.commitBatch() }, ledger, round)
         }
     }
 
-    @Test("cancel without an error: everyone gets BatchError.canceled")
-    func cancelWithoutError() throws {
+    func cancelWithError(_ coordinator: some BatchCoordinator<Int>, _ ledger: Ledger, _ round: Int) throws {
+        let (b, a) = twoInOneBatch(coordinator, ledger: ledger) { ticket in
+            try ticket.enter { section in
+                #expect(section.index == 1)
+                ledger.add(1, first: section.isFirst)
+                return try section.cancel(Boom(tag: "cancel\(round)"))
+            }
+        }
+        #expect(throws: (any Error).self) { try a.get() }
+        #expect(isBoom(a.failure!, "cancel\(round)"))
+        #expect(b.failure.map { isBoom($0, "cancel\(round)") } == true)
+        #expect(ledger.batches == 0)
+        // The next batch works.
+        let n = try coordinator.batch { section in
+            ledger.add(3, first: section.isFirst)
+            return try section.commit()
+        }
+        #expect(ledger.batch(n) == [3])
+    }
+
+    @Test("cancel without an error: everyone gets BatchError.canceled", arguments: TestHome.allCases)
+    func cancelWithoutError(_ home: TestHome) throws {
         for _ in 0..<rounds {
             let ledger = Ledger()
-            let coordinator = makeCoordinator { ledger.commitBatch() }
-            let (b, a) = twoInOneBatch(coordinator, ledger: ledger) { ticket in
-                try ticket.enter { section in
-                    ledger.add(1, first: section.isFirst)
-                    return try section.cancel()
-                }
-            }
-            #expect(a.failure.map(isCanceled) == true)
-            #expect(b.failure.map(isCanceled) == true)
-            #expect(ledger.batches == 0)
+            try cancelWithoutError(home.makeCoordinator { ledger.commitBatch() }, ledger)
         }
     }
 
-    @Test("a body that throws before commit poisons the batch: the others get workerFailed")
-    func throwBeforeCommit() throws {
+    func cancelWithoutError(_ coordinator: some BatchCoordinator<Int>, _ ledger: Ledger) throws {
+        let (b, a) = twoInOneBatch(coordinator, ledger: ledger) { ticket in
+            try ticket.enter { section in
+                ledger.add(1, first: section.isFirst)
+                return try section.cancel()
+            }
+        }
+        #expect(a.failure.map(isCanceled) == true)
+        #expect(b.failure.map(isCanceled) == true)
+        #expect(ledger.batches == 0)
+    }
+
+    @Test(
+        "a body that throws before commit poisons the batch: the others get workerFailed", arguments: TestHome.allCases)
+    func throwBeforeCommit(_ home: TestHome) throws {
         for round in 0..<rounds {
             let ledger = Ledger()
-            let coordinator = makeCoordinator { ledger.commitBatch() }
-            let (b, a) = twoInOneBatch(coordinator, ledger: ledger) { ticket in
-                try ticket.enter { section -> Int in
-                    ledger.add(1, first: section.isFirst)
-                    throw Boom(tag: "body\(round)")
-                }
-            }
-            // The thrower gets its own error back, as it is.
-            #expect((a.failure as? Boom)?.tag == "body\(round)")
-            #expect(b.failure.map { isWorkerFailed($0, "body\(round)") } == true, "\(b)")
-            #expect(ledger.batches == 0)
-            #expect(try coordinator.batch { s in ledger.add(3, first: s.isFirst); return try s.commit() } == 0)
+            try throwBeforeCommit(home.makeCoordinator { ledger.commitBatch() }, ledger, round)
         }
     }
 
-    @Test("a body that throws after commit does not touch the batch")
-    func throwAfterCommit() throws {
+    func throwBeforeCommit(_ coordinator: some BatchCoordinator<Int>, _ ledger: Ledger, _ round: Int) throws {
+        let (b, a) = twoInOneBatch(coordinator, ledger: ledger) { ticket in
+            try ticket.enter { section -> Int in
+                ledger.add(1, first: section.isFirst)
+                throw Boom(tag: "body\(round)")
+            }
+        }
+        // The thrower gets its own error back, as it is.
+        #expect((a.failure as? Boom)?.tag == "body\(round)")
+        #expect(b.failure.map { isWorkerFailed($0, "body\(round)") } == true, "\(b)")
+        #expect(ledger.batches == 0)
+        #expect(
+            try coordinator.batch { s in
+                ledger.add(3, first: s.isFirst)
+                return try s.commit()
+            } == 0)
+    }
+
+    @Test("a body that throws after commit does not touch the batch", arguments: TestHome.allCases)
+    func throwAfterCommit(_ home: TestHome) throws {
         for round in 0..<rounds {
             let ledger = Ledger()
-            let coordinator = makeCoordinator { ledger.commitBatch() }
-            let (b, a) = twoInOneBatch(coordinator, ledger: ledger) { ticket in
-                try ticket.enter { section -> Int in
-                    ledger.add(1, first: section.isFirst)
-                    _ = try section.commit()
-                    throw Boom(tag: "after\(round)")
-                }
-            }
-            #expect((a.failure as? Boom)?.tag == "after\(round)")
-            let number = try b.get()
-            #expect(ledger.batch(number) == [2, 1])
+            try throwAfterCommit(home.makeCoordinator { ledger.commitBatch() }, ledger, round)
         }
     }
 
-    @Test("a commit function that throws gives every worker of the batch the same error")
-    func commitFunctionThrows() throws {
+    func throwAfterCommit(_ coordinator: some BatchCoordinator<Int>, _ ledger: Ledger, _ round: Int) throws {
+        let (b, a) = twoInOneBatch(coordinator, ledger: ledger) { ticket in
+            try ticket.enter { section -> Int in
+                ledger.add(1, first: section.isFirst)
+                _ = try section.commit()
+                throw Boom(tag: "after\(round)")
+            }
+        }
+        #expect((a.failure as? Boom)?.tag == "after\(round)")
+        let number = try b.get()
+        #expect(ledger.batch(number) == [2, 1])
+    }
+
+    @Test("a commit function that throws gives every worker of the batch the same error", arguments: TestHome.allCases)
+    func commitFunctionThrows(_ home: TestHome) throws {
         for round in 0..<rounds {
             let ledger = Ledger()
             let fail = Atomic<Bool>(true)
-            let coordinator = makeCoordinator {
+            let coordinator = home.makeCoordinator {
                 if fail.load(ordering: .relaxed) { throw Boom(tag: "fn\(round)") }
                 return ledger.commitBatch()
             }
-            let (b, a) = twoInOneBatch(coordinator, ledger: ledger) { ticket in
-                try ticket.enter { section in
-                    ledger.add(1, first: section.isFirst)
-                    return try section.commit()
-                }
-            }
-            #expect(a.failure.map { isBoom($0, "fn\(round)") } == true)
-            #expect(b.failure.map { isBoom($0, "fn\(round)") } == true)
-            fail.store(false, ordering: .relaxed)
-            #expect(try coordinator.batch { s in ledger.add(3, first: s.isFirst); return try s.commit() } == 0)
+            try commitFunctionThrows(coordinator, ledger, round, fail)
         }
     }
 
-    @Test("trigger commits at once; workers not yet entered go to the next batch")
-    func triggerCommitsAtOnce() throws {
-        for _ in 0..<rounds {
-            let ledger = Ledger()
-            let coordinator = makeCoordinator { ledger.commitBatch() }
-            coordinator.queueIn()  // B is coming, but A does not wait for it
-            let first = try coordinator.batch { section in
+    func commitFunctionThrows(
+        _ coordinator: some BatchCoordinator<Int>, _ ledger: Ledger, _ round: Int, _ fail: borrowing Atomic<Bool>
+    ) throws {
+        let (b, a) = twoInOneBatch(coordinator, ledger: ledger) { ticket in
+            try ticket.enter { section in
                 ledger.add(1, first: section.isFirst)
-                section.trigger()
                 return try section.commit()
             }
-            #expect(ledger.batch(first) == [1])
-            #expect(coordinator.enter() == 0)  // B: a new batch
-            ledger.add(2, first: true)
-            let second = try coordinator.commit()
-            coordinator.exit()
-            #expect(ledger.batch(second) == [2])
+        }
+        #expect(a.failure.map { isBoom($0, "fn\(round)") } == true)
+        #expect(b.failure.map { isBoom($0, "fn\(round)") } == true)
+        fail.store(false, ordering: .relaxed)
+        #expect(
+            try coordinator.batch { s in
+                ledger.add(3, first: s.isFirst)
+                return try s.commit()
+            } == 0)
+    }
+
+    @Test("trigger commits at once; workers not yet entered go to the next batch", arguments: TestHome.allCases)
+    func triggerCommitsAtOnce(_ home: TestHome) throws {
+        for _ in 0..<rounds {
+            let ledger = Ledger()
+            try triggerCommitsAtOnce(home.makeCoordinator { ledger.commitBatch() }, ledger)
         }
     }
 
-    @Test("trigger does not leak into the next batch (after a leave, and after a commit)")
-    func triggerDoesNotLeak() throws {
+    func triggerCommitsAtOnce(_ coordinator: some BatchCoordinator<Int>, _ ledger: Ledger) throws {
+        coordinator.queueIn()  // B is coming, but A does not wait for it
+        let first = try coordinator.batch { section in
+            ledger.add(1, first: section.isFirst)
+            section.trigger()
+            return try section.commit()
+        }
+        #expect(ledger.batch(first) == [1])
+        #expect(coordinator.enter() == 0)  // B: a new batch
+        ledger.add(2, first: true)
+        let second = try coordinator.commit()
+        coordinator.exit()
+        #expect(ledger.batch(second) == [2])
+    }
+
+    @Test("trigger does not leak into the next batch (after a leave, and after a commit)", arguments: TestHome.allCases)
+    func triggerDoesNotLeak(_ home: TestHome) throws {
         for _ in 0..<rounds {
             let ledger = Ledger()
-            let coordinator = makeCoordinator { ledger.commitBatch() }
-            // A triggers and leaves without committing: the batch empties.
-            coordinator.queueIn()
-            _ = coordinator.enter()
-            coordinator.trigger()
-            coordinator.exit()
-            // A triggers and commits alone.
-            _ = try coordinator.batch { s in
-                ledger.add(0, first: s.isFirst)
-                s.trigger()
+            try triggerDoesNotLeak(home.makeCoordinator { ledger.commitBatch() }, ledger)
+        }
+    }
+
+    func triggerDoesNotLeak(_ coordinator: some BatchCoordinator<Int>, _ ledger: Ledger) throws {
+        // A triggers and leaves without committing: the batch empties.
+        coordinator.queueIn()
+        _ = coordinator.enter()
+        coordinator.trigger()
+        coordinator.exit()
+        // A triggers and commits alone.
+        _ = try coordinator.batch { s in
+            ledger.add(0, first: s.isFirst)
+            s.trigger()
+            return try s.commit()
+        }
+        // B must now wait for A (announced): a leaked trigger would make it commit alone.
+        let (b, a) = twoInOneBatch(coordinator, ledger: ledger) { ticket in
+            try ticket.enter { section in
+                ledger.add(1, first: section.isFirst)
+                return try section.commit()
+            }
+        }
+        let number = try b.get()
+        #expect(try a.get() == number)
+        #expect(ledger.batch(number) == [2, 1])
+    }
+
+    @Test("non-blocking enter while the batch commits returns busy and leaves the queue", arguments: TestHome.allCases)
+    func nonBlockingEnterWhileCommitting(_ home: TestHome) throws {
+        for _ in 0..<rounds {
+            let ledger = Ledger()
+            let gate = CommitGate()
+            try nonBlockingEnterWhileCommitting(
+                home.makeCoordinator {
+                    gate.hold()
+                    return ledger.commitBatch()
+                }, ledger, gate)
+        }
+    }
+
+    func nonBlockingEnterWhileCommitting(
+        _ coordinator: some BatchCoordinator<Int>, _ ledger: Ledger, _ gate: CommitGate
+    ) throws {
+        let thread = TestThread {
+            _ = try? coordinator.batch { s in
+                ledger.add(1, first: s.isFirst)
                 return try s.commit()
             }
-            // B must now wait for A (announced): a leaked trigger would make it commit alone.
-            let (b, a) = twoInOneBatch(coordinator, ledger: ledger) { ticket in
-                try ticket.enter { section in
-                    ledger.add(1, first: section.isFirst)
-                    return try section.commit()
-                }
-            }
-            let number = try b.get()
-            #expect(try a.get() == number)
-            #expect(ledger.batch(number) == [2, 1])
         }
+        waitUntil("the commit function runs") { gate.isHeld }
+        #expect(coordinator.queueIn() == 1)
+        #expect(coordinator.enter(blocking: false) == -1)
+        #expect(coordinator.queueLength == 0)
+        #expect(throws: BatchError.self) {
+            try coordinator.batch(blocking: false) { s in try s.commit() }
+        }
+        #expect(coordinator.queueLength == 0)
+        gate.release()
+        thread.join()
+        #expect(
+            try coordinator.batch { s in
+                ledger.add(2, first: s.isFirst)
+                return try s.commit()
+            } == 1)
     }
 
-    @Test("non-blocking enter while the batch commits returns busy and leaves the queue")
-    func nonBlockingEnterWhileCommitting() throws {
-        for _ in 0..<rounds {
-            let ledger = Ledger()
-            let committing = Atomic<Bool>(false)
-            let release = Atomic<Bool>(false)
-            let coordinator = makeCoordinator {
-                committing.store(true, ordering: .releasing)
-                while !release.load(ordering: .acquiring) { sched_yield() }
-                return ledger.commitBatch()
-            }
-            let thread = TestThread {
-                _ = try? coordinator.batch { s in ledger.add(1, first: s.isFirst); return try s.commit() }
-            }
-            waitUntil("the commit function runs") { committing.load(ordering: .acquiring) }
-            #expect(coordinator.queueIn() == 1)
-            #expect(coordinator.enter(blocking: false) == -1)
-            #expect(coordinator.queueLength == 0)
-            #expect(throws: BatchError.self) {
-                try coordinator.batch(blocking: false) { s in try s.commit() }
-            }
-            #expect(coordinator.queueLength == 0)
-            release.store(true, ordering: .releasing)
-            thread.join()
-            #expect(try coordinator.batch { s in ledger.add(2, first: s.isFirst); return try s.commit() } == 1)
-        }
-    }
-
-    @Test("queueOut + notify releases a worker waiting in commit (low-level, ticket.leave, dropped ticket)")
-    func queueOutAndNotify() throws {
+    @Test(
+        "queueOut + notify releases a worker waiting in commit (low-level, ticket.leave, dropped ticket)",
+        arguments: TestHome.allCases)
+    func queueOutAndNotify(_ home: TestHome) throws {
         for variant in 0..<3 {
             for _ in 0..<rounds {
                 let ledger = Ledger()
-                let coordinator = makeCoordinator { ledger.commitBatch() }
-                // B is announced by a ticket (or queueIn); A waits in commit for it.
-                var ticket: BatchTicket<_>? = variant == 0 ? nil : coordinator.ticket()
-                if variant == 0 { coordinator.queueIn() }
-                let a = BackgroundWorker(coordinator) { _, first in ledger.add(1, first: first) }
-                waitUntil("A entered") { a.isInside }
-                switch variant {
-                case 0:
-                    #expect(coordinator.queueOut() == 0)
-                    coordinator.notify()
-                case 1:
-                    ticket.take()!.leave()
-                default:
-                    ticket = nil  // the ticket's deinit leaves and notifies
-                }
-                _ = ticket
-                let number = try a.finish().get()
-                #expect(ledger.batch(number) == [1])
-                #expect(coordinator.queueLength == 0)
+                try queueOutAndNotify(home.makeCoordinator { ledger.commitBatch() }, ledger, variant)
             }
         }
     }
 
-    @Test("the coordinator's own commit() or cancel() inside the closure: no second outcome, no poison")
-    func lowLevelOutcomeInsideTheClosure() throws {
+    func queueOutAndNotify(_ coordinator: some BatchCoordinator<Int>, _ ledger: Ledger, _ variant: Int) throws {
+        // B is announced by a ticket (or queueIn); A waits in commit for it.
+        var ticket: BatchTicket<_>? = variant == 0 ? nil : coordinator.ticket()
+        if variant == 0 { coordinator.queueIn() }
+        let a = BackgroundWorker(coordinator) { _, first in ledger.add(1, first: first) }
+        waitUntil("A entered") { a.isInside }
+        switch variant {
+        case 0:
+            #expect(coordinator.queueOut() == 0)
+            coordinator.notify()
+        case 1:
+            ticket.take()!.leave()
+        default:
+            ticket = nil  // the ticket's deinit leaves and notifies
+        }
+        _ = ticket
+        let number = try a.finish().get()
+        #expect(ledger.batch(number) == [1])
+        #expect(coordinator.queueLength == 0)
+    }
+
+    @Test(
+        "the coordinator's own commit() or cancel() inside the closure: no second outcome, no poison",
+        arguments: TestHome.allCases)
+    func lowLevelOutcomeInsideTheClosure(_ home: TestHome) throws {
         let ledger = Ledger()
-        let coordinator = makeCoordinator { ledger.commitBatch() }
+        try lowLevelOutcomeInsideTheClosure(home.makeCoordinator { ledger.commitBatch() }, ledger)
+    }
+
+    func lowLevelOutcomeInsideTheClosure(_ coordinator: some BatchCoordinator<Int>, _ ledger: Ledger) throws {
         // The Go guide's `bc.Cancel(ctx, err)` inside the section, then the error propagates.
         #expect(throws: (any Error).self) {
             try coordinator.batch { section -> Int in
@@ -350,10 +424,13 @@ struct BehaviourTests {
         #expect(ledger.batch(0) == [2])
     }
 
-    @Test("a ticket prepares outside the lock, then enters")
-    func ticketEnter() throws {
+    @Test("a ticket prepares outside the lock, then enters", arguments: TestHome.allCases)
+    func ticketEnter(_ home: TestHome) throws {
         let ledger = Ledger()
-        let coordinator = makeCoordinator { ledger.commitBatch() }
+        try ticketEnter(home.makeCoordinator { ledger.commitBatch() }, ledger)
+    }
+
+    func ticketEnter(_ coordinator: some BatchCoordinator<Int>, _ ledger: Ledger) throws {
         let ticket = coordinator.ticket()
         #expect(coordinator.queueLength == 1)
         let item = 40 + 2  // prepared before entering
@@ -363,117 +440,6 @@ struct BehaviourTests {
         }
         #expect(ledger.batch(number) == [42])
         #expect(coordinator.queueLength == 0)
-    }
-
-    // MARK: - Multi
-
-    @Test("Multi without a balancer: exact totals; each result is a batch of the worker's coach")
-    func multiTotals() {
-        let coaches = 3
-        let ledgers = (0..<coaches).map { _ in Ledger() }
-        let multi = makeMulti(coaches: coaches) { coach in ledgers[coach].commitBatch() }
-        #expect(multi.coaches == coaches)
-        let workers = 8
-        let iterations = 300
-        let wrong = Atomic<Int>(0)
-        let slow = Atomic<Int>(0)
-        runThreads(workers) { w in
-            for i in 0..<iterations {
-                let item = w * iterations + i
-                do {
-                    let (coach, number) = try multi.batch { section in
-                        ledgers[section.coach].add(item, first: section.isFirst)
-                        return (section.coach, try section.commit())
-                    }
-                    if !ledgers[coach].batch(number).contains(item) { wrong.add(1, ordering: .relaxed) }
-                } catch {
-                    wrong.add(1, ordering: .relaxed)
-                }
-                _ = slow
-            }
-        }
-        #expect(wrong.load(ordering: .relaxed) == 0)
-        #expect(ledgers.flatMap(\.allCommitted).sorted() == Array(0..<workers * iterations))
-    }
-
-    @Test("Multi enters the first free coach; a committing coach is skipped")
-    func multiFirstFree() throws {
-        let committing = Atomic<Bool>(false)
-        let release = Atomic<Bool>(false)
-        let multi = makeMulti(coaches: 2) { coach in
-            if coach == 0 {
-                committing.store(true, ordering: .releasing)
-                while !release.load(ordering: .acquiring) { sched_yield() }
-            }
-            return coach
-        }
-        let thread = TestThread { _ = try? multi.batch { s in try s.commit() } }
-        waitUntil("coach 0 commits") { committing.load(ordering: .acquiring) }
-        multi.queueIn()
-        let (coach, index) = multi.enter()
-        #expect(coach == 1 && index == 0)
-        multi.trigger(coach: 1)
-        #expect(try multi.commit(coach: 1) == 1)
-        multi.exit(coach: 1)
-        release.store(true, ordering: .releasing)
-        thread.join()
-        multi.queueIn()
-        #expect(multi.enter() == (0, 0))
-        #expect(throws: (any Error).self) { try multi.cancel(coach: 0, Boom(tag: "m")) }
-        multi.exit(coach: 0)
-    }
-
-    @Test("Multi with a balancer: the worker enters the coach it picks")
-    func multiBalancer() throws {
-        let multi = makeMulti(coaches: 70) { coach in coach }
-        let seen = Locked<[UInt64]>([])
-        multi.balancer = { free in
-            seen.withLock { $0 = free }
-            return 69  // the highest coach; bit 69 is in word 1
-        }
-        #expect(try multi.batch { s in try s.commit() } == 69)
-        #expect(seen.withLock { $0 } == [UInt64.max, (1 << 6) - 1])
-        multi.balancer = nil
-        #expect(try multi.batch { s in try s.commit() } == 0)
-    }
-
-    @Test("a balancer that refuses: non-blocking gets busy; a refused worker never holds up a filling batch")
-    func multiBalancerRefuses() throws {
-        for _ in 0..<rounds {
-            let ledgers = [Ledger(), Ledger()]
-            let multi = makeMulti(coaches: 2) { coach in ledgers[coach].commitBatch() }
-            let allowed = Atomic<Int>(-1)
-            multi.balancer = { _ in allowed.load(ordering: .acquiring) }
-            multi.queueIn()
-            #expect(multi.enter(blocking: false) == (-1, -1))
-            #expect(multi.queueLength == 0)
-
-            // A enters coach 0 and waits in commit for B, who is announced.
-            allowed.store(0, ordering: .releasing)
-            multi.queueIn()  // B
-            let a = BackgroundWorker(multi) { coach, first in ledgers[coach].add(1, first: first) }
-            waitUntil("A entered") { a.isInside }
-            // B is refused while coaches are free: it stops counting as coming, so A commits alone.
-            allowed.store(-1, ordering: .releasing)
-            let b = Locked<(Int, Int)?>(nil)
-            let threadB = TestThread {
-                let (coach, index) = multi.enter()
-                ledgers[coach].add(2, first: index == 0)
-                let n = try? multi.commit(coach: coach)
-                multi.exit(coach: coach)
-                b.withLock { $0 = (coach, n ?? -1) }
-            }
-            #expect(ledgers[0].batch(try a.finish().get()) == [1])
-            #expect(b.withLock { $0 } == nil)
-            // Changing the balancer's mind and notifying lets B in.
-            allowed.store(1, ordering: .releasing)
-            multi.notify()
-            threadB.join()
-            let (coach, number) = try #require(b.withLock { $0 })
-            #expect(coach == 1)
-            #expect(ledgers[1].batch(number) == [2])
-            #expect(multi.queueLength == 0)
-        }
     }
 }
 

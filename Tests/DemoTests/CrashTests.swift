@@ -1,7 +1,9 @@
 // Crash injection at every phase: the check passes and the errors are the ones the crash model
-// of DESIGN.md §2 gives for that phase.
+// of docs/DESIGN.md §4 gives for that phase.
 
 import Testing
+
+@testable import batch_shm_demo
 
 #if canImport(Glibc)
     import Glibc

@@ -1,7 +1,9 @@
-// `stat` and `unlink` on a live segment (a spawn running) and on a stale one (spawn and its
-// workers killed).
+// `list`, `stat` and `unlink` on a live segment (a spawn running), on a stale one (spawn and its
+// workers killed) and on corrupt ones.
 
 import Testing
+
+@testable import batch_shm_demo
 
 #if canImport(Glibc)
     import Glibc
@@ -9,42 +11,19 @@ import Testing
     import Musl
 #endif
 
-@Suite("batch-shm-demo stat and unlink", .serialized)
+@Suite("batch-shm-demo list, stat and unlink", .serialized)
 struct SegmentTests {
-    /// Starts a long spawn on segment `name` in its own process group and waits until its
-    /// workers take part. Returns the spawn's pid.
-    /// Its log and reports go to `dir` (the spawn is killed, so it cannot clean up itself).
-    func startLongSpawn(_ name: String, dir: String) -> (pid: pid_t, out: String, err: String) {
-        let started = Demo.start(
-            [
-                "spawn", "2", "--ops", "1000000", "--commit", "simulate", "--commit-cost", "2000",
-                "--name", name, "--timeout", "50", "--quiet", "--dir", dir,
-            ], newGroup: true)
-        let deadline = Sys.now() + 20
-        while Sys.now() < deadline {
-            let r = Demo.run(["stat", name, "--json"])
-            if r.status == 0, (FlatJSON(text: r.stdout).int("live_participants") ?? 0) >= 2 { break }
-            var ts = timespec(tv_sec: 0, tv_nsec: 20_000_000)
-            nanosleep(&ts, nil)
-        }
-        return started
-    }
-
-    func killGroup(_ started: (pid: pid_t, out: String, err: String)) {
-        killpg(started.pid, SIGKILL)
-        _ = Demo.finish(started, seconds: 10)
-    }
-
     @Test(.timeLimit(.minutes(1)))
     func liveThenStale() {
         let name = Demo.segmentName("stat")
         let dir = Demo.tempDirectory()
         defer { Sys.removeDirectory(dir) }
-        let spawn = startLongSpawn(name, dir: dir)
+        let spawn = LongSpawn(name: name, ["--quiet", "--dir", dir])
         defer {
-            killpg(spawn.pid, SIGKILL)
+            spawn.killAll()
             _ = Demo.run(["unlink", name, "--force"])
         }
+        #expect(spawn.workerPIDs().count == 2)
 
         // Live.
         let stat = Demo.run(["stat", name])
@@ -66,15 +45,13 @@ struct SegmentTests {
         #expect(Demo.exists("/dev/shm" + name))
 
         // Stale: spawn and its workers are gone; the segment stays.
-        killGroup(spawn)
+        spawn.killAll()
         #expect(Demo.exists("/dev/shm" + name))
         // SIGKILL is asynchronous: wait (bounded) until stat sees every participant dead.
         var stale = Demo.run(["stat", name, "--json"])
-        let deadline = Sys.now() + 10
-        while FlatJSON(text: stale.stdout).bool("stale") != true && Sys.now() < deadline {
-            var ts = timespec(tv_sec: 0, tv_nsec: 10_000_000)
-            nanosleep(&ts, nil)
+        poll {
             stale = Demo.run(["stat", name, "--json"])
+            return FlatJSON(text: stale.stdout).bool("stale") == true
         }
         #expect(stale.status == 0, "\(stale.description)")
         let sj = FlatJSON(text: stale.stdout)
@@ -97,9 +74,9 @@ struct SegmentTests {
         let name = Demo.segmentName("force")
         let dir = Demo.tempDirectory()
         defer { Sys.removeDirectory(dir) }
-        let spawn = startLongSpawn(name, dir: dir)
-        defer { killGroup(spawn) }
-        #expect(Demo.exists("/dev/shm" + name))
+        let spawn = LongSpawn(name: name, ["--quiet", "--dir", dir])
+        defer { spawn.killAll() }
+        #expect(spawn.workerPIDs().count == 2)
         let r = Demo.run(["unlink", "-f", name])
         #expect(r.status == 0, "\(r.description)")
         #expect(!Demo.exists("/dev/shm" + name))
@@ -119,6 +96,109 @@ struct SegmentTests {
         let u = Demo.run(["unlink", name])
         #expect(u.status == 0, "\(u.description)")
         #expect(!Demo.exists("/dev/shm" + name))
+    }
+
+    /// A segment nobody uses any more: a spawn on it, killed with its workers. Its log and reports
+    /// go to `dir`.
+    func staleSegment(_ tag: String, dir: String) -> String {
+        let name = Demo.segmentName(tag)
+        let spawn = LongSpawn(name: name, ["--quiet", "--dir", dir])
+        #expect(spawn.workerPIDs().count == 2)
+        spawn.killAll()
+        #expect(poll { FlatJSON(text: Demo.run(["stat", name, "--json"]).stdout).bool("stale") == true })
+        return name
+    }
+
+    /// `stat` and `unlink` of a name that does not exist point to the CLI, not to the library.
+    @Test(.timeLimit(.minutes(1)))
+    func aMissingSegmentSuggestsList() {
+        let name = Demo.segmentName("missing")
+        for command in ["stat", "unlink"] {
+            let r = Demo.run([command, name])
+            #expect(r.status == 1, "\(command): \(r.description)")
+            #expect(r.stderr.hasPrefix("Error: no segment named \(name)"), "\(command): \(r.stderr)")
+            #expect(r.stderr.contains("batch-shm-demo list"), "\(command): \(r.stderr)")
+            #expect(!r.stderr.contains("SharedSegment"), "\(command): \(r.stderr)")
+        }
+    }
+
+    /// A coach count of Int64.min (a corrupt segment: -count does not exist) is shown, not a trap
+    /// (`status()` clamps it to -Int64.max, for display).
+    @Test(.timeLimit(.minutes(1)))
+    func statShowsAnyCoachCount() {
+        let dir = Demo.tempDirectory()
+        defer { Sys.removeDirectory(dir) }
+        let name = staleSegment("count", dir: dir)
+        defer { _ = Demo.run(["unlink", "-f", name]) }
+        let coach0 = off_t(SegmentBytes.read(name, at: SegmentBytes.offCoaches))
+        SegmentBytes.write(name, at: coach0, UInt64(bitPattern: Int64.min))
+        let r = Demo.run(["stat", name])
+        #expect(r.status == 0 && !r.signaled, "\(r.description)")
+        // "committing, N inside" or "done, N to exit", as the stale run left the coach.
+        #expect(
+            r.stdout.contains("9223372036854775807 inside") || r.stdout.contains("9223372036854775807 to exit"),
+            "\(r.stdout)")
+        let j = Demo.run(["stat", name, "--json"])
+        #expect(j.status == 0 && j.stdout.contains("\"count\":-9223372036854775807"), "\(j.description)")
+    }
+
+    /// `unlink -f` opens nothing: it removes a segment whose counters a reader cannot even add up.
+    @Test(.timeLimit(.minutes(1)))
+    func forceUnlinkOpensNothing() {
+        let dir = Demo.tempDirectory()
+        defer { Sys.removeDirectory(dir) }
+        let name = staleSegment("counter", dir: dir)
+        defer { unlink("/dev/shm" + name) }
+        SegmentBytes.write(name, at: SegmentBytes.batchesCounter, 1 << 63)
+        let r = Demo.run(["unlink", "-f", name])
+        #expect(r.status == 0 && !r.signaled, "\(r.description)")
+        #expect(!Demo.exists("/dev/shm" + name))
+    }
+
+    /// `list`: this user's BatchIPC segments, live, stale or corrupt; other files are left out.
+    @Test(.timeLimit(.minutes(1)))
+    func listShowsLiveStaleAndCorrupt() {
+        let dir = Demo.tempDirectory()
+        defer { Sys.removeDirectory(dir) }
+        let live = Demo.segmentName("list-live")
+        let spawn = LongSpawn(name: live, ["--quiet", "--dir", dir])
+        defer {
+            spawn.killAll()
+            unlink("/dev/shm" + live)
+        }
+        let corrupt = Demo.segmentName("list-corrupt")
+        SegmentBytes.makeCorrupt(corrupt)
+        defer { unlink("/dev/shm" + corrupt) }
+        let notOurs = Demo.segmentName("list-plain")
+        close(open("/dev/shm" + notOurs, O_CREAT | O_WRONLY | O_CLOEXEC, 0o600))
+        defer { unlink("/dev/shm" + notOurs) }
+        let otherUser = Demo.segmentName("list-uid")
+        if geteuid() == 0 {
+            SegmentBytes.makeCorrupt(otherUser)
+            chown("/dev/shm" + otherUser, 65534, 65534)
+        }
+        defer { unlink("/dev/shm" + otherUser) }
+        #expect(spawn.workerPIDs().count == 2)
+
+        /// The state `list` gives `name`, nil when it is not listed.
+        func state(_ name: String) -> String? {
+            let r = Demo.run(["list"])
+            #expect(r.status == 0, "\(r.description)")
+            let line = r.stdout.split(separator: "\n").first { $0.hasPrefix(name + " ") }
+            return line?.split(separator: " ").dropFirst().first.map(String.init)
+        }
+        #expect(state(live) == "live")
+        #expect(state(corrupt) == "corrupt")
+        #expect(state(notOurs) == nil)
+        #expect(state(otherUser) == nil)
+        let json = Demo.run(["list", "--json"])
+        #expect(json.status == 0, "\(json.description)")
+        #expect(json.stdout.contains("{\"name\":\"\(live)\",\"state\":\"live\""), "\(json.stdout)")
+        #expect(json.stdout.contains("{\"name\":\"\(corrupt)\",\"state\":\"corrupt\""), "\(json.stdout)")
+        #expect(!json.stdout.contains(notOurs) && !json.stdout.contains(otherUser))
+
+        spawn.killAll()
+        #expect(poll { state(live) == "stale" }, "\(Demo.run(["list"]).stdout)")
     }
 
     @Test(.timeLimit(.minutes(1)))

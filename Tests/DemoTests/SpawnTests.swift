@@ -3,6 +3,8 @@
 
 import Testing
 
+@testable import batch_shm_demo
+
 #if canImport(Glibc)
     import Glibc
 #elseif canImport(Musl)
@@ -110,23 +112,11 @@ struct SpawnTests {
     @Test(.timeLimit(.minutes(1)))
     func progressLineOnATerminal() {
         guard access("/usr/bin/script", X_OK) == 0 else { return }
-        let out = Demo.tempFile("tty")
-        defer { unlink(out) }
         let command = "\(Demo.binary) spawn 2 --ops 50 --commit simulate --commit-cost 200"
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, out, O_WRONLY | O_TRUNC, 0)
-        posix_spawn_file_actions_adddup2(&actions, 1, 2)
-        let args = ["/usr/bin/script", "-qec", command, "/dev/null"]
-        let argv: [UnsafeMutablePointer<CChar>?] = args.map { strdup($0) } + [nil]
-        defer { for p in argv { free(p) } }
-        var pid: pid_t = 0
-        #expect(posix_spawn(&pid, args[0], &actions, nil, argv, environ) == 0)
-        let r = Demo.finish((pid, Demo.tempFile("o"), Demo.tempFile("e")), seconds: 40)
+        // script(1) writes what the terminal shows, stdout and stderr of the demo, to its stdout.
+        let r = Demo.run(["-qec", command, "/dev/null"], program: "/usr/bin/script", seconds: 40)
         #expect(r.status == 0, "\(r.description)")
-        let text = Demo.readText(out)
+        let text = r.stdout
         #expect(text.contains("\r\u{1B}[K  ops "), "no progress line on a terminal: \(text)")
         #expect(text.contains("ok"))
     }
@@ -145,11 +135,7 @@ struct SpawnTests {
         let started = Demo.start([
             "spawn", "2", "--ops", "1000000", "--commit", "simulate", "--commit-cost", "1000", "--name", name,
         ])
-        let deadline = Sys.now() + 20
-        while !Demo.exists("/dev/shm" + name) && Sys.now() < deadline {
-            var ts = timespec(tv_sec: 0, tv_nsec: 5_000_000)
-            nanosleep(&ts, nil)
-        }
+        #expect(poll(seconds: 20) { Demo.exists("/dev/shm" + name) })
         kill(started.pid, SIGINT)
         let r = Demo.finish(started, seconds: 20)
         #expect(r.status == 130, "\(r.description)")
@@ -182,6 +168,24 @@ struct SpawnTests {
         #expect(r.status == 1, "\(r.description)")
         #expect(r.stderr.hasPrefix("Error: "), "\(r.stderr)")
         #expect(r.stderr.contains(name))
+    }
+
+    /// A --dir that exists but where the log cannot be created is found before any worker
+    /// starts: a clear error, no FAILED summary. (/proc refuses new files even to root; a
+    /// read-only directory refuses them to everyone else.)
+    @Test(.timeLimit(.minutes(1)))
+    func unwritableDirIsFoundBeforeTheWorkersStart() {
+        var dirs = ["/proc"]
+        let readOnly = Demo.tempDirectory()
+        defer { Sys.removeDirectory(readOnly) }
+        chmod(readOnly, 0o500)
+        if geteuid() != 0 { dirs.append(readOnly) }
+        for dir in dirs {
+            let r = Demo.run(["spawn", "2", "--ops", "10", "--dir", dir])
+            #expect(r.status == 1, "\(dir): \(r.description)")
+            #expect(r.stderr.hasPrefix("Error: --dir \(dir): cannot create the log there"), "\(dir): \(r.stderr)")
+            #expect(r.stdout.isEmpty, "\(dir): no summary: \(r.stdout)")
+        }
     }
 
     @Test(.timeLimit(.minutes(1)))

@@ -2,6 +2,8 @@
 
 import Testing
 
+@testable import batch_shm_demo
+
 #if canImport(Glibc)
     import Glibc
 #elseif canImport(Musl)
@@ -47,11 +49,17 @@ enum Demo {
         "/batch-shm-demo-test-\(getpid())-\(tag)-\(UInt32.random(in: 0...UInt32.max))"
     }
 
-    /// Starts the binary with `args`, stdout and stderr into temporary files. Returns the pid and
-    /// the two paths.
-    /// With `newGroup`, the child leads a new process group (its workers join it), so that a
-    /// test can kill it and all its workers with `killpg`.
-    static func start(_ args: [String], newGroup: Bool = false) -> (pid: pid_t, out: String, err: String) {
+    /// Starts the binary (or `program`) with `args`, stdout and stderr into temporary files.
+    /// Returns the pid and the two paths.
+    /// - Parameters:
+    ///   - environment: variables to set (or replace) in the child's environment.
+    ///   - descriptors: (child's fd, this process's fd) pairs the child inherits.
+    ///   - newGroup: the child leads a new process group (its workers join it), so that a test
+    ///     can kill it and all its workers with `killpg`.
+    static func start(
+        _ args: [String], program: String = binary, environment: [String: String] = [:],
+        descriptors: [(child: Int32, parent: Int32)] = [], newGroup: Bool = false
+    ) -> (pid: pid_t, out: String, err: String) {
         let out = tempFile("out")
         let err = tempFile("err")
         var actions = posix_spawn_file_actions_t()
@@ -60,13 +68,24 @@ enum Demo {
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 1, out, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
         posix_spawn_file_actions_addopen(&actions, 2, err, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-        let argv: [UnsafeMutablePointer<CChar>?] = ([binary] + args).map { strdup($0) } + [nil]
+        for d in descriptors { posix_spawn_file_actions_adddup2(&actions, d.parent, d.child) }
+        let argv: [UnsafeMutablePointer<CChar>?] = ([program] + args).map { strdup($0) } + [nil]
         defer { for p in argv { free(p) } }
+        var inherited: [String] = []
+        var e = environ
+        while let entry = e.pointee {
+            let text = String(cString: entry)
+            if let eq = text.firstIndex(of: "="), environment[String(text[..<eq])] == nil { inherited.append(text) }
+            e += 1
+        }
+        let envp: [UnsafeMutablePointer<CChar>?] =
+            (inherited + environment.map { "\($0.key)=\($0.value)" }).map { strdup($0) } + [nil]
+        defer { for p in envp { free(p) } }
         var pid: pid_t = 0
         let rc = Sys.withShellSpawnAttributes(newGroup: newGroup) { attr in
-            posix_spawn(&pid, binary, &actions, attr, argv, environ)
+            posix_spawn(&pid, program, &actions, attr, argv, envp)
         }
-        precondition(rc == 0, "posix_spawn(\(binary)) failed: \(rc)")
+        precondition(rc == 0, "posix_spawn(\(program)) failed: \(rc)")
         return (pid, out, err)
     }
 
@@ -94,9 +113,11 @@ enum Demo {
         return result
     }
 
-    /// Runs the binary to completion.
-    static func run(_ args: [String], seconds: Double = 50) -> RunResult {
-        finish(start(args), seconds: seconds)
+    /// Runs the binary (or `program`) to completion.
+    static func run(
+        _ args: [String], program: String = binary, environment: [String: String] = [:], seconds: Double = 50
+    ) -> RunResult {
+        finish(start(args, program: program, environment: environment), seconds: seconds)
     }
 
     static func tempFile(_ tag: String) -> String {

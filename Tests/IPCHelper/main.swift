@@ -2,22 +2,42 @@
 // never forked). Usage:
 //
 //   batch-ipc-test-helper worker NAME OPS [--kill PHASE] [--kill-at N] [--trigger] [--log PATH] [--threads T]
+//       [--tasks T] [--waiting strict|adaptive]
 //       Opens segment NAME, runs OPS batches (per thread) adding 1 to the batch's sum and
 //       appending a record (pid, thread, op); prints one line per op, then a summary line:
 //         ok <op> total=<grand total> size=<batch size>     |  err <op> <error description>
 //         summary ok=<n> err=<n>
 //       --kill PHASE: SIGKILL itself when it reaches PHASE (queued, entered, waiting,
-//       committing, done) during op --kill-at (default 0). --trigger: trigger before commit.
+//       committing, done) during op --kill-at (default 0); `held`: inside its section, after
+//       adding, between steps. --trigger: trigger before commit.
 //       --log PATH: the commit function appends the batch's records to PATH with one write.
+//       --waiting: the coordinator's waiting policy; strict (the default here) lets the tests
+//       hold a batch open by announcing a worker, whatever the commit costs.
+//       --tasks T: T tasks on the default cooperative pool through an AsyncSharedCoordinator
+//       (instead of threads through a SharedCoordinator), each running OPS batches; each takes
+//       a ticket, suspends once (it "prepares" while announced), then enters.
+//       --api blocking (with --tasks): the tasks use a SharedCoordinator instead — the
+//       experiment that shows the blocking API deadlocking the cooperative pool.
+//       --watchdog S: exit with status 42 after S seconds (a run that is still going).
+//   batch-ipc-test-helper submit NAME OPS [--threads T | --tasks T] [--log PATH]
+//       Submits OPS records (per thread or task) through a SharedBatcher (threads) or an
+//       AsyncSharedBatcher (tasks); the commit function appends the batch's records to PATH
+//       with one write and returns how many there were. Prints the summary line as `worker`.
 //   batch-ipc-test-helper create NAME
 //       Creates segment NAME with the tests' process configuration (for manual runs).
 //   batch-ipc-test-helper stat NAME
 //       Prints the counters and a status line of segment NAME, without taking part.
+//   batch-ipc-test-helper die-locked NAME
+//       Opens segment NAME, takes its mutex and SIGKILLs itself while holding it.
 //   batch-ipc-test-helper create-die NAME
 //       Creates segment NAME and SIGKILLs itself in the middle of the initialisation.
+//   batch-ipc-test-helper idle NAME
+//       Opens segment NAME, attaches, runs one op (so that it holds a participant slot), prints
+//       `ready <pid>` and waits, idle, until it is killed.
 //
 // Exit status 0 when every op got an answer it could check, 1 on a check failure, 2 on usage.
 @_spi(Testing) import BatchIPC
+import BatchTestSupport
 import Synchronization
 
 #if canImport(Glibc)
@@ -27,6 +47,14 @@ import Synchronization
 nonisolated(unsafe) var killPhase: UInt32 = UInt32.max
 let currentOp = Atomic<Int>(0)
 nonisolated(unsafe) var killAt = 0
+/// `--kill held`: the worker kills itself inside its section, between steps (it holds the
+/// section, not the mutex, where async workers take part), during op `--kill-at`.
+nonisolated(unsafe) var killHeld = false
+
+/// Inside a section, after adding: dies here if asked to.
+@Sendable func maybeDieHoldingTheSection(_ op: Int) {
+    if killHeld && op == killAt { kill(getpid(), SIGKILL) }
+}
 
 func fail(_ message: String) -> Never {
     var text = "helper: \(message)\n"
@@ -52,6 +80,86 @@ let args = Array(allArgs.dropFirst())
 func option(_ flag: String) -> String? {
     guard let i = args.firstIndex(of: flag), i + 1 < args.count else { return nil }
     return args[i + 1]
+}
+
+/// Posted once when the tasks are done; the main thread (not a pool thread) waits for it.
+final class Finished: @unchecked Sendable {
+    // @unchecked Sendable: a semaphore, made for threads.
+    private let semaphore = UnsafeMutablePointer<sem_t>.allocate(capacity: 1)
+    init() { sem_init(semaphore, 0, 0) }
+    func post() { sem_post(semaphore) }
+    func wait() { while sem_wait(semaphore) != 0 {} }
+}
+
+/// `tasks` tasks of a task group, each running `ops` batches through `coordinator` (the async
+/// twin of the threads' loop below).
+func runTasks(
+    _ coordinator: AsyncSharedCoordinator<TestResult>, blocking: SharedCoordinator<TestResult>?, tasks: Int, ops: Int,
+    trigger: Bool, pid: pid_t, answered: @escaping @Sendable (Int, Result<TestResult, any Error>, inout Int64) -> Void
+) async {
+    await withTaskGroup(of: Void.self) { group in
+        for t in 0..<tasks {
+            group.addTask {
+                var lastTotal: Int64 = 0
+                for op in 0..<ops {
+                    if t == 0 { currentOp.store(op, ordering: .relaxed) }
+                    let answer: Result<TestResult, any Error>
+                    do {
+                        if let blocking {
+                            let ticket = blocking.ticket()
+                            await Task.yield()
+                            answer = .success(
+                                try ticket.enter { section in
+                                    try blocking.withState(TestState.self, in: section) { state in
+                                        if section.isFirst { state.batchSum = 0 }
+                                        state.batchSum += 1
+                                    }
+                                    return try section.commit()
+                                })
+                        } else {
+                            let ticket = coordinator.ticket()
+                            await Task.yield()
+                            answer = .success(
+                                try await ticket.enter { section in
+                                    try coordinator.withState(TestState.self, in: section) { state in
+                                        if section.isFirst { state.batchSum = 0 }
+                                        state.batchSum += 1
+                                    }
+                                    try coordinator.append(
+                                        record: TestRecord(pid: pid, thread: Int32(t), op: Int64(op)), in: section)
+                                    maybeDieHoldingTheSection(op)
+                                    if trigger { section.trigger() }
+                                    return try await section.commit()
+                                })
+                        }
+                    } catch {
+                        answer = .failure(error)
+                    }
+                    answered(op, answer, &lastTotal)
+                }
+            }
+        }
+    }
+}
+
+/// `tasks` tasks each submitting `ops` records through `batcher`.
+func submitFromTasks(
+    _ batcher: AsyncSharedBatcher<Int>, tasks: Int, ops: Int, record: @escaping @Sendable (Int, Int) -> [UInt8],
+    answered: @escaping @Sendable (Int, Result<Int, any Error>) -> Void
+) async {
+    await withTaskGroup(of: Void.self) { group in
+        for t in 0..<tasks {
+            group.addTask {
+                for op in 0..<ops {
+                    do {
+                        answered(op, .success(try await batcher.submit(record(t, op))))
+                    } catch {
+                        answered(op, .failure(error))
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// One line to stdout with one write: nothing is lost in a buffer when the process is killed.
@@ -91,23 +199,120 @@ case "stat":
     }
     exit(0)
 
+case "submit":
+    guard args.count >= 2, let ops = Int(args[1]) else { fail("submit NAME OPS") }
+    let threads = Int(option("--threads") ?? "1") ?? 1
+    let tasks = Int(option("--tasks") ?? "0") ?? 0
+    let logFD: Int32 = option("--log").map { open($0, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o600) } ?? -1
+    let segment: SharedSegment
+    do {
+        segment = try SharedSegment.open(name: args[0])
+    } catch {
+        say("open-failed \(error)")
+        exit(1)
+    }
+    let commit: @Sendable (borrowing SharedBatchContents) -> Int = { contents in
+        let arena = contents.arena
+        if logFD >= 0 && !arena.isEmpty {
+            let n = write(logFD, arena.baseAddress, arena.count)
+            precondition(n == arena.count, "short write to the log")
+        }
+        return contents.records.count
+    }
+    let ok = Atomic<Int>(0)
+    let errors = Atomic<Int>(0)
+    let bad = Atomic<Int>(0)
+    let pid = getpid()
+    @Sendable func answered(_ op: Int, _ answer: Result<Int, any Error>) {
+        switch answer {
+        case .success(let size):
+            if size < 1 { bad.add(1, ordering: .relaxed) }
+            ok.add(1, ordering: .relaxed)
+        case .failure(let error):
+            errors.add(1, ordering: .relaxed)
+            say("err \(op) \(error)")
+        }
+    }
+    @Sendable func record(_ worker: Int, _ op: Int) -> [UInt8] {
+        withUnsafeBytes(of: TestRecord(pid: pid, thread: Int32(worker), op: Int64(op))) { Array($0) }
+    }
+    do {
+        if tasks > 0 {
+            let batcher = try AsyncSharedBatcher<Int>(segment: segment) { commit($0) }
+            let finished = Finished()
+            let answer: @Sendable (Int, Result<Int, any Error>) -> Void = { answered($0, $1) }
+            let make: @Sendable (Int, Int) -> [UInt8] = { record($0, $1) }
+            Task.detached {
+                await submitFromTasks(batcher, tasks: tasks, ops: ops, record: make, answered: answer)
+                finished.post()
+            }
+            finished.wait()
+        } else {
+            let batcher = try SharedBatcher<Int>(segment: segment, commit: commit)
+            runThreads(threads) { t in
+                for op in 0..<ops { answered(op, Result { try batcher.submit(record(t, op)) }) }
+            }
+        }
+    } catch {
+        say("attach-failed \(error)")
+        exit(1)
+    }
+    segment.close()
+    say(
+        "summary ok=\(ok.load(ordering: .relaxed)) err=\(errors.load(ordering: .relaxed)) bad=\(bad.load(ordering: .relaxed))"
+    )
+    exit(bad.load(ordering: .relaxed) == 0 ? 0 : 1)
+
+case "die-locked":
+    // Takes the segment's mutex and SIGKILLs itself holding it, between two phase changes.
+    guard let name = args.first else { fail("die-locked NAME") }
+    do {
+        try SharedSegment.open(name: name)._dieHoldingTheLock()
+    } catch {
+        fail("\(error)")
+    }
+
 case "create-die":
     guard let name = args.first else { fail("create-die NAME") }
     SharedSegment._createHook = { kill(getpid(), SIGKILL) }
     _ = try? SharedSegment.create(name: name, configuration: SharedBatchConfiguration())
     fail("survived the create hook")
 
+case "idle":
+    guard let name = args.first else { fail("idle NAME") }
+    do {
+        let segment = try SharedSegment.open(name: name)
+        let coordinator = try SharedCoordinator<TestResult>(segment: segment, commit: commitTestBatch)
+        _ = try coordinator.batch { section in try section.commit() }
+        say("ready \(getpid())")
+        while true { pause() }
+    } catch {
+        fail("\(error)")
+    }
+
 case "worker":
     guard args.count >= 2, let ops = Int(args[1]) else { fail("worker NAME OPS") }
     let name = args[0]
     let trigger = args.contains("--trigger")
+    if option("--kill") == "held" {
+        killHeld = true
+        killAt = Int(option("--kill-at") ?? "0") ?? 0
+    }
     let threads = Int(option("--threads") ?? "1") ?? 1
-    if let p = option("--kill") {
+    if let p = option("--kill"), p != "held" {
         killPhase = phase(named: p)
         killAt = Int(option("--kill-at") ?? "0") ?? 0
-        SharedSegment._phaseHook = { phase in
+        SharedSegment.phaseHook = { phase in
             if phase == killPhase && currentOp.load(ordering: .relaxed) == killAt { kill(getpid(), SIGKILL) }
         }
+    }
+    if let seconds = option("--watchdog").flatMap(Int32.init) {
+        let watchdog = TestThread {
+            var left = UInt32(seconds)
+            while left > 0 { left = sleep(left) }
+            exit(42)
+        }
+        _ = watchdog
     }
     let logFD: Int32 = option("--log").map { open($0, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o600) } ?? -1
     let segment: SharedSegment
@@ -117,55 +322,86 @@ case "worker":
         say("open-failed \(error)")
         exit(1)
     }
-    let coordinator: SharedCoordinator<TestResult>
-    do {
-        coordinator = try SharedCoordinator<TestResult>(segment: segment) { contents in
-            let result = commitTestBatch(contents)
-            let arena = contents.arena
-            if logFD >= 0 && !arena.isEmpty {
-                // One write for the whole batch (group commit).
-                let n = write(logFD, arena.baseAddress, arena.count)
-                precondition(n == arena.count, "short write to the log")
-            }
-            return result
+    let waiting: BatchWaiting = option("--waiting") == "adaptive" ? .adaptive : .strict
+    let tasks = Int(option("--tasks") ?? "0") ?? 0
+    let commit: @Sendable (borrowing SharedBatchContents) -> TestResult = { contents in
+        let result = commitTestBatch(contents)
+        let arena = contents.arena
+        if logFD >= 0 && !arena.isEmpty {
+            // One write for the whole batch (group commit).
+            let n = write(logFD, arena.baseAddress, arena.count)
+            precondition(n == arena.count, "short write to the log")
         }
-    } catch {
-        say("attach-failed \(error)")
-        exit(1)
+        return result
     }
     let okCount = Atomic<Int>(0)
     let errCount = Atomic<Int>(0)
     let bad = Atomic<Int>(0)
     let pid = getpid()
-    let body: @Sendable (Int) -> Void = { t in
-        var lastTotal: Int64 = 0
-        for op in 0..<ops {
-            if t == 0 { currentOp.store(op, ordering: .relaxed) }
-            do {
-                let result = try coordinator.batch { section in
-                    try coordinator.withState(TestState.self, in: section) { state in
-                        if section.isFirst { state.batchSum = 0 }
-                        state.batchSum += 1
+    /// Checks an op's answer: my op is in the batch (size >= 1) and the batches I saw are ordered.
+    @Sendable func answered(_ op: Int, _ answer: Result<TestResult, any Error>, last lastTotal: inout Int64) {
+        switch answer {
+        case .success(let result):
+            if result.batchSize < 1 || result.total <= lastTotal || result.total < result.batchSize {
+                say("bad \(op) total=\(result.total) size=\(result.batchSize) last=\(lastTotal)")
+                bad.add(1, ordering: .relaxed)
+            }
+            lastTotal = result.total
+            okCount.add(1, ordering: .relaxed)
+            if ops <= 10 { say("ok \(op) total=\(result.total) size=\(result.batchSize)") }
+        case .failure(let error):
+            errCount.add(1, ordering: .relaxed)
+            say("err \(op) \(error)")
+        }
+    }
+    if tasks > 0 {
+        let coordinator: AsyncSharedCoordinator<TestResult>
+        do {
+            coordinator = try AsyncSharedCoordinator<TestResult>(segment: segment, waiting: waiting) { commit($0) }
+        } catch {
+            say("attach-failed \(error)")
+            exit(1)
+        }
+        let finished = Finished()
+        let check: @Sendable (Int, Result<TestResult, any Error>, inout Int64) -> Void = { answered($0, $1, last: &$2) }
+        let blockingAPI = option("--api") == "blocking"
+        let blocking =
+            blockingAPI ? try? SharedCoordinator<TestResult>(segment: segment, waiting: waiting) { commit($0) } : nil
+        Task.detached {
+            await runTasks(
+                coordinator, blocking: blocking, tasks: tasks, ops: ops, trigger: trigger, pid: pid, answered: check)
+            finished.post()
+        }
+        finished.wait()
+    } else {
+        let coordinator: SharedCoordinator<TestResult>
+        do {
+            coordinator = try SharedCoordinator<TestResult>(segment: segment, waiting: waiting) { commit($0) }
+        } catch {
+            say("attach-failed \(error)")
+            exit(1)
+        }
+        runThreads(threads) { t in
+            var lastTotal: Int64 = 0
+            for op in 0..<ops {
+                if t == 0 { currentOp.store(op, ordering: .relaxed) }
+                let answer = Result { () throws -> TestResult in
+                    try coordinator.batch { section in
+                        try coordinator.withState(TestState.self, in: section) { state in
+                            if section.isFirst { state.batchSum = 0 }
+                            state.batchSum += 1
+                        }
+                        try coordinator.append(
+                            record: TestRecord(pid: pid, thread: Int32(t), op: Int64(op)), in: section)
+                        maybeDieHoldingTheSection(op)
+                        if trigger { section.trigger() }
+                        return try section.commit()
                     }
-                    try coordinator.append(record: TestRecord(pid: pid, thread: Int32(t), op: Int64(op)), in: section)
-                    if trigger { section.trigger() }
-                    return try section.commit()
                 }
-                // Checks: my op is in the batch (size >= 1) and the batches I saw are ordered.
-                if result.batchSize < 1 || result.total <= lastTotal || result.total < result.batchSize {
-                    say("bad \(op) total=\(result.total) size=\(result.batchSize) last=\(lastTotal)")
-                    bad.add(1, ordering: .relaxed)
-                }
-                lastTotal = result.total
-                okCount.add(1, ordering: .relaxed)
-                if ops <= 10 { say("ok \(op) total=\(result.total) size=\(result.batchSize)") }
-            } catch {
-                errCount.add(1, ordering: .relaxed)
-                say("err \(op) \(error)")
+                answered(op, answer, last: &lastTotal)
             }
         }
     }
-    runThreads(threads, body)
     segment.close()  // detach cleanly: the test checks that only live processes stay attached
     say(
         "summary ok=\(okCount.load(ordering: .relaxed)) err=\(errCount.load(ordering: .relaxed)) bad=\(bad.load(ordering: .relaxed))"

@@ -1,0 +1,316 @@
+import CBatchCore
+import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Musl)
+    import Musl
+#endif
+
+/// Not API: the in-process async home: the algorithm's state in ordinary memory, a private
+/// pthread mutex held only while a step runs, and a logical critical section whose waiters are
+/// continuations. No thread is ever parked by this home.
+///
+/// Every mutable field below is read and written only with `mutex` held.
+public final class _AsyncHome<Result: Sendable>: _AsyncBatchHome, _LocalOutcomes {
+    /// What the commit function produced: its result or its error.
+    public typealias Outcome = Swift.Result<Result, any Error>
+
+    /// The algorithm's state, the real lock (held only while a step runs) and the outcomes.
+    public let memory: _ProcessMemory<Outcome>
+    /// The logical section and its waiters, in memory the class does not own, so that accesses
+    /// carry no dynamic exclusivity check. Read and written only with `mutex` held.
+    @usableFromInline let state: UnsafeMutablePointer<_AsyncSectionState<Outcome>>
+    /// Names waits, so that a cancellation handler can find its waiter. Any thread, atomic.
+    @usableFromInline let nextWaiter = Atomic<UInt64>(1)
+    /// The user's commit function, called with the coach. Immutable.
+    @usableFromInline let commitFunction: @Sendable (_ coach: Int) async throws -> Result
+
+    /// A home with `count` coaches whose batches are committed by `commit` (called with the coach).
+    public init(coaches count: Int, commit: @escaping @Sendable (_ coach: Int) async throws -> Result) {
+        memory = _ProcessMemory(coaches: count, what: "an async coordinator")
+        commitFunction = commit
+        state = .allocate(capacity: 1)
+        state.initialize(to: _AsyncSectionState(coaches: count))
+    }
+
+    deinit {
+        precondition(state.pointee.isIdle, "an async coordinator was released while tasks were suspended in it")
+        state.deinitialize(count: 1).deallocate()
+        memory.deallocate()
+    }
+
+    /// The calling *task*: in this home the critical section belongs to a task, which may resume
+    /// on any thread. 0 outside a task (never a holder, so misuse from there traps).
+    @inlinable
+    public func threadToken() -> UInt64 { _currentTask() }
+
+    /// Every task has a seat here: its own token.
+    @inlinable
+    public func takeSeat(task: UInt64) -> UInt64? { task }
+
+    /// Every task has a seat here (``takeSeat(task:)`` never says `nil`).
+    @inlinable
+    nonisolated(nonsending) public func waitForSeat(task: UInt64) async throws -> UInt64 { task }
+
+    /// Nothing to give back.
+    @inlinable
+    public func returnSeat(_ token: UInt64) {}
+
+    /// Takes the mutex (the real one, not the logical section).
+    @inlinable
+    public func lock() {
+        let rc = pthread_mutex_lock(mutex)
+        precondition(rc == 0, "pthread_mutex_lock failed: \(rc)")
+    }
+
+    /// Releases the mutex, then resumes the tasks that were handed the section or released
+    /// meanwhile (no continuation is resumed under the mutex).
+    @inlinable
+    public func unlock() {
+        if state.pointee.pending.isEmpty {
+            let rc = pthread_mutex_unlock(mutex)
+            precondition(rc == 0, "pthread_mutex_unlock failed: \(rc)")
+            return
+        }
+        var resumed: [(UnsafeContinuation<_Resumed<Outcome>, Never>, _Resumed<Outcome>)] = []
+        swap(&resumed, &state.pointee.pending)
+        let rc = pthread_mutex_unlock(mutex)
+        precondition(rc == 0, "pthread_mutex_unlock failed: \(rc)")
+        for (continuation, how) in resumed { continuation.resume(returning: how) }
+    }
+
+    /// Under the mutex: moves the tasks parked on `channel` (all, or the first) to the section's
+    /// waiters; if nobody owns the section, hands it to the first of them.
+    @inlinable
+    public func wake(_ channel: Int, all: Bool) {
+        if state.pointee.channels[channel].isEmpty { return }
+        if all {
+            for waiter in state.pointee.channels[channel] { state.pointee.queueForSection(waiter) }
+            state.pointee.channels[channel].removeAll(keepingCapacity: true)
+        } else {
+            state.pointee.queueForSection(state.pointee.channels[channel].removeFirst())
+        }
+        if !state.pointee.owned { handOff() }
+    }
+
+    /// Under the mutex: the batch of `coach` is published. Its waiters need neither the section
+    /// nor another step: they are released — resumed when the mutex is released, each to read
+    /// the outcome and exit — instead of being handed the section one by one. Those that have
+    /// nothing left to do (`exitsWhenReleased`) get the outcome itself; returns how many, whose
+    /// exits the engine counts now.
+    @inlinable
+    public func wakePublished(coach: Int) -> Int {
+        let channel = 1 + coach
+        let waiters = state.pointee.channels[channel]
+        if waiters.isEmpty { return 0 }
+        var exited = 0
+        for waiter in waiters {
+            if waiter.exitsWhenReleased {
+                exited += 1
+                state.pointee.pending.append((waiter.continuation, .exited(outcomes[coach]!)))
+            } else {
+                state.pointee.released[coach] += 1
+                state.pointee.pending.append((waiter.continuation, .released))
+            }
+        }
+        state.pointee.channels[channel].removeAll(keepingCapacity: true)
+        return exited
+    }
+
+    /// Under the mutex, section not owned: hands it to the first waiter, if any.
+    @inlinable
+    func handOff() {
+        if let next = state.pointee.nextForSection() {
+            state.pointee.owned = true
+            state.pointee.pending.append((next.continuation, .section))
+        } else {
+            state.pointee.owned = false
+        }
+    }
+
+    /// Under the mutex, by the section's owner: hands the section to the first waiter, or frees it.
+    @inlinable
+    public func giveUpSection() {
+        precondition(state.pointee.owned, "the async critical section was released without being owned")
+        handOff()
+    }
+
+    /// Under the mutex: takes the section if nobody owns it.
+    @inlinable
+    func tryAcquire() -> Bool {
+        if state.pointee.owned { return false }
+        state.pointee.owned = true
+        return true
+    }
+
+    @inlinable
+    public func releasedResult(coach: Int) throws -> Result { try result(coach: coach) }
+
+    @inlinable
+    public func markReleased(coach: Int) { state.pointee.released[coach] += 1 }
+
+    @inlinable
+    public func takeReleasedExit(coach: Int) -> Bool {
+        guard state.pointee.released[coach] > 0 else { return false }
+        state.pointee.released[coach] -= 1
+        return true
+    }
+
+    public func parkedCount(channel: Int?) -> Int {
+        lock()
+        defer { unlock() }
+        if let channel { return state.pointee.channels[channel].count }
+        return state.pointee.sectionWaiterCount
+    }
+
+    /// Any thread, not under the mutex: the task of waiter `id` was cancelled. If it is still
+    /// parked in a cancellable wait, take it out and resume it as cancelled; otherwise it was
+    /// already resumed (or is not parked yet, and will see the cancellation when it parks).
+    @usableFromInline
+    func cancelWaiter(_ id: UInt64) {
+        lock()
+        let found = state.pointee.removeCancellable(id)
+        unlock()
+        found?.resume(returning: .cancelled)
+    }
+
+    /// Under the mutex: a waiter parked with `deadline` must be woken then even if nobody wakes
+    /// it: makes sure a timer task fires by then.
+    @usableFromInline
+    func armAlarm(_ deadline: Int64) {
+        guard deadline < state.pointee.alarmAt else { return }
+        state.pointee.alarmAt = deadline
+        let delay = UInt64(max(0, deadline &- cbatch_now_ns()))
+        Task { [self] in
+            try? await Task.sleep(nanoseconds: delay)
+            fireAlarm()
+        }
+    }
+
+    /// Not under the mutex: per channel, wakes the first waiter whose deadline passed — it runs
+    /// its step again, and the waiters of a channel all check the same state — and arms the next
+    /// alarm.
+    func fireAlarm() {
+        lock()
+        state.pointee.alarmAt = .max
+        let now = cbatch_now_ns()
+        var next = Int64.max
+        for channel in state.pointee.channels.indices {
+            if let due = state.pointee.channels[channel].firstIndex(where: { $0.deadline <= now }) {
+                state.pointee.queueForSection(state.pointee.channels[channel].remove(at: due))
+            }
+            // Waiters also past their deadline wait for the one woken: it decides for the batch.
+            for waiter in state.pointee.channels[channel] where waiter.deadline > now && waiter.deadline != .max {
+                next = min(next, waiter.deadline)
+            }
+        }
+        if !state.pointee.owned { handOff() }
+        if next != .max { armAlarm(next) }
+        unlock()
+    }
+
+    @inlinable
+    nonisolated(nonsending) public func drive<T>(
+        owned alreadyOwned: Bool, cancellable: Bool, me: UInt64, _ step: () -> _SectionStep<T>
+    ) async -> _Driven<T, Result> {
+        var mine = alreadyOwned
+        // Fast path, no continuation: the section is free (or ours) and the step does not wait.
+        lock()
+        if mine || tryAcquire() {
+            mine = true
+            switch step() {
+            case .keep(let value):
+                unlock()
+                return .done(value)
+            case .release(let value):
+                giveUpSection()
+                unlock()
+                return .done(value)
+            case .wait:
+                break  // run the step again below, atomically with parking
+            }
+        }
+        unlock()
+        while true {
+            var done: _SectionStep<T>? = nil
+            let id = nextWaiter.add(1, ordering: .relaxed).newValue
+            func body(_ continuation: UnsafeContinuation<_Resumed<Outcome>, Never>) {
+                self.lock()
+                if mine || self.tryAcquire() {
+                    mine = true
+                    let next = step()
+                    switch next {
+                    case .keep:
+                        done = next
+                    case .release:
+                        done = next
+                        self.giveUpSection()
+                    case .wait(let channel, let deadline, let waitIsCancellable, let exitsWhenReleased):
+                        mine = false
+                        self.giveUpSection()
+                        if waitIsCancellable && Task.isCancelled {
+                            self.unlock()
+                            continuation.resume(returning: .cancelled)
+                            return
+                        }
+                        self.state.pointee.channels[channel].append(
+                            _SectionWaiter(
+                                id: id, continuation: continuation, deadline: deadline,
+                                cancellable: waitIsCancellable, exitsWhenReleased: exitsWhenReleased))
+                        if deadline != .max { self.armAlarm(deadline) }
+                        self.unlock()
+                        return
+                    }
+                    self.unlock()
+                    continuation.resume(returning: .section)
+                    return
+                }
+                if cancellable && Task.isCancelled {
+                    self.unlock()
+                    continuation.resume(returning: .cancelled)
+                    return
+                }
+                self.state.pointee.queueForSection(
+                    _SectionWaiter(id: id, continuation: continuation, deadline: .max, cancellable: cancellable))
+                self.unlock()
+            }
+            let resumed: _Resumed<Outcome>
+            if cancellable {
+                resumed = await withTaskCancellationHandler {
+                    await withUnsafeContinuation(body)
+                } onCancel: {
+                    self.cancelWaiter(id)
+                }
+            } else {
+                resumed = await withUnsafeContinuation(body)
+            }
+            if let done {
+                switch done {
+                case .keep(let value), .release(let value): return .done(value)
+                case .wait: break
+                }
+            }
+            switch resumed {
+            case .cancelled: return .cancelled
+            case .released: return .released
+            case .exited(let outcome): return .exited(outcome)
+            case .section: mine = true  // woken with the section: run the step again
+            }
+        }
+    }
+
+    /// Runs the user's async commit function of `coach` and captures what it produced.
+    @inlinable
+    nonisolated(nonsending) public func runCommit(coach: Int) async -> Outcome {
+        do {
+            return .success(try await commitFunction(coach))
+        } catch {
+            return .failure(error)
+        }
+    }
+}
+
+/// Sound because `state` is touched only with `mutex` held, and `core`, `coaches` and `outcomes`
+/// only by the owner of the logical section with the mutex held (see each field).
+extension _AsyncHome: @unchecked Sendable {}

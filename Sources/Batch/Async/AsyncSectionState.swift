@@ -1,0 +1,114 @@
+/// Not API: the logical critical section of an async home and its waiters. Every field is read
+/// and written only with the home's mutex held.
+@usableFromInline
+struct _AsyncSectionState<Outcome> {
+    /// True iff a task owns the logical critical section — including a task that was handed it
+    /// and whose continuation is about to be resumed. Invariant: there are no section waiters
+    /// while `owned` is false (a release hands the section to the first waiter).
+    @usableFromInline var owned = false
+    /// Tasks waiting to own the section, first come first served (from `sectionHead` on): tasks
+    /// that want to enter, and tasks woken from a channel. Each is resumed with `.section` when
+    /// it is handed the section.
+    @usableFromInline var sectionWaiters: [_SectionWaiter<Outcome>] = []
+    /// The first of `sectionWaiters` still waiting; the ones before it were handed the section.
+    @usableFromInline var sectionHead = 0
+    /// Per channel (0: waiting to enter; 1 + c: waiting in commit on coach c), the tasks parked
+    /// there; they do not own the section. `wake` moves them to `sectionWaiters`;
+    /// `wakePublished` releases those of a published coach.
+    @usableFromInline var channels: [[_SectionWaiter<Outcome>]]
+    /// Per coach, tasks released from its published batch that have not exited yet.
+    @usableFromInline var released: [Int]
+    /// Continuations to resume, and how, once the mutex is released, so that no continuation is
+    /// resumed under the mutex.
+    @usableFromInline var pending: [(UnsafeContinuation<_Resumed<Outcome>, Never>, _Resumed<Outcome>)] = []
+    /// The earliest deadline a timer task is scheduled to fire at, `Int64.max` for none.
+    @usableFromInline var alarmAt = Int64.max
+
+    @inlinable
+    init(coaches: Int) {
+        channels = Array(repeating: [], count: 2 + coaches)
+        released = Array(repeating: 0, count: coaches)
+    }
+
+    /// Nobody waits for anything.
+    @inlinable
+    var isIdle: Bool { sectionWaiterCount == 0 && channels.allSatisfy(\.isEmpty) }
+
+    @inlinable
+    var sectionWaiterCount: Int { sectionWaiters.count - sectionHead }
+
+    @inlinable
+    mutating func queueForSection(_ waiter: _SectionWaiter<Outcome>) { sectionWaiters.append(waiter) }
+
+    /// The first task waiting for the section, taken out of the queue.
+    @inlinable
+    mutating func nextForSection() -> _SectionWaiter<Outcome>? {
+        guard sectionHead < sectionWaiters.count else { return nil }
+        let next = sectionWaiters[sectionHead]
+        sectionHead += 1
+        if sectionHead == sectionWaiters.count {
+            sectionWaiters.removeAll(keepingCapacity: true)
+            sectionHead = 0
+        } else if sectionHead >= 64 && sectionHead * 2 >= sectionWaiters.count {
+            sectionWaiters.removeFirst(sectionHead)  // keep the queue from growing without bound
+            sectionHead = 0
+        }
+        return next
+    }
+
+    /// The waiter `id`, taken out of whichever list it is in, if its wait is cancellable.
+    @inlinable
+    mutating func removeCancellable(_ id: UInt64) -> UnsafeContinuation<_Resumed<Outcome>, Never>? {
+        if let i = sectionWaiters[sectionHead...].firstIndex(where: { $0.id == id && $0.cancellable }) {
+            return sectionWaiters.remove(at: i).continuation
+        }
+        for ch in channels.indices {
+            if let i = channels[ch].firstIndex(where: { $0.id == id && $0.cancellable }) {
+                return channels[ch].remove(at: i).continuation
+            }
+        }
+        return nil
+    }
+}
+
+/// Not API: how a suspended task is resumed.
+public enum _Resumed<Outcome> {
+    /// Handed the logical section: run the step again.
+    case section
+    /// Its cancellable wait was cancelled: it does not own the section.
+    case cancelled
+    /// Its batch was published while it waited in commit: read the outcome, exit.
+    case released
+    /// Its batch was published and its exit counted for it: here is the outcome.
+    case exited(Outcome)
+}
+
+extension _Resumed: Sendable where Outcome: Sendable {}
+
+/// Not API: a task suspended in an async home. Its continuation is resumed exactly once: by
+/// whoever takes it out of the home's lists under the mutex (a hand-off, a release, a
+/// cancellation handler), or by its own task when it does not park at all.
+@usableFromInline
+struct _SectionWaiter<Outcome> {
+    @usableFromInline let id: UInt64
+    @usableFromInline let continuation: UnsafeContinuation<_Resumed<Outcome>, Never>
+    /// When to wake it even if nobody does (monotonic ns), `Int64.max` for never.
+    @usableFromInline let deadline: Int64
+    /// Whether task cancellation ends its wait.
+    @usableFromInline let cancellable: Bool
+    /// Waiting in commit with nothing left to do once the outcome is out: released, its exit is
+    /// counted by the publisher and the outcome handed to it.
+    @usableFromInline let exitsWhenReleased: Bool
+
+    @inlinable
+    init(
+        id: UInt64, continuation: UnsafeContinuation<_Resumed<Outcome>, Never>, deadline: Int64, cancellable: Bool,
+        exitsWhenReleased: Bool = false
+    ) {
+        self.id = id
+        self.continuation = continuation
+        self.deadline = deadline
+        self.cancellable = cancellable
+        self.exitsWhenReleased = exitsWhenReleased
+    }
+}

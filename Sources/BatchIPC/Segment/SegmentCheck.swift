@@ -1,0 +1,106 @@
+import Batch
+import CBatchCore
+import CShmSync
+
+// The invariants of a segment's tables, checked where a corrupt value would otherwise make
+// workers wait for ever: when a process attaches, after a holder died mid-step, and whenever a
+// waiter slept a whole liveness period. A state that breaks one is not a state this library can
+// be in (whatever crashed and whenever): the segment is corrupt. Never on the hot path.
+//
+// Keep this in step with the engine: every rule below is one of docs/DESIGN.md §1 and §4, and a
+// change of the engine that makes one of them false must change it here.
+
+extension SharedSegment {
+    /// Under the lock, just taken (so nobody holds the critical section): checks the coaches, the
+    /// participant slots and the process entries against each other.
+    ///
+    /// - every claimed slot belongs to an attached process entry, below `slot_high`, with a phase
+    ///   of ``WorkerPhase``, a coach in range while in a batch, a channel in range or -1;
+    /// - every attached entry is below `proc_high` (a free entry's announcements count for nobody);
+    /// - per coach: `triggered` and `ready` are 0 or 1; a published outcome belongs to a closed
+    ///   batch; the number of workers inside (`|count|`) is the number of slots in a batch phase
+    ///   on that coach; a closed batch without an outcome has exactly one committer;
+    /// - nobody holds the critical section — or its holder is a worker of a process in `dead`
+    ///   (crash repair is about to reclaim it, and the section with it), or, where async workers
+    ///   take part (the section is then held without the lock), a worker inside a batch.
+    /// - Throws: ``SharedBatchError/corruptSegment(name:field:detail:)`` naming the first field
+    ///   found wrong.
+    func checkState(dead: [Int] = []) throws(SharedBatchError) {
+        func corrupt(_ field: String, _ detail: String) -> SharedBatchError {
+            .corruptSegment(name: name, field: field, detail: detail)
+        }
+        let rawSlotHigh = Int(header.pointee.slot_high)
+        let rawProcHigh = Int(header.pointee.proc_high)
+        for p in 0..<procCount {
+            // Field by field (the entry holds a lease mutex other threads lock); `queued` atomically.
+            let state = procsP[p].state
+            guard state <= 1 else { throw corrupt("process entry \(p) state", "\(state)") }
+            if state == 1 && p >= rawProcHigh {
+                throw corrupt("process entry \(p)", "attached, above the highest entry ever claimed (\(rawProcHigh))")
+            }
+            // A free entry's `queued` may hold a stray count: a thread of a process closing the
+            // segment can take back its announcement after close() gave the entry up. Nobody
+            // counts it (``queueLength`` sums attached entries) and the next owner resets it.
+        }
+        var inside = [Int](repeating: 0, count: coachCount)
+        var committers = [Int](repeating: 0, count: coachCount)
+        for s in 0..<slotCount where slotsP[s].proc != 0 {
+            let slot = slotsP + s
+            guard let p = procIndex(of: s) else { throw corrupt("slot \(s) proc", "\(slot.pointee.proc)") }
+            guard procsP[p].state == 1 else { throw corrupt("slot \(s) proc", "process entry \(p) is free") }
+            guard s < rawSlotHigh else {
+                throw corrupt("slot \(s)", "claimed, above the highest slot ever claimed (\(rawSlotHigh))")
+            }
+            // The owner writes `queued` and `idle` without the lock: atomically read.
+            let raw = cshm_atomic_load_u32(&slot.pointee.phase)
+            guard let phase = WorkerPhase(rawValue: raw) else { throw corrupt("slot \(s) phase", "\(raw)") }
+            let channel = slot.pointee.channel
+            // -1, or a channel: to enter, in commit on a coach, or for the section (coachCount + 1).
+            guard channel >= -1 && Int(channel) <= coachCount + 1 else {
+                throw corrupt("slot \(s) channel", "\(channel)")
+            }
+            guard phase.isInBatch else { continue }
+            let c = Int(cshm_atomic_load_i32(&slot.pointee.coach))
+            guard c >= 0 && c < coachCount else { throw corrupt("slot \(s) coach", "\(c) while \(phase)") }
+            inside[c] += 1
+            if phase == .committing { committers[c] += 1 }
+        }
+        for c in 0..<coachCount {
+            let coach = coachesP[c]
+            guard coach.triggered <= 1 else { throw corrupt("coach \(c) triggered", "\(coach.triggered)") }
+            guard coach.ready <= 1 else { throw corrupt("coach \(c) ready", "\(coach.ready)") }
+            guard coach.ready == 0 || coach.count < 0 else {
+                throw corrupt("coach \(c) ready", "an outcome is published, but count is \(coach.count)")
+            }
+            let magnitude = coach.count.magnitude
+            guard magnitude == UInt64(inside[c]) else {
+                throw corrupt("coach \(c) count", "\(coach.count), but \(inside[c]) workers are inside")
+            }
+            guard coach.count >= 0 || coach.ready == 1 || committers[c] == 1 else {
+                throw corrupt("coach \(c) count", "closed without an outcome, and \(committers[c]) committers")
+            }
+        }
+        let holder = cbatch_atomic_load_u64(&coreP.pointee.holder)
+        guard holder != 0 else { return }
+        if let s = slot(ofToken: holder, below: slotHigh), let p = procIndex(of: s), dead.contains(p) { return }
+        guard hasAsyncWorkers else {
+            throw corrupt("core holder", "token \(holder) holds the critical section, but nobody holds the lock")
+        }
+        guard let s = slot(ofToken: holder, below: slotHigh), slotsP[s].proc != 0,
+            WorkerPhase(rawValue: cshm_atomic_load_u32(&slotsP[s].phase))?.isInBatch == true
+        else {
+            throw corrupt(
+                "core holder", "token \(holder) holds the critical section, but names no worker inside a batch")
+        }
+    }
+}
+
+extension WorkerPhase {
+    /// Inside a batch (entered, not exited): counted in its coach's `count`.
+    var isInBatch: Bool {
+        switch self {
+        case .idle, .queued: false
+        case .entered, .waiting, .committing, .done: true
+        }
+    }
+}

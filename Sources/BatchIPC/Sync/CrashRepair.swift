@@ -1,0 +1,145 @@
+import Batch
+import CBatchCore
+import CShmSync
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+// Crash repair: whoever takes the segment mutex and finds a dead participant repairs what it left,
+// under the mutex, idempotently. The rows of the crash table are the engine's
+// (`_BatchEngine.participantDied(in:coach:pid:)`); this file finds the dead, restores the last
+// consistent snapshot when the mutex's holder died mid-step, and hands each dead participant's
+// recorded phase to the engine.
+
+extension SharedSegment {
+    /// Under the lock: finds dead processes and repairs what their workers left, row by row of
+    /// the crash table. Idempotent; does nothing (but a scan of the process table) when everyone
+    /// is alive.
+    ///
+    /// - Parameters:
+    ///   - ownerDied: the lock came back `EOWNERDEAD`: its holder died, possibly in the middle of
+    ///     a step. The coaches are first restored from the last snapshot (saved at each phase
+    ///     change under the lock, see cshm_shadow.h), so that they match every participant's
+    ///     recorded phase again.
+    ///   - check: validate the tables first (``checkState()``): after a restore, and whenever a
+    ///     waiter slept a whole liveness period (a state nobody can ever leave looks like that).
+    /// - Throws: ``SharedBatchError/corruptSegment(name:field:detail:)``; the caller still holds
+    ///   the lock.
+    func repair(ownerDied: Bool, check: Bool = false) throws(SharedBatchError) {
+        let me = Int(myProc.load(ordering: .relaxed))
+        var dead: [Int] = []
+        var died: [Int] = []  // of `dead`, those that died (the others are detaching)
+        for p in 0..<procCount where p != me && procsP[p].state == 1 {
+            switch lease(of: p) {
+            case .held: break
+            case .died:
+                dead.append(p)
+                died.append(p)
+            case .released: dead.append(p)
+            }
+        }
+        let high = slotHigh
+        let engine = _BatchEngine(home: state, waiting: _WaitPolicy(.adaptive))
+        if ownerDied {
+            // EOWNERDEAD proves that the thread holding the lock died, hence its process: its
+            // lease may not be marked yet (the threads of a killed process exit one by one).
+            if let s = slot(ofToken: engine.holder, below: high), let p = procIndex(of: s), p != me,
+                !dead.contains(p)
+            {
+                dead.append(p)
+                died.append(p)
+            }
+            let saved = Int(cshm_shadow_slot(shadowRef))
+            let slotToo = saved != 0 && procIndex(of: saved - 1).map { dead.contains($0) } == true
+            // The coaches and the holder fields as they were at the last phase change: a holder
+            // of the section that is dead leaves it below, with the rest of its row.
+            cshm_restore(shadowRef, slotToo ? 1 : 0)
+            if engine.holder != 0 && slot(ofToken: engine.holder, below: high) == nil { engine.sectionHolderGone() }
+        }
+        if ownerDied || check { try checkState(dead: dead) }
+        if dead.isEmpty {
+            if ownerDied {
+                // The dead holder's owed wakes (issued after unlock) died with it, and the
+                // restored state may be one its sleepers wait for: wake them all to re-check.
+                recomputeSleepers()
+                wakeEveryone()
+                cshm_checkpoint(shadowRef, UInt32.max, 0, -1)
+            }
+            return
+        }
+        for p in dead { reclaim(process: p, engine: engine, died: died.contains(p)) }
+        recomputeSleepers()
+        wakeEveryone()
+        cshm_checkpoint(shadowRef, UInt32.max, 0, -1)
+    }
+
+    /// Under the lock: gives up process entry `p` — its owner died, or (`died == false`) it is
+    /// detaching — with its announcements and participant slots, each slot handed to the crash
+    /// table with the phase it recorded. Every death is counted, an idle one too (a detaching
+    /// process is none).
+    ///
+    /// Each slot is first recorded idle together with a snapshot of the coaches just repaired,
+    /// then freed: a repairer that dies half-way leaves a snapshot that matches the slots, and
+    /// the next one neither repeats nor loses the row.
+    func reclaim(process p: Int, engine: _BatchEngine<_SegmentState>, died: Bool) {
+        // Queued, or waiting to enter: its announcements stop counting.
+        cbatch_atomic_store_i64(cshm_proc_queued(procsP + p), 0)
+        var repaired = 0
+        for s in 0..<slotHigh where slotsP[s].proc == UInt32(p + 1) {
+            let slot = slotsP + s
+            let phase = WorkerPhase(rawValue: slot.pointee.phase) ?? .idle
+            if engine.participantDied(
+                in: phase, coach: Int(slot.pointee.coach), pid: slot.pointee.pid, token: slot.pointee.token)
+            {
+                if died { cshm_counter_bump(&header.pointee.crashes) }
+                repaired += 1
+            }
+            cshm_note_locked(shadowRef, UInt32(s), WorkerPhase.idle.rawValue, -1)
+            freeSlot(s)
+        }
+        if died && repaired == 0 { cshm_counter_bump(&header.pointee.crashes) }
+        cshm_atomic_store_u32(&procsP[p].state, 0)  // atomic: queueLength reads it without the lock
+    }
+
+    /// The process entry slot `s` names, if it names one (`proc` is 1 + an entry index).
+    func procIndex(of s: Int) -> Int? {
+        let p = Int(slotsP[s].proc) - 1
+        return p >= 0 && p < procCount ? p : nil
+    }
+
+    /// The slot a token names (`serial << 16 | slot + 1`, see `reserveSlot`), if it is below
+    /// `high` and still holds that token.
+    func slot(ofToken token: UInt64, below high: Int) -> Int? {
+        let s = Int(token & 0xffff) - 1
+        guard token != 0 && s >= 0 && s < high && slotsP[s].token == token else { return nil }
+        return s
+    }
+}
+
+/// Not API: the segment's state as the engine's steps see it, for crash repair and the waiting
+/// policy. Made once per mapping; it refers back to its segment without retaining it (the
+/// segment owns it).
+public final class _SegmentState: _MortalState, @unchecked Sendable {
+    // @unchecked Sendable: immutable; what it points to is guarded by the segment's mutex.
+    public typealias Outcome = _SharedOutcome
+    unowned(unsafe) let segment: SharedSegment
+    public let core: UnsafeMutablePointer<cbatch_core>
+    public let coaches: UnsafeMutablePointer<cbatch_coach>
+    public let coachCount: Int
+    public let policyState: UnsafeMutablePointer<cbatch_policy>
+
+    init(segment: SharedSegment) {
+        self.segment = segment
+        self.core = segment.coreP
+        self.coaches = segment.coachesP
+        self.coachCount = segment.coachCount
+        self.policyState = segment.policyP
+    }
+
+    public func wake(_ channel: Int, all: Bool) { segment.wake(channel, all: all) }
+    public func publish(_ outcome: consuming _SharedOutcome, coach: Int) { segment.publish(outcome, coach: coach) }
+    public func publishClosing(_ closing: _Closing, coach: Int) { segment.publishClosing(closing, coach: coach) }
+    public func resetOutcome(coach: Int) {}
+    public func committerDied(pid: Int32) -> _SharedOutcome { .committerDied(pid: pid) }
+}

@@ -1,0 +1,31 @@
+import Batch
+import CBatchCore
+import CShmSync
+
+// Phase recording: each worker's phase in its participant slot, so that crash repair can tell
+// which row of the crash table a dead worker is in. Under the lock a phase change is also a
+// consistent point of the state, saved as the crash snapshot (cshm_shadow.h).
+
+extension SharedSegment {
+    /// Records the phase of the worker in slot `s` — in the segment, and in ``localPhases`` (what
+    /// this process knows of its own workers, whatever the segment says). Inlined: it runs five
+    /// times per operation.
+    @inlinable @inline(__always)
+    func note(_ phase: WorkerPhase, coach c: Int, slot s: Int) {
+        guard UInt(bitPattern: s) < UInt(slotCount) else { return }  // never: `s` is this thread's slot
+        cshm_atomic_store_u32(localPhases + s, phase.rawValue)
+        // Under the lock: entered, waiting, committing, done, and idle on exit (coach >= 0).
+        // (queued and idle after queueOut come without it; idle after a busy enter changed nothing.)
+        if phase != .queued && c >= 0 {
+            // One C call: the checkpoint (with the new phase), then the slot's phase and coach.
+            cshm_note_locked(
+                shadowRef, UInt32(truncatingIfNeeded: s), phase.rawValue,
+                phase == .idle ? -1 : Int32(truncatingIfNeeded: c))
+        } else {
+            let slot = slotsP + s
+            cshm_atomic_store_u32(&slot.pointee.phase, phase.rawValue)
+            cshm_atomic_store_i32(&slot.pointee.coach, -1)
+        }
+        if phase != .committing, let hook = cshm_get_phase_hook() { hook(phase.rawValue) }
+    }
+}

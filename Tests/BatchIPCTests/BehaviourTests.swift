@@ -1,1 +1,0 @@
-../BatchTests/BehaviourTests.swift

@@ -1,1 +1,0 @@
-../IPCHelper/TestBatch.swift

@@ -1,1 +1,0 @@
-../BatchTests/TestSupport.swift

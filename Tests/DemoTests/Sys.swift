@@ -1,1 +1,0 @@
-../../Sources/batch-shm-demo/Sys.swift
