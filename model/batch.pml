@@ -2,9 +2,9 @@
  * batch.pml — the batching engine of swift-batch and its crash repair, in Promela.
  *
  * What is modelled is the code as it is (see model/README.md for the table that maps every inline
- * below to the Swift function it stands for). One worker per process; each worker runs OPS
- * operations in a closed loop: queue in, enter, add its item, commit (or cancel, throw, leave),
- * exit. A lock-held stretch of the code is one atomic block (nobody else can touch what the lock
+ * below to the Swift function it stands for: Sources/Batch/Engine, Blocking, BatchIPC/Sync). One
+ * worker per process; each worker runs OPS operations in a closed loop: queue in, enter, add its
+ * item, commit (or cancel, throw, leave), exit. A lock-held stretch of the code is one atomic block (nobody else can touch what the lock
  * guards meanwhile); lock-free steps (queueIn, queueOut, the futex wait and wake, the commit
  * function) are separate steps. A worker may die (SIGKILL) at every crash point CP, including in
  * the middle of a lock-held step and in the middle of a crash repair.
@@ -19,16 +19,22 @@
  *   BALANCER    Multi with a balancer: it picks any free coach, or refuses (MAXREFUSE times
  *               per run at most); without it, the first free coach
  *   MAXREFUSE   times the balancer may refuse a free coach, per run      default 0
- *   LOCALHOME   the in-process home (pthread condition variables, no crash, no snapshot);
- *               otherwise the shared-memory home (futex sequence words, owed wakes, snapshot,
- *               crash repair)
+ *   LOCALHOME   the in-process home (private futex channels, no sleep limit, no crash, no
+ *               snapshot); otherwise the shared-memory home (the same futex channels in the
+ *               segment, sleeps bounded by the liveness period, snapshot, crash repair)
  *   SPURIOUS    waits may end at any time (futex timeout = liveness period, EINTR, a yielding
- *               waiter); without it a wait ends only on a wake, or on the liveness period while
- *               a dead participant waits to be repaired (so that lost wake-ups are found)
- *   EARLY       the waiting policy may commit a filling batch at any time (issue 9)
+ *               waiter); without it a wait ends only on a wake, at its deadline (the adaptive
+ *               policy's waits), or on the liveness period while a dead participant waits to
+ *               be repaired (so that lost wake-ups are found)
+ *   EARLY       the adaptive waiting policy: its *when* is a nondeterministic choice (a worker
+ *               waiting for announced workers may commit at any commitStep, or wait until a
+ *               deadline; a lone worker may wait for a just-served peer until a deadline).
+ *               Without it, the strict rule (the Go original's): wait for every announced worker
+ *   WITH_INPLACE the commit function may run in place (commitsInPlace: a commit cheaper than a
+ *               lock handover runs holding the section and the mutex)
  *   WITH_NONBLOCK, WITH_LEAVE (queueOut + notify before entering; leave() inside), WITH_CANCEL,
  *   WITH_THROW (a throw inside poisons the batch), WITH_TRIGGER, WITH_COMMITERR (the commit
- *   function throws), WITH_ASYNCCANCEL (an async task cancelled while it waits to enter)
+ *   function throws), WITH_ASYNCCANCEL (a task cancelled while it waits to enter)
  *   API_ONLY    only the properties a user can see (outcomes, triggers, batching, the queue,
  *               hangs), not the invariants of the state (p_count, p_coach_reset, p_snapshot,
  *               p_clean_end): the mutation runs show what a seeded bug does to the users
@@ -58,10 +64,12 @@
 #define MAXREFUSE 0
 #endif
 
-#define NCH (NC + 1)     /* channels: 0 = waiting to enter, 1 + c = waiting in commit on coach c */
+#define NCH (NC + 2)     /* channels: 0 = waiting to enter, 1 + c = waiting in commit on coach c,
+                            NC + 1 = waiting for the critical section */
+#define SECCH (NC + 1)   /* _BatchEngine.sectionChannel */
 #define NOC 255          /* no coach */
 
-/* _WorkerPhase (Sources/Batch/Home.swift); the slot's recorded phase */
+/* WorkerPhase (Sources/Batch/Engine/WorkerPhase.swift); the slot's recorded phase */
 #define IDLE       0
 #define QUEUED     1
 #define ENTERED    2
@@ -79,15 +87,15 @@
 #define O_UNKNOWN  6     /* BatchError.outcomeUnknown */
 
 /* where a worker is in its operation (the driver's next step) */
-#define S_TOENTER      1   /* take the lock and run enterStep */
-#define S_ENTERED      2
-#define S_WAITENTER    3   /* sleeping on the enter channel */
+#define S_TOENTER      1   /* take the lock and run enter()'s loop: the section, enterStep */
+#define S_ENTERED      2   /* (enterStep's answers, within a stretch) */
+#define S_WAITENTER    3
 #define S_BUSY         4
 #define S_DOCOMMIT     5   /* run commitStep */
-#define S_BACKINCOMMIT 6   /* woken in commit: re-take the lock, then commitStep */
-#define S_WAITCOMMIT   7   /* sleeping on the coach's commit channel */
+#define S_BACKINCOMMIT 6   /* back from a wait in commit: re-take the lock, then the section */
+#define S_WAITCOMMIT   7   /* (commitStep's answer, within a stretch) */
 #define S_COMMIT       8   /* run the commit function, without the lock */
-#define S_PUBLISH      9   /* re-take the lock and publish */
+#define S_PUBLISH      9   /* re-take the lock and the section, and publish */
 #define S_READY       10
 #define S_DOCANCEL    11   /* close the batch with `kind` */
 #define S_DONE        12   /* has its outcome: note(.done) and read it */
@@ -96,9 +104,10 @@
 #define S_LEAVEQUEUE  15   /* queueOut() before entering */
 #define S_ACANCEL     16   /* async cancellation before entering */
 #define S_NOTIFY      17   /* notify() */
-#define S_SLEEPENTER  18   /* asleep on the enter channel (FUTEX_WAIT / pthread_cond_wait) */
-#define S_SLEEPCOMMIT 19   /* asleep on the coach's commit channel */
-#define S_WOKENENTER  20   /* refused, woken: re-take the lock */
+#define S_WAIT        18   /* registered on a channel, the mutex released: FUTEX_WAIT next */
+#define S_SLEEP       19   /* in FUTEX_WAIT (asleep unless the word moved); then back to `back` */
+#define S_COMMITHELD  20   /* run the commit function in place, holding the mutex */
+#define S_PUBLISHHELD 21   /* publish, the mutex still held */
 
 /* ---------------------------------------------------------------- the algorithm's state */
 
@@ -113,9 +122,11 @@ byte  outc[NC];        /* the coach's result buffer: status */
 bit   outTag[NC];      /* ghost: the result buffer was written for the coach's current batch
                           (cleared when the coach empties; the code tags results with the
                           generation, which the model leaves out) */
-byte  holder;          /* core.holder: 1 + the pid holding the critical section, 0 none */
+byte  holder;          /* core.holder: 1 + the pid holding the critical section, 0 none (a
+                          token names a slot; one slot per worker, never reused here) */
 byte  holderCoach;     /* core.holder_coach */
-byte  holderState;     /* core.holder_state: 1 no outcome yet, 2 has its outcome */
+byte  holderState;     /* core.holder_state (_HolderState): 0 none, 1 inside, 2 decided (the
+                          keepsLock bit is always set: the section is the lock) */
 
 /* the participant slots (one per worker) */
 byte  phase[NW];       /* cshm_slot.phase */
@@ -126,9 +137,10 @@ bit   procState[NW];   /* cshm_proc.state == 1: attached, not yet repaired */
 
 /* the shared-memory home's robust condition */
 byte  sleepers[NCH];   /* cshm_channel.sleepers */
-bit   chg[NW + 1];      /* the channel's sequence word moved since this waiter read it */
-bit   asleep[NW + 1];      /* inside FUTEX_WAIT (or, LOCALHOME, inside pthread_cond_wait) */
-byte  owe1[NW + 1];    /* SharedSegment.pendingWakes[0] of the process: FUTEX_WAKE(1) owed */
+bit   chg[NW + 1];     /* the channel's sequence word moved since this waiter read it */
+bit   asleep[NW + 1];  /* inside FUTEX_WAIT */
+byte  owe1[NW + 1];    /* _FutexChannels.pendingWakes[0] (of the process): FUTEX_WAKE(1) owed,
+                          bit n for channel n */
 byte  oweAll[NW + 1];  /* pendingWakes[1]: FUTEX_WAKE(all) owed */
 
 /* the crash snapshot (cshm_shadow; the double buffer makes a checkpoint atomic) */
@@ -138,6 +150,9 @@ bit   shReady[NC];
 byte  shSlot;          /* 1 + the slot whose phase is saved, 0 none */
 byte  shPhase;
 byte  shCoach;
+byte  shHolder;        /* the holder fields of cbatch_core */
+byte  shHolderCoach;
+byte  shHolderState;
 
 /* the world */
 bit   dead[NW];        /* the process was killed */
@@ -189,7 +204,7 @@ bit p_dead_waiter = 1;          /* success => the items of the workers that died
                                   commit in this batch were committed with it */
 bit p_count = 1;               /* mutex free: a coach's |count| is the number of workers inside */
 bit p_clean_end = 1;           /* once every worker ended and the next user repaired the dead,
-                                  the coaches and the queue are as new */
+                                  the coaches, the section and the queue are as new */
 
 #define CHECK(name, cond)  name = (cond); assert(name)
 
@@ -218,18 +233,22 @@ bit p_clean_end = 1;           /* once every worker ended and the next user repa
 #define DEADPENDING ((dead[0] && leaseGone[0] && procState[0]) || (dead[1] && leaseGone[1] && procState[1]) || (dead[2] && leaseGone[2] && procState[2]) || (dead[3] && leaseGone[3] && procState[3]))
 #endif
 
+/* isFree: filling and not triggered (the count's Int64.max guard is left out) */
+#define HOLDER_EQ     (shHolder == holder && shHolderCoach == holderCoach && shHolderState == holderState)
 #if NC == 1
 #define COUNTS_OK     (ABS(cnt[0]) == MEMBERS(0))
 #define COACHES_CLEAN ((cnt[0] != 0 || (!trig[0] && !ready[0])) && (!ready[0] || cnt[0] < 0))
-#define SHADOW_EQ     (shCnt[0] == cnt[0] && shTrig[0] == trig[0] && shReady[0] == ready[0])
-#define ENDCLEAN      (cnt[0] == 0 && !trig[0] && !ready[0])
+#define SHADOW_EQ     (shCnt[0] == cnt[0] && shTrig[0] == trig[0] && shReady[0] == ready[0] && HOLDER_EQ)
+#define ENDCLEAN      (cnt[0] == 0 && !trig[0] && !ready[0] && holder == 0)
+#define FREE(x)       (cnt[x] >= 0 && !trig[x])
 #else
 #define COUNTS_OK     (ABS(cnt[0]) == MEMBERS(0) && ABS(cnt[1]) == MEMBERS(1))
 #define COACHES_CLEAN ((cnt[0] != 0 || (!trig[0] && !ready[0])) && (!ready[0] || cnt[0] < 0) && \
                        (cnt[1] != 0 || (!trig[1] && !ready[1])) && (!ready[1] || cnt[1] < 0))
 #define SHADOW_EQ     (shCnt[0] == cnt[0] && shTrig[0] == trig[0] && shReady[0] == ready[0] && \
-                       shCnt[1] == cnt[1] && shTrig[1] == trig[1] && shReady[1] == ready[1])
-#define ENDCLEAN      (cnt[0] == 0 && !trig[0] && !ready[0] && cnt[1] == 0 && !trig[1] && !ready[1])
+                       shCnt[1] == cnt[1] && shTrig[1] == trig[1] && shReady[1] == ready[1] && HOLDER_EQ)
+#define ENDCLEAN      (cnt[0] == 0 && !trig[0] && !ready[0] && cnt[1] == 0 && !trig[1] && !ready[1] && holder == 0)
+#define FREE(x)       (cnt[x] >= 0 && !trig[x])
 #endif
 
 /* a crash point: the worker may be killed here (DIE, below) */
@@ -242,7 +261,8 @@ bit p_clean_end = 1;           /* once every worker ended and the next user repa
 #endif
 
 /* a wait may end without a wake: always (SPURIOUS), or after the liveness period when a dead
-   participant is waiting to be repaired (the shared-memory home's timed futex wait) */
+   participant is waiting to be repaired (the shared-memory home's timed futex wait; the
+   in-process home sleeps without a limit). A wait with a deadline (`timed`) ends at it. */
 #ifdef SPURIOUS
 #define TIMEOUT_OK true
 #elif defined(LOCALHOME)
@@ -264,6 +284,7 @@ bit p_clean_end = 1;           /* once every worker ended and the next user repa
 #define ASYNCCANCEL false
 #endif
 
+
 /* SIGKILL, at once: the process is gone (a mutex it holds is left to EOWNERDEAD, its futex
    waits vanish); the ghost notes what its death must do to its batch (the crash table: dead
    inside a filling batch => poisoned; dead committer => outcome unknown). The kernel marks its
@@ -276,39 +297,25 @@ inline DIE() {
     goto died
 }
 
+#ifdef WITH_INPLACE
+#define INPLACE true
+#else
+#define INPLACE false
+#endif
+
 /* ---------------------------------------------------------------- wait and wake */
 
-/* _BatchHome.wake(channel, all:) under the lock. Shared-memory home (SegmentSync.wake): when a
-   sleeper may exist, bump the channel's sequence word (every registered waiter sees it moved)
-   and owe a FUTEX_WAKE, issued after the unlock. In-process home (LocalHome.wake): signal wakes
-   one registered waiter, broadcast all. */
+/* _FutexChannels.wake(channel, all:) under the lock (both homes: LocalHome and SharedSegment
+   call it): when a sleeper may exist, bump the channel's sequence word (every registered waiter
+   sees it moved) and owe a FUTEX_WAKE, issued after the unlock (issueOwedWakes). */
 inline WAKE(ch, all) {
     if
     :: sleepers[ch] > 0 ->
-#ifdef LOCALHOME
-        if
-        :: all ->
-            for (i : 0 .. NW - 1) { if :: asleep[i] && wch[i] == ch + 1 -> asleep[i] = 0 :: else fi }
-        :: else ->
-            if
-            :: asleep[0] && wch[0] == ch + 1 -> asleep[0] = 0
-            :: asleep[1] && wch[1] == ch + 1 -> asleep[1] = 0
-#if NW > 2
-            :: asleep[2] && wch[2] == ch + 1 -> asleep[2] = 0
-#endif
-#if NW > 3
-            :: asleep[3] && wch[3] == ch + 1 -> asleep[3] = 0
-#endif
-            :: else -> skip
-            fi
-        fi
-#else
         for (i : 0 .. NW - 1) { if :: wch[i] == ch + 1 -> chg[i] = 1 :: else fi }
         if
         :: all -> oweAll[me] = oweAll[me] | (1 << ch)
         :: else -> owe1[me] = owe1[me] | (1 << ch)
         fi
-#endif
     :: else
     fi
 }
@@ -352,7 +359,7 @@ inline CHECK_FREE() {
 #endif
 }
 
-/* SharedSegment.unlockRaw: take the owed wakes, release the mutex (issueWakes follows) */
+/* unlock(): take the owed wakes, release the mutex (issueOwedWakes follows, a step per channel) */
 inline UNLOCK() {
     o1 = owe1[me]; oa = oweAll[me]; owe1[me] = 0; oweAll[me] = 0;
     mtx = 0;
@@ -368,14 +375,44 @@ inline WAKE_OTHERS(skipc) {
     fi
 }
 
+/* ---------------------------------------------------------------- the critical section */
+
+/* takeSection(me, coach:, state: .inside, keepsLock: true) */
+inline TAKE_SECTION() {
+    holder = me + 1; holderCoach = c; holderState = 1
+}
+
+/* releaseSection(): holder = 0 (holder_coach and holder_state stay), wake one section waiter */
+inline RELEASE_SECTION() {
+    holder = 0; WAKE(SECCH, 0)
+}
+
+/* passOnSection() */
+inline PASS_ON_SECTION() {
+    if :: holder == 0 -> WAKE(SECCH, 0) :: else fi
+}
+
+/* sectionHolderGone() */
+inline SECTION_HOLDER_GONE() {
+    holder = 0; holderState = 0; holderCoach = 0; WAKE(SECCH, 1)
+}
+
 /* ---------------------------------------------------------------- the snapshot */
 
-/* cshm_checkpoint (+ the phase recorded with it: cshm_note_locked) */
-inline CHECKPOINT(ph, cc) {
+/* cshm_checkpoint(slot w, phase, coach): the coaches and the holder fields, and the slot's new
+   phase (cc: coach + 1, 0 for -1) */
+inline CHECKPOINT_SLOT(w, ph, cc) {
 #if !defined(LOCALHOME) && MAXCRASH > 0
     for (x : 0 .. NC - 1) { shCnt[x] = cnt[x]; shTrig[x] = trig[x]; shReady[x] = ready[x] }
-    shSlot = me + 1; shPhase = ph; shCoach = cc;
+    shHolder = holder; shHolderCoach = holderCoach; shHolderState = holderState;
+    shSlot = w + 1; shPhase = ph; shCoach = cc;
 #endif
+    skip
+}
+
+/* the calling worker's checkpoint (+ the ghost: the phase crash repair will see) */
+inline CHECKPOINT(ph, cc) {
+    CHECKPOINT_SLOT(me, ph, cc);
     api[me] = ph;
     if :: ph == ENTERED -> memberOf[me] = cc :: ph == IDLE -> memberOf[me] = 0 :: else fi
 }
@@ -383,11 +420,12 @@ inline CHECKPOINT(ph, cc) {
 /* cshm_checkpoint(shadowRef, UInt32.max, 0, -1): repair's checkpoints, no slot saved */
 inline CHECKPOINT_NONE() {
     for (x : 0 .. NC - 1) { shCnt[x] = cnt[x]; shTrig[x] = trig[x]; shReady[x] = ready[x] }
+    shHolder = holder; shHolderCoach = holderCoach; shHolderState = holderState;
     shSlot = 0
 }
 
-/* SharedSegment.note(phase, coach:) under the lock: checkpoint with the new phase, then the
-   slot's phase, then its coach (cc: coach + 1, 0 for -1) */
+/* SharedSegment.note(phase, coach:, slot:) under the lock → cshm_note_locked: checkpoint with
+   the new phase, then the slot's phase, then its coach (cc: coach + 1, 0 for -1) */
 inline NOTE_LOCKED(ph, cc) {
     CHECKPOINT(ph, cc); CP;
     phase[me] = ph; CP;
@@ -396,11 +434,17 @@ inline NOTE_LOCKED(ph, cc) {
 
 /* ---------------------------------------------------------------- engine steps */
 
-/* _BatchEngine.close(coach:error:) (+ the home's publishCancel, markReady) */
+/* _BatchEngine.close(coach:_:) + publishClosing + markReady (ready, wakePublished: wake all) */
 inline CLOSE(xc, kind) {
     CHECK(p_engine_pre, cnt[xc] > 0);
     cnt[xc] = -cnt[xc]; CP;
     outc[xc] = kind; outTag[xc] = 1; CP;
+    ready[xc] = 1; WAKE(1 + xc, 1)
+}
+
+/* _BatchEngine.publish(_:coach:took:): home.publish, markReady */
+inline PUBLISH(xc, what) {
+    outc[xc] = what; outTag[xc] = 1; CP;
     ready[xc] = 1; WAKE(1 + xc, 1)
 }
 
@@ -424,8 +468,8 @@ inline EXIT_STEP(xc) {
             GHOST_BATCH_END(xc)
         :: else -> WAKE(1 + xc, 0)
         fi
-    :: else ->
-        CHECK(p_engine_pre, cnt[xc] < 0);
+    :: cnt[xc] == 0 -> skip   /* nothing to leave */
+    :: cnt[xc] < 0 ->
         cnt[xc]++;
         if
         :: cnt[xc] == 0 ->
@@ -445,22 +489,18 @@ inline EXIT_STEP(xc) {
 
 #if !defined(LOCALHOME) && MAXCRASH > 0
 
-/* SharedSegment.exitDead */
-inline EXIT_DEAD(xc) {
-    if
-    :: cnt[xc] != 0 -> EXIT_STEP(xc)
-    :: else
-    fi
-}
-
-/* SharedSegment.repairSlot: the dead participant's row of the crash table, then freeSlot */
+/* SharedSegment.reclaim's loop body for the slot of worker w: the engine's
+   participantDied(in:coach:pid:token:) (its row of the crash table; a dead holder of the
+   section leaves it), then cshm_note_locked(slot, idle, -1), then freeSlot */
 inline REPAIR_SLOT(w) {
     rc = scoach[w]; rph = phase[w];
+    rhold = (holder == w + 1);
+    /* diedInBatch */
     if
     :: rc != 0 && rph >= ENTERED ->
         if
         :: rph == ENTERED ->
-            /* entered, before commit (its change may be half done): poison the batch */
+            /* entered, before its outcome (its change may be half done): poison the batch */
 #ifndef M_NO_POISON
             if :: cnt[rc - 1] > 0 -> CLOSE(rc - 1, O_CRASHED) :: else fi
 #else
@@ -469,12 +509,7 @@ inline REPAIR_SLOT(w) {
         :: rph == COMMITTING ->
             /* the committer died before publishing: outcome unknown */
 #ifndef M_NO_UNKNOWN
-            if
-            :: cnt[rc - 1] < 0 && !ready[rc - 1] ->
-                outc[rc - 1] = O_UNKNOWN; outTag[rc - 1] = 1; CP;
-                ready[rc - 1] = 1; WAKE(rc, 1)
-            :: else
-            fi
+            if :: cnt[rc - 1] < 0 && !ready[rc - 1] -> PUBLISH(rc - 1, O_UNKNOWN) :: else fi
 #else
             skip
 #endif
@@ -482,19 +517,22 @@ inline REPAIR_SLOT(w) {
         fi;
         CP;
 #ifdef M_DEAD_WAITER_NO_EXIT
-        if :: rph != WAITING -> EXIT_DEAD(rc - 1) :: else fi
+        if :: rph != WAITING && cnt[rc - 1] != 0 -> EXIT_STEP(rc - 1) :: else fi
 #else
-        EXIT_DEAD(rc - 1)
+        if :: cnt[rc - 1] != 0 -> EXIT_STEP(rc - 1) :: else fi
 #endif
     :: else
     fi;
+    if :: rhold -> CP; SECTION_HOLDER_GONE() :: else fi;
+    rhold = 0;
     CP;
-#ifdef FIX_REPAIR_CHECKPOINT
-    /* proposed fix: checkpoint the repaired coaches with this slot's phase already idle,
-       before freeing the slot, so that a restore cannot undo a repair whose slot is gone */
-    for (x : 0 .. NC - 1) { shCnt[x] = cnt[x]; shTrig[x] = trig[x]; shReady[x] = ready[x] }
-    shSlot = w + 1; shPhase = IDLE; shCoach = 0;
+#ifndef M_FREE_BEFORE_CHECKPOINT
+    /* recorded idle with a snapshot of the repaired coaches, before the slot is freed */
+    CHECKPOINT_SLOT(w, IDLE, 0);
+    memberOf[w] = 0;   /* ghost: its exit is counted in the snapshot too */
     CP;
+    phase[w] = IDLE; CP;
+    scoach[w] = 0; CP;
 #endif
     /* freeSlot */
     phase[w] = IDLE; CP;
@@ -503,79 +541,85 @@ inline REPAIR_SLOT(w) {
     rc = 0; rph = 0
 }
 
+/* SharedSegment.reclaim(process:engine:died:) */
+inline RECLAIM(p) {
+    /* queued, or waiting to enter: its announcements stop counting */
+    q[p] = 0; announced[p] = 0;
+    CP;
+    if :: slotOwned[p] -> REPAIR_SLOT(p) :: else fi;
+    procState[p] = 0;
+    CP
+}
+
 /* SharedSegment.repair(ownerDied:), with eownerdead a variable: 1 after EOWNERDEAD */
 inline REPAIR(eownerdead) {
-    deadSet = 0;
+    deadSet = 0; hp = NOC;
     for (p : 0 .. NW - 1) {
         if :: procState[p] && p != me && leaseGone[p] -> deadSet = deadSet | (1 << p) :: else fi
     }
     if
     :: eownerdead ->
-        /* the holder of the critical section (if any) is dead: EOWNERDEAD proves it */
+        /* EOWNERDEAD proves that the holder of the mutex died: if it held the section
+           (core.holder names its slot) its process is dead, lease marked or not */
         if
-        :: holder != 0 && holder - 1 != me && slotOwned[holder - 1] -> deadSet = deadSet | (1 << (holder - 1))
+        :: holder != 0 && holder - 1 != me && slotOwned[holder - 1] && !((deadSet >> (holder - 1)) & 1) ->
+            hp = holder - 1; deadSet = deadSet | (1 << hp)
         :: else
         fi;
 #ifndef M_NO_RESTORE
-        /* cshm_restore: the coaches, and the saved slot's phase when its owner is dead */
+        /* cshm_restore: the coaches, the holder fields, and the saved slot's phase when its
+           owner is among the dead */
         if
+#ifndef FIX_RESTORE_SLOT
         :: shSlot != 0 && slotOwned[shSlot - 1] && ((deadSet >> (shSlot - 1)) & 1) ->
-            phase[shSlot - 1] = shPhase; scoach[shSlot - 1] = shCoach
+#else
+        /* proposed fix: whenever the saved slot is still its participant's (see README, Found) */
+        :: shSlot != 0 && slotOwned[shSlot - 1] ->
+#endif
+            phase[shSlot - 1] = shPhase; scoach[shSlot - 1] = shCoach;
+            if :: shPhase == IDLE -> memberOf[shSlot - 1] = 0 :: else fi   /* ghost: as recorded */
         :: else
         fi;
-        for (x : 0 .. NC - 1) { cnt[x] = shCnt[x]; trig[x] = shTrig[x]; ready[x] = shReady[x] }
+        for (x : 0 .. NC - 1) { cnt[x] = shCnt[x]; trig[x] = shTrig[x]; ready[x] = shReady[x] };
+        holder = shHolder; holderCoach = shHolderCoach; holderState = shHolderState;
 #endif
         CP;
-#ifndef FIX_REPAIR_HOLDER
-        holder = 0; holderState = 0; holderCoach = 0;
-        CP;
+        /* a holder that no slot names any more leaves the section */
+        if :: holder != 0 && !slotOwned[holder - 1] -> SECTION_HOLDER_GONE() :: else fi;
+#ifdef M_HOLDER_CLEARED_EARLY
+        /* seeded bug (the code before the fix): the holder is forgotten right after the
+           restore, before it is repaired */
+        CP; holder = 0; holderState = 0; holderCoach = 0;
 #endif
-        /* nobody found dead: recomputeSleepers, wakeEveryone, checkpoint (done below) */
         rwake = 1
     :: else
     fi;
     if
     :: deadSet != 0 ->
+        /* in the order found: the marked leases, then the dead holder */
         for (p : 0 .. NW - 1) {
-            if
-            :: (deadSet >> p) & 1 ->
-                /* queued, or waiting to enter: its announcements stop counting */
-                q[p] = 0; announced[p] = 0;
-                CP;
-                if
-                :: slotOwned[p] -> REPAIR_SLOT(p); CP; CHECKPOINT_NONE(); CP
-                :: else
-                fi;
-                procState[p] = 0;
-                CP
-            :: else
-            fi
+            if :: ((deadSet >> p) & 1) && p != hp -> RECLAIM(p) :: else fi
         }
+        if :: hp != NOC -> p = hp; RECLAIM(p) :: else fi;
         rwake = 1
     :: else
     fi;
     if
     :: rwake ->
         /* recomputeSleepers, wakeEveryone, checkpoint */
-        for (x : 0 .. NC) { sleepers[x] = 0 }
+        for (x : 0 .. NCH - 1) { sleepers[x] = 0 }
         for (i : 0 .. NW - 1) { if :: slotOwned[i] && wch[i] != 0 -> sleepers[wch[i] - 1]++ :: else fi }
-        for (rc : 0 .. NC) { WAKE(rc, 1) }
+        for (rc : 0 .. NCH - 1) { WAKE(rc, 1) }
         CHECKPOINT_NONE()
     :: else
     fi;
-#ifdef FIX_REPAIR_HOLDER
-    /* proposed fix: forget the dead holder only once it is repaired, so that a repairer that
-       dies half-way leaves it named for the next one (its lease may not be marked yet) */
-    if :: eownerdead -> CP; holder = 0; holderState = 0; holderCoach = 0 :: else fi;
-#endif
-    deadSet = 0; rwake = 0; rc = 0
+    deadSet = 0; rwake = 0; rc = 0; hp = 0; p = 0
 }
 #endif
 
-/* SharedSegment.lockRaw + lockFailed, then (after a wait) the rest of SharedSegment.wait:
-   take the mutex (EOWNERDEAD when its holder died: repair, then pthread_mutex_consistent);
-   a waiter is no longer a sleeper on its channel and looks for dead participants. The caller
-   puts it first in an atomic block. */
+/* SharedSegment.lock() (repair on EOWNERDEAD, then pthread_mutex_consistent); after a wait,
+   _FutexHome.wait's end: endWait (sleepers - 1), didWait → afterWait (slot channel -1,
+   repair(ownerDied: false)). The caller puts it first in an atomic block. */
 inline LOCK() {
     if
     :: (mtx == 0 || dead[mtx - 1]) -> ownerDied = (mtx != 0); mtx = me + 1
@@ -607,43 +651,39 @@ inline LOCK() {
 
 /* ---------------------------------------------------------------- the driver */
 
-/* SharedSegment.wait / LocalHome.wait, first half, under the lock: register as a sleeper on
-   ch (the shared home also notes the channel in the slot and reads the sequence word), then
-   release the mutex */
-inline WAIT_REGISTER(ch) {
+/* _FutexHome.wait(plan), first half, under the lock: prepareWait (sleepers + 1, the word's
+   value now), willWait (the slot's channel), unlock; `resume` is where the driver's loop goes
+   on once the lock is retaken */
+inline WAIT_REGISTER(ch, resume) {
     sleepers[ch]++; wch[me] = ch + 1; chg[me] = 0;
-#ifdef LOCALHOME
-    /* pthread_cond_wait: registered, asleep and the mutex released in one step */
-    asleep[me] = 1;
-    if :: ch == 0 -> step = S_SLEEPENTER :: else -> step = S_SLEEPCOMMIT fi;
-#endif
+    back = resume; step = S_WAIT;
     UNLOCK()
 }
 
-/* the balancer (or the first free coach) */
+/* the balancer (or the first free coach); isFree: filling and not triggered */
 inline FIND_CHOICE() {
 #if NC == 1
-    if :: cnt[0] >= 0 -> choice = 0; anyFree = 1 :: else fi
+    if :: FREE(0) -> choice = 0; anyFree = 1 :: else fi
 #else
-    anyFree = (cnt[0] >= 0 || cnt[1] >= 0);
+    anyFree = (FREE(0) || FREE(1));
     if
     :: BALANCER && anyFree ->
-        /* _Balancer: the user's pick among the free coaches; anything else refuses */
+        /* _Balancer.fill, then the user's pick among the free coaches; anything else refuses */
         if
-        :: cnt[0] >= 0 -> choice = 0
-        :: cnt[1] >= 0 -> choice = 1
+        :: FREE(0) -> choice = 0
+        :: FREE(1) -> choice = 1
         :: refusals < MAXREFUSE -> refusals++
         fi
     :: else ->
         if
-        :: cnt[0] >= 0 -> choice = 0
-        :: else -> if :: cnt[1] >= 0 -> choice = 1 :: else fi
+        :: FREE(0) -> choice = 0
+        :: else -> if :: FREE(1) -> choice = 1 :: else fi
         fi
     fi
 #endif
 }
 
-/* _BatchEngine.enterStep(blocking:queued:balancer:) */
+/* _BatchEngine.enterStep(blocking:queued:balancer:yieldCap:) */
 inline ENTER_STEP() {
     choice = NOC; anyFree = 0; refusedNow = 0;
     FIND_CHOICE();
@@ -679,22 +719,38 @@ inline ENTER_STEP() {
     fi
 }
 
-/* _BatchEngine.commitStep(coach:) */
+/* _BatchEngine.commitStep(coach:patience:yieldCap:canCommitInPlace:), for a Coordinator or a
+   Multi (no serial commits). The waiting policy's *when* is nondeterministic (EARLY). */
 inline COMMIT_STEP() {
+    timed = 0;
     if
-    :: ready[c] -> step = S_READY
-    :: !ready[c] && cnt[c] < 0 -> step = S_WAITCOMMIT
-    :: !ready[c] && cnt[c] >= 0 && (trig[c] || QSUM <= 0) ->
-        CHECK(p_trigger_fresh, !trig[c] || gTrig[c]);
-        CHECK(p_waits_for_announced, trig[c] || NOANN);
+    :: ready[c] -> step = S_READY                                   /* isPublished */
+    :: !ready[c] && cnt[c] < 0 -> step = S_WAITCOMMIT               /* waitForCommitter */
+    :: !ready[c] && cnt[c] >= 0 && trig[c] ->
+        CHECK(p_trigger_fresh, gTrig[c]);
         step = S_COMMIT
+    :: !ready[c] && cnt[c] >= 0 && !trig[c] && QSUM > 0 ->
+        /* waitForAnnounced: strict waits until they are in */
+        if
+        :: step = S_WAITCOMMIT
 #ifdef EARLY
-    :: !ready[c] && cnt[c] >= 0 && !(trig[c] || QSUM <= 0) -> step = S_COMMIT   /* the policy: commit now */
+        :: step = S_WAITCOMMIT; timed = 1   /* adaptive: until since + one commit's cost */
+        :: step = S_COMMIT                  /* adaptive: that deadline passed, or a commit cheaper
+                                               than a lock handover */
 #endif
-    :: !ready[c] && cnt[c] >= 0 && !(trig[c] || QSUM <= 0) -> step = S_WAITCOMMIT
+        fi
+    :: !ready[c] && cnt[c] >= 0 && !trig[c] && QSUM <= 0 ->
+        if
+        :: true ->
+            CHECK(p_waits_for_announced, NOANN);
+            step = S_COMMIT
+#ifdef EARLY
+        :: cnt[c] == 1 -> step = S_WAITCOMMIT; timed = 1   /* waitForPeer (adaptive, alone) */
+#endif
+        fi
     fi;
     if
-    :: step == S_COMMIT -> cnt[c] = -cnt[c]; committedItems[c] = items[c]
+    :: step == S_COMMIT -> cnt[c] = -cnt[c]; committedItems[c] = items[c]   /* closeForCommit */
     :: else
     fi
 }
@@ -714,18 +770,9 @@ inline READ_OUTCOME() {
     res = 0
 }
 
-/* takeSection */
-inline TAKE_SECTION() {
-    holder = me + 1; holderCoach = c; holderState = 1
-}
-
-/* releaseSection (holder_coach is cleared too: only the holder reads it) */
-inline RELEASE_SECTION() {
-    holder = 0; holderCoach = 0
-}
-
-/* enter()'s .entered case (count += 1 is in enterStep), then the user's closure inside the
-   batch: it adds its item, maybe triggers, and commits, cancels, throws or leaves */
+/* enter()'s .entered case (count += 1 is in enterStep): takeSection, note(.entered); then the
+   user's closure inside the batch: it adds its item, maybe triggers, and commits, cancels,
+   throws or leaves */
 inline ENTERED_REGION() {
     CP;
     c = choice; idx = cnt[c]; cnt[c]++; CP;
@@ -741,7 +788,7 @@ inline ENTERED_REGION() {
     if
     :: step = S_DOCOMMIT
 #ifdef WITH_TRIGGER
-    :: trig[c] = 1; gTrig[c] = 1; CP; step = S_DOCOMMIT
+    :: trig[c] = 1; gTrig[c] = 1; CP; step = S_DOCOMMIT      /* trigger() → triggerStep */
     :: trig[c] = 1; gTrig[c] = 1; CP; step = S_DOEXIT
 #endif
 #ifdef WITH_CANCEL
@@ -756,46 +803,68 @@ inline ENTERED_REGION() {
     fi
 }
 
-/* One lock-held stretch of a worker, from taking the lock to releasing it (or dying): what it
-   does depends on `step`, set by the lock-free part before. The stages below run in this order
-   within one atomic block, each only when `step` says so. */
+/* One lock-held stretch of a worker, from taking the lock to releasing it (or dying, or going
+   on to run the commit function in place): what it does depends on `step`, set by the lock-free
+   part before. The stages below run in this order within one atomic block, each only when
+   `step` says so. */
 inline LOCKED_STRETCH() {
     if
-    :: step == S_SLEEPENTER || step == S_WOKENENTER -> step = S_TOENTER; wasWaiting = 1
-    :: step == S_SLEEPCOMMIT -> step = S_BACKINCOMMIT
+    :: step == S_SLEEP ->
+        step = back; back = 0; timed = 0;
+        if :: step == S_TOENTER -> wasWaiting = 1 :: else fi
     :: else
     fi;
-    LOCK();
-    /* enter(): enterStep, and what follows it */
+    if
+    :: step == S_PUBLISHHELD -> skip   /* in place: the mutex is still held */
+    :: else -> LOCK()
+    fi;
+    /* enter(): the loop of the blocking driver */
     if
     :: step == S_TOENTER ->
         if
         :: ASYNCCANCEL && wasWaiting ->
-            /* an async task cancelled while it waited to enter: the step releases the section;
-               then `if queued { queueOut(); notify() }` */
+            /* a task cancelled while it waited to enter: passOnSection if it waited for the
+               section, release; then `if queued { leaveBeforeEntering() }` */
+            if :: waitedSec -> PASS_ON_SECTION() :: else fi;
+            waitedSec = 0;
             UNLOCK(); step = S_ACANCEL
         :: true ->
-            ENTER_STEP();
             if
-            :: step == S_ENTERED -> ENTERED_REGION()
-            :: step == S_BUSY ->
-                /* note(.idle, coach: -1): the slot only, no checkpoint */
-                phase[me] = IDLE; api[me] = IDLE; CP;
-                UNLOCK()
-            :: step == S_WAITENTER -> WAIT_REGISTER(0)
+            :: holder != 0 && holder != me + 1 ->
+                /* sectionHeldByOther: wait for the section */
+                waitedSec = 1; WAIT_REGISTER(SECCH, S_TOENTER)
+            :: else ->
+                ENTER_STEP();
+                if
+                :: step == S_ENTERED -> waitedSec = 0; ENTERED_REGION()
+                :: step == S_BUSY ->
+                    if :: waitedSec -> PASS_ON_SECTION() :: else fi;
+                    waitedSec = 0;
+                    /* note(.idle, coach: -1): the slot only, no checkpoint */
+                    phase[me] = IDLE; api[me] = IDLE; CP;
+                    UNLOCK()
+                :: step == S_WAITENTER ->
+                    if :: waitedSec -> PASS_ON_SECTION() :: else fi;
+                    waitedSec = 0;
+                    WAIT_REGISTER(0, S_TOENTER)
+                fi
             fi
         fi
     :: else
     fi;
     wasWaiting = 0;
-    /* commit(): back from a wait, or from the commit function (publish) */
+    /* commit(): back from a wait, or from the commit function: retakeSection (waiting while
+       another holds it), then publish */
     if
-    :: step == S_BACKINCOMMIT -> TAKE_SECTION(); CP; step = S_DOCOMMIT
-    :: step == S_PUBLISH ->
-        TAKE_SECTION(); CP;
-        outc[c] = res; outTag[c] = 1; res = 0; CP;
-        ready[c] = 1; WAKE(1 + c, 1); CP;
-        step = S_DOCOMMIT
+    :: step == S_BACKINCOMMIT || step == S_PUBLISH ->
+        if
+        :: holder != 0 && holder != me + 1 -> WAIT_REGISTER(SECCH, step)
+        :: else ->
+            TAKE_SECTION(); CP;
+            if :: step == S_PUBLISH -> PUBLISH(c, res); res = 0; CP :: else fi;
+            step = S_DOCOMMIT
+        fi
+    :: step == S_PUBLISHHELD -> PUBLISH(c, res); res = 0; CP; step = S_DOCOMMIT
     :: else
     fi;
     /* commit(): commitStep and its three answers */
@@ -806,17 +875,24 @@ inline LOCKED_STRETCH() {
         if
         :: step == S_READY -> holderState = 2; CP; step = S_DONE
         :: step == S_WAITCOMMIT ->
+            RELEASE_SECTION(); CP;
             NOTE_LOCKED(WAITING, c + 1); CP;
-            RELEASE_SECTION(); CP;
-            WAIT_REGISTER(1 + c)
+            WAIT_REGISTER(1 + c, S_BACKINCOMMIT)
         :: step == S_COMMIT ->
-            NOTE_LOCKED(COMMITTING, c + 1); CP;
-            RELEASE_SECTION(); CP;
-            UNLOCK()
+            if
+            :: INPLACE ->
+                /* .commit(inPlace: true): note, keep the section and the mutex */
+                NOTE_LOCKED(COMMITTING, c + 1); CP;
+                step = S_COMMITHELD
+            :: true ->
+                RELEASE_SECTION(); CP;
+                NOTE_LOCKED(COMMITTING, c + 1); CP;
+                UNLOCK()
+            fi
         fi
     :: else
     fi;
-    /* cancel(): close the batch with the error */
+    /* cancel() → cancelStep: close the batch with the error, decided, note(.done), result */
     if
     :: step == S_DOCANCEL ->
         CHECK(p_engine_pre, holderState == 1);
@@ -834,14 +910,14 @@ inline LOCKED_STRETCH() {
         step = S_DOEXIT
     :: else
     fi;
-    /* exit(): exitStep, holder_state = 0, note(.idle), releaseSection, unlock */
+    /* exit() → exitSectionStep: exitStep, holder_state none, releaseSection, note(.idle); unlock */
     if
     :: step == S_DOEXIT ->
-        CHECK(p_engine_pre, holder == me + 1 && holderCoach == c);
+        CHECK(p_engine_pre, holder == me + 1 && holderCoach == c && cnt[c] != 0);
         EXIT_STEP(c); CP;
         holderState = 0; CP;
-        NOTE_LOCKED(IDLE, 0); CP;
         RELEASE_SECTION(); CP;
+        NOTE_LOCKED(IDLE, 0); CP;
         UNLOCK();
         step = S_EXITED
     :: else
@@ -861,8 +937,8 @@ inline LOCKED_STRETCH() {
 active [NW] proctype Worker() {
     byte me = _pid;
     bit canDie = (_pid < VICTIMS);
-    byte ops, c, idx, choice, step, kind, res, o1, oa, deadSet, p, x, i, rc, rph;
-    bit queued, blocking, anyFree, refusedNow, ownerDied, wasWaiting, rmode, rwake;
+    byte ops, c, idx, choice, step, back, kind, res, o1, oa, deadSet, hp, p, x, i, rc, rph;
+    bit queued, blocking, anyFree, refusedNow, ownerDied, wasWaiting, rmode, rwake, rhold, timed, waitedSec;
 
     slotOwned[me] = 1; procState[me] = 1;   /* attached (reserveSlot + attach), once */
     /* One loop; each option is one step of the worker, guarded by where it is (`step`). */
@@ -890,32 +966,29 @@ active [NW] proctype Worker() {
 #endif
         }
     :: atomic { (o1 | oa) != 0 ->
-        /* SharedSegment.issueWakes, after an unlock: the FUTEX_WAKEs owed, one at a time */
-        if
-        :: (o1 | oa) & 1 -> x = 0
-        :: else -> if :: (o1 | oa) & 2 -> x = 1 :: else -> x = 2 fi
-        fi;
+        /* issueOwedWakes, after an unlock: the FUTEX_WAKEs owed, one channel at a time */
+        x = 0;
+        do :: ((o1 | oa) >> x) & 1 -> break :: else -> x++ od;
         FUTEX_WAKE(x, (oa >> x) & 1);
         o1 = o1 & ~(1 << x); oa = oa & ~(1 << x); x = 0
         }
     :: atomic { (o1 | oa) == 0 &&
-                (step == S_TOENTER || step == S_PUBLISH || step == S_NOTIFY || step == S_WOKENENTER ||
-                 ((step == S_SLEEPCOMMIT || (step == S_SLEEPENTER && !refusedNow)) && (asleep[me] == 0 || TIMEOUT_OK))) ->
-        /* take the lock and run a lock-held stretch (woken, or after the liveness period) */
+                (step == S_TOENTER || step == S_PUBLISH || step == S_PUBLISHHELD || step == S_NOTIFY ||
+                 (step == S_SLEEP && !refusedNow && (asleep[me] == 0 || timed || TIMEOUT_OK))) ->
+        /* take the lock and run a lock-held stretch (woken, at a deadline, or after the
+           liveness period) */
         LOCKED_STRETCH()
         }
-#ifndef LOCALHOME
-    :: atomic { (o1 | oa) == 0 && (step == S_WAITENTER || step == S_WAITCOMMIT) ->
+    :: atomic { (o1 | oa) == 0 && step == S_WAIT ->
         /* FUTEX_WAIT: sleep unless the sequence word moved since the waiter read it */
         CP;
 #ifdef M_SEQ_AFTER_UNLOCK
         chg[me] = 0;    /* seeded bug: the sequence word is read only now, after the unlock */
 #endif
         if :: !chg[me] -> asleep[me] = 1 :: else fi;
-        if :: step == S_WAITENTER -> step = S_SLEEPENTER :: else -> step = S_SLEEPCOMMIT fi
+        step = S_SLEEP
         }
-#endif
-    :: step == S_SLEEPENTER && refusedNow ->
+    :: step == S_SLEEP && refusedNow ->
         /* refused by the balancer while coaches were free: asked again when a coach frees, on
            notify(), or never (the balancer's own choice): a valid place to wait for ever */
 end_refused:
@@ -923,9 +996,9 @@ end_refused:
         :: asleep[me] == 0
         :: TIMEOUT_OK -> asleep[me] = 0
         fi;
-        step = S_WOKENENTER
-    :: atomic { (o1 | oa) == 0 && step == S_COMMIT ->
-        /* the commit function, without the lock */
+        refusedNow = 0
+    :: atomic { (o1 | oa) == 0 && (step == S_COMMIT || step == S_COMMITHELD) ->
+        /* the commit function: without the lock, or in place (holding it) */
         CP;
         CHECK(p_commit_once, commitsRun[c] == 0);
         commitsRun[c]++;
@@ -936,18 +1009,20 @@ end_refused:
 #endif
         fi;
         res = fnRes[c];
-        step = S_PUBLISH
+        if :: step == S_COMMIT -> step = S_PUBLISH :: else -> step = S_PUBLISHHELD fi
         }
     :: atomic { (o1 | oa) == 0 && (step == S_LEAVEQUEUE || step == S_ACANCEL) ->
-        /* left before entering: queueOut() (then notify()); an async task cancelled before
-           it entered: `if queued { queueOut(); notify() }` */
+        /* left before entering: queueOut() (then notify()); a task cancelled before it
+           entered: `if queued { leaveBeforeEntering() }` */
         CP;
         if
-        :: step == S_LEAVEQUEUE || queued -> q[me]--; announced[me] = 0; phase[me] = IDLE; api[me] = IDLE
-        :: else
+        :: step == S_LEAVEQUEUE || queued ->
+            q[me]--; announced[me] = 0; phase[me] = IDLE; api[me] = IDLE;
+            step = S_NOTIFY
+        :: else -> step = S_EXITED   /* not queued any more: nothing to take back, nobody to tell */
         fi;
         CHECK(p_queue_count, QSUM >= 0 && (ANYANN || QSUM == 0));
-        queued = 0; step = S_NOTIFY
+        queued = 0
         }
     :: atomic { (o1 | oa) == 0 && (step == S_EXITED || step == S_BUSY) ->
         /* the operation is over */
@@ -961,10 +1036,10 @@ end_refused:
 
 died:
     atomic {
-        ops = 0; c = 0; idx = 0; choice = 0; step = 0; kind = 0; res = 0; o1 = 0; oa = 0;
-        deadSet = 0; p = 0; x = 0; i = 0; rc = 0; rph = 0;
+        ops = 0; c = 0; idx = 0; choice = 0; step = 0; back = 0; kind = 0; res = 0; o1 = 0; oa = 0;
+        deadSet = 0; hp = 0; p = 0; x = 0; i = 0; rc = 0; rph = 0;
         queued = 0; blocking = 0; anyFree = 0; refusedNow = 0; ownerDied = 0;
-        wasWaiting = 0; rmode = 0; rwake = 0
+        wasWaiting = 0; rmode = 0; rwake = 0; rhold = 0; timed = 0; waitedSec = 0
     }
     /* the kernel marks the lease of the dead process (its lease thread's robust list) */
     atomic { leaseGone[me] = 1; finished++ }
@@ -978,8 +1053,8 @@ end_worker:
 active proctype Final() {
     byte me = NW;
     bit canDie = 0;
-    byte c, deadSet, p, x, i, rc, rph, o1, oa;
-    bit ownerDied, rmode, rwake;
+    byte c, deadSet, hp, p, x, i, rc, rph, o1, oa;
+    bit ownerDied, rmode, rwake, rhold;
 
 end_final:
     finished == NW;     /* (a valid end state: a worker may wait forever for a balancer) */

@@ -11,7 +11,8 @@
 #   model/check.sh --list     the configurations
 #   model/check.sh --extra [PATTERN]   also the larger runs (one exhaustive, two bitstate)
 #
-# Environment: MODEL_TIME_LIMIT (seconds per run, default 300), MODEL_MEMLIM (MB, default 2048),
+# Environment: MODEL_JOBS (runs at a time, default 2), MODEL_TIME_LIMIT (seconds per run, default
+# 300), MODEL_MEMLIM (MB per run, default 2048),
 # MODEL_KEEP=1 keeps the work directory (pan sources, outputs, trails), MODEL_TRAILS=1 prints the
 # trail of the known-bug and mutation runs too, MODEL_CFLAGS (default -O0: pan.c compiles in
 # 2 s at -O0 and in 15-25 s at -O2, which the searches here do not win back).
@@ -21,19 +22,21 @@ here=$(cd "$(dirname "$0")" && pwd)
 model="$here/batch.pml"
 time_limit=${MODEL_TIME_LIMIT:-300}
 memlim=${MODEL_MEMLIM:-2048}
+jobs=${MODEL_JOBS:-2}
 
 # Feature sets (see the header of batch.pml).
-all_scripts="-DWITH_TRIGGER -DWITH_CANCEL -DWITH_THROW -DWITH_LEAVE -DWITH_NONBLOCK -DWITH_COMMITERR"
-safety_mode="-DSPURIOUS -DEARLY"          # waits end at any time; the policy may commit early
-fixes="-DFIX_REPAIR_CHECKPOINT -DFIX_REPAIR_HOLDER"
+all_scripts="-DWITH_TRIGGER -DWITH_CANCEL -DWITH_THROW -DWITH_LEAVE -DWITH_NONBLOCK -DWITH_COMMITERR -DWITH_INPLACE"
+safety_mode="-DSPURIOUS -DEARLY"          # waits end at any time; the adaptive policy commits when it likes
+fix="-DFIX_RESTORE_SLOT"                  # the proposed fix of the restore (README, "Found"): every crash run
 api="-DAPI_ONLY"                          # known-bug and mutation runs: what the users see
 
 # name | kind | spin -D flags | expected violation (xfail and mutation runs)
 #   safety:     assertions and end states, exhaustive (SAFETY, COLLAPSE); must find nothing
-#   liveness:   the same search without SPURIOUS/EARLY (a wait ends only on a wake, or on the
-#               liveness period while a dead participant awaits repair: a lost wake-up is an
-#               invalid end state), then a search for non-progress cycles (-l) without fairness
-#               (any cycle fails, which is stronger than weak fairness); must find nothing
+#   liveness:   the same search without SPURIOUS/EARLY (the strict rule; a wait ends only on a
+#               wake, or on the liveness period while a dead participant awaits repair: a lost
+#               wake-up is an invalid end state), then a search for non-progress cycles (-l)
+#               without fairness (any cycle fails, which is stronger than weak fairness); must
+#               find nothing
 #   liveness-f: the same with weak fairness (-l -f)
 #   xfail:      the code as it is, where the model found a real bug; must find the expected
 #               violation (make it a safety run once the code is fixed)
@@ -45,36 +48,37 @@ api="-DAPI_ONLY"                          # known-bug and mutation runs: what th
 #               may miss some), stopped after 3 minutes (pan -Q3), only with --extra
 configs=$(cat <<EOF
 safety-local-1c      | safety     | -DLOCALHOME $safety_mode -DWITH_ASYNCCANCEL $all_scripts -DOPS=1 -DOPS0=2 |
-safety-local-1c-4w   | safety     | -DLOCALHOME $safety_mode -DWITH_TRIGGER -DWITH_LEAVE -DWITH_THROW -DNW=4 -DOPS=1 |
-safety-local-2c      | safety     | -DLOCALHOME -DNC=2 -DBALANCER -DMAXREFUSE=1 $safety_mode -DWITH_ASYNCCANCEL -DWITH_TRIGGER -DWITH_LEAVE -DWITH_NONBLOCK -DOPS=1 |
+safety-local-2c      | safety     | -DLOCALHOME -DNC=2 -DBALANCER -DMAXREFUSE=1 $safety_mode -DWITH_ASYNCCANCEL -DWITH_TRIGGER -DWITH_LEAVE -DOPS=1 |
 safety-shm-1c        | safety     | $safety_mode $all_scripts -DOPS=1 -DOPS0=2 |
-safety-shm-1c-4w     | safety     | $safety_mode -DWITH_TRIGGER -DWITH_LEAVE -DNW=4 -DOPS=1 |
+safety-shm-1c-4w     | safety     | $safety_mode -DWITH_TRIGGER -DWITH_LEAVE -DWITH_INPLACE -DNW=4 -DOPS=1 |
 safety-shm-2c        | safety     | -DNC=2 -DBALANCER -DMAXREFUSE=1 $safety_mode -DWITH_TRIGGER -DWITH_LEAVE -DOPS=1 |
-safety-crash-1c      | safety     | -DMAXCRASH=1 -DVICTIMS=1 $safety_mode $all_scripts -DOPS=1 |
-safety-crash-1c-loop | safety     | -DMAXCRASH=1 -DVICTIMS=2 $safety_mode -DWITH_TRIGGER -DWITH_LEAVE -DOPS=1 -DOPS0=2 |
-safety-crash-2c      | safety     | -DNC=2 -DBALANCER -DMAXCRASH=1 -DVICTIMS=1 $safety_mode -DWITH_LEAVE -DOPS=1 |
-safety-crash2-fixed  | safety     | -DMAXCRASH=2 $safety_mode -DOPS=1 $fixes |
+safety-crash-1c      | safety     | -DMAXCRASH=1 -DVICTIMS=1 $safety_mode $all_scripts -DOPS=1 $fix |
+safety-crash-1c-loop | safety     | -DMAXCRASH=1 -DVICTIMS=2 $safety_mode -DWITH_TRIGGER -DWITH_LEAVE -DWITH_INPLACE -DOPS=1 -DOPS0=2 $fix |
+safety-crash-2c      | safety     | -DNC=2 -DBALANCER -DMAXCRASH=1 -DVICTIMS=1 $safety_mode -DWITH_LEAVE -DOPS=1 $fix |
+safety-crash2        | safety     | -DMAXCRASH=2 $safety_mode -DWITH_INPLACE -DOPS=1 $fix |
 liveness-local-1c    | liveness-f | -DLOCALHOME -DWITH_ASYNCCANCEL $all_scripts -DOPS=1 -DOPS0=2 |
 liveness-local-2c    | liveness   | -DLOCALHOME -DNC=2 -DBALANCER -DMAXREFUSE=1 -DWITH_ASYNCCANCEL -DWITH_LEAVE -DWITH_NONBLOCK -DOPS=1 |
 liveness-shm-1c      | liveness   | $all_scripts -DOPS=1 |
 liveness-shm-2c      | liveness   | -DNC=2 -DBALANCER -DMAXREFUSE=1 -DWITH_LEAVE -DWITH_NONBLOCK -DOPS=1 |
-liveness-crash-1c    | liveness   | -DMAXCRASH=1 -DVICTIMS=1 -DWITH_TRIGGER -DWITH_LEAVE -DWITH_THROW -DOPS=1 |
-liveness-crash-2c    | liveness   | -DNC=2 -DBALANCER -DMAXCRASH=1 -DVICTIMS=1 -DWITH_LEAVE -DOPS=1 |
-xfail-crash2         | xfail      | $api -DMAXCRASH=2 -DOPS=1 | p_poisoned
-xfail-crash2-holder  | xfail      | $api -DMAXCRASH=2 -DOPS=1 -DFIX_REPAIR_CHECKPOINT | p_poisoned
-xfail-crash2-ckpt    | xfail      | $api -DMAXCRASH=2 -DOPS=1 -DFIX_REPAIR_HOLDER | invalid end state
-mut-trigger-leak     | mutation   | $api -DM_TRIGGER_LEAK -DWITH_TRIGGER -DOPS=1 | p_trigger_fresh
-mut-dead-waiter-exit | mutation   | $api -DM_DEAD_WAITER_NO_EXIT -DMAXCRASH=1 -DVICTIMS=1 -DOPS=1 | invalid end state
-mut-no-poison        | mutation   | $api -DM_NO_POISON -DMAXCRASH=1 -DVICTIMS=1 -DOPS=1 | p_poisoned
+liveness-crash-1c    | liveness   | -DMAXCRASH=1 -DVICTIMS=1 -DWITH_TRIGGER -DWITH_LEAVE -DWITH_THROW -DWITH_INPLACE -DOPS=1 $fix |
+liveness-crash-2c    | liveness   | -DNC=2 -DBALANCER -DMAXCRASH=1 -DVICTIMS=1 -DWITH_LEAVE -DOPS=1 $fix |
+xfail-restore-slot   | xfail      | $api -DMAXCRASH=1 -DVICTIMS=1 -DOPS=1 | p_success
+mut-trigger-leak     | mutation   | $api -DM_TRIGGER_LEAK -DWITH_TRIGGER -DOPS=1 | invalid end state
+mut-dead-waiter-exit | mutation   | $api -DM_DEAD_WAITER_NO_EXIT -DMAXCRASH=1 -DVICTIMS=1 -DOPS=1 $fix | invalid end state
+mut-no-poison        | mutation   | $api -DM_NO_POISON -DMAXCRASH=1 -DVICTIMS=1 -DOPS=1 $fix | p_poisoned
 mut-leave-queue-early| mutation   | $api -DM_LEAVE_QUEUE_EARLY -DOPS=1 | p_waits_for_announced
-mut-no-restore       | mutation   | $api -DM_NO_RESTORE -DMAXCRASH=1 -DVICTIMS=1 -DOPS=1 | p_poisoned
-mut-no-unknown       | mutation   | $api -DM_NO_UNKNOWN -DMAXCRASH=1 -DVICTIMS=1 -DOPS=1 | invalid end state
+mut-free-before-ckpt | mutation   | $api -DM_FREE_BEFORE_CHECKPOINT -DMAXCRASH=2 -DOPS=1 $fix | invalid end state
+mut-holder-cleared   | mutation   | $api -DM_HOLDER_CLEARED_EARLY -DMAXCRASH=2 -DOPS=1 $fix | p_poisoned
+mut-no-restore       | mutation   | $api -DM_NO_RESTORE -DMAXCRASH=1 -DVICTIMS=1 -DOPS=1 $fix | p_poisoned
+mut-no-unknown       | mutation   | $api -DM_NO_UNKNOWN -DMAXCRASH=1 -DVICTIMS=1 -DOPS=1 $fix | invalid end state
 mut-refused-queued   | mutation   | $api -DM_REFUSED_STAYS_QUEUED -DNC=2 -DBALANCER -DMAXREFUSE=1 -DOPS=1 | p_queue_count
 mut-no-wake-others   | mutation   | $api -DM_NO_WAKE_OTHERS -DNC=2 -DBALANCER -DOPS=1 | invalid end state
 mut-seq-after-unlock | mutation   | $api -DM_SEQ_AFTER_UNLOCK -DOPS=1 | invalid end state
-extra-crash-1c-4w    | extra      | -DMAXCRASH=1 -DVICTIMS=1 $safety_mode -DNW=4 -DOPS=1 |
-extra-crash2-2c      | extra-bit  | -DNC=2 -DBALANCER -DMAXCRASH=2 $safety_mode -DWITH_LEAVE -DOPS=1 $fixes |
-extra-crash-4w-ops2  | extra-bit  | -DMAXCRASH=1 -DVICTIMS=1 $safety_mode -DWITH_TRIGGER -DWITH_LEAVE -DNW=4 -DOPS=2 |
+extra-local-1c-4w    | extra      | -DLOCALHOME $safety_mode -DWITH_TRIGGER -DWITH_LEAVE -DWITH_THROW -DWITH_INPLACE -DNW=4 -DOPS=1 |
+extra-local-2c-nb    | extra      | -DLOCALHOME -DNC=2 -DBALANCER -DMAXREFUSE=1 $safety_mode -DWITH_ASYNCCANCEL -DWITH_TRIGGER -DWITH_LEAVE -DWITH_NONBLOCK -DOPS=1 |
+extra-crash-1c-4w    | extra      | -DMAXCRASH=1 -DVICTIMS=1 $safety_mode -DWITH_INPLACE -DNW=4 -DOPS=1 $fix |
+extra-crash2-2c      | extra-bit  | -DNC=2 -DBALANCER -DMAXCRASH=2 $safety_mode -DWITH_LEAVE -DOPS=1 $fix |
+extra-crash-4w-ops2  | extra-bit  | -DMAXCRASH=1 -DVICTIMS=1 $safety_mode -DWITH_TRIGGER -DWITH_LEAVE -DNW=4 -DOPS=2 $fix |
 EOF
 )
 
@@ -114,7 +118,7 @@ fi
 
 failures=0
 ran=0
-fail() { printf '  FAIL: %s\n' "$1"; failures=$((failures + 1)); }
+fail() { printf '  FAIL: %s\n' "$1"; }
 
 # Generates, compiles and runs one verifier in $1: KIND (safety|np|bitstate), then spin flags.
 # Leaves pan.log; returns 0 when pan ran to its end (whatever it found), 1 otherwise.
@@ -186,26 +190,21 @@ trail() {
     (cd "$dir" && spin -t -p "$@" batch.pml 2>&1) |
         grep -E '^ *[0-9]+:\s+proc' |
         sed -E 's/^ *[0-9]+:\s+//; s/\(state [0-9]+\)//; s#[^ ]*batch.pml:#line #' |
-        grep -vE '\[(\(1\)|else|skip|goto .*)\]|\[(x|i|p|rc|rph|o1|oa|deadSet|idx|choice|step|script|res|myBid|queued|blocking|anyFree|refusedNow|ownerDied|c|sh[A-Z][a-z]*\[x\]) = |\[p_[a-z_]* = |\[\(\(?\(?(x|i|p)[ <=!]' |
+        grep -vE '\[(\(1\)|else|skip|goto .*)\]|\[(x|i|p|rc|rph|o1|oa|deadSet|idx|choice|step|script|res|myBid|queued|blocking|anyFree|refusedNow|ownerDied|c|back|timed|hp|rhold|rwake|rmode|waitedSec|wasWaiting|sh[A-Z][a-zA-Z]*(\[x\])?) = |\[p_[a-z_]* = |\[\(\(?\(?(x|i|p)[ <=!]' |
         tail -"${MODEL_TRAIL_LINES:-120}" | sed 's/^/    /'
 }
 
-printf 'model-checking %s with %s\n' "${model#"$PWD"/}" "$(spin -V | head -1)"
-start=$(date +%s)
-while IFS='|' read -r name kind flags expected; do
-    name=$(echo "$name" | xargs); kind=$(echo "$kind" | xargs); expected=$(echo "$expected" | xargs)
-    [ -z "$name" ] && continue
-    echo "$name" | grep -Eq -- "$pattern" || continue
-    case $kind in extra*) [ "$extra" = 0 ] && continue ;; esac
+# One configuration: its lines of output on stdout (a failure is a line "  FAIL: ...").
+check_one() {
+    local name=$1 kind=$2 flags=$3 expected=$4 dir mode got partial note what
     # shellcheck disable=SC2086
     set -- $flags
     dir="$work/$name"
-    ran=$((ran + 1))
     printf '%-22s %-9s %s\n' "$name" "$kind" "$flags"
     case $kind in
         safety | extra | extra-bit)
             if [ "$kind" = extra-bit ]; then mode=bitstate; else mode=safety; fi
-            verify "$dir" "$mode" "$@" || { fail "$name: no result"; continue; }
+            verify "$dir" "$mode" "$@" || { fail "$name: no result"; return; }
             got=$(found "$dir/pan.log")
             partial=""
             [ "$mode" = bitstate ] && partial=" (bitstate: partial)"
@@ -217,16 +216,16 @@ while IFS='|' read -r name kind flags expected; do
             fi
             ;;
         liveness | liveness-f)
-            verify "$dir/end" safety "$@" || { fail "$name: no result"; continue; }
+            verify "$dir/end" safety "$@" || { fail "$name: no result"; return; }
             got=$(found "$dir/end/pan.log")
             printf '  end states: %s\n' "$(summary "$dir/end/pan.log")"
             if [ "$got" != none ]; then
                 fail "$name: $got"
                 trail "$dir/end" "$@"
-                continue
+                return
             fi
             if [ "$kind" = liveness-f ]; then mode=npfair; what="non-progress cycles, weak fairness"; else mode=np; what="non-progress cycles (any)"; fi
-            verify "$dir/np" "$mode" "$@" || { fail "$name: no result (non-progress)"; continue; }
+            verify "$dir/np" "$mode" "$@" || { fail "$name: no result (non-progress)"; return; }
             got=$(found "$dir/np/pan.log")
             printf '  %s: %s\n' "$what" "$(summary "$dir/np/pan.log")"
             if [ "$got" != none ]; then
@@ -235,7 +234,7 @@ while IFS='|' read -r name kind flags expected; do
             fi
             ;;
         xfail | mutation)
-            verify "$dir" safety "$@" || { fail "$name: no result"; continue; }
+            verify "$dir" safety "$@" || { fail "$name: no result"; return; }
             got=$(found "$dir/pan.log")
             if [ "$got" = none ]; then
                 if [ "$kind" = xfail ]; then
@@ -256,7 +255,27 @@ while IFS='|' read -r name kind flags expected; do
             ;;
         *) fail "$name: unknown kind $kind" ;;
     esac
+}
+
+printf 'model-checking %s with %s, %s at a time\n' "${model#"$PWD"/}" "$(spin -V | head -1)" "$jobs"
+start=$(date +%s)
+names=()
+while IFS='|' read -r name kind flags expected; do
+    name=$(echo "$name" | xargs); kind=$(echo "$kind" | xargs); expected=$(echo "$expected" | xargs)
+    [ -z "$name" ] && continue
+    echo "$name" | grep -Eq -- "$pattern" || continue
+    case $kind in extra*) [ "$extra" = 0 ] && continue ;; esac
+    ran=$((ran + 1))
+    names+=("$name")
+    # At most $jobs at a time (each run is one process); the outputs are printed in order below.
+    while [ "$(jobs -rp | wc -l)" -ge "$jobs" ]; do wait -n; done
+    check_one "$name" "$kind" "$flags" "$expected" >"$work/$name.out" 2>&1 &
 done <<<"$configs"
+wait
+for name in "${names[@]}"; do
+    cat "$work/$name.out"
+    failures=$((failures + $(grep -c '^  FAIL: ' "$work/$name.out")))
+done
 
 if [ "$ran" -eq 0 ]; then
     echo "error: no configuration matches '$pattern' (see --list)" >&2
