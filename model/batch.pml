@@ -38,7 +38,9 @@
  *   API_ONLY    only the properties a user can see (outcomes, triggers, batching, the queue,
  *               hangs), not the invariants of the state (p_count, p_coach_reset, p_snapshot,
  *               p_clean_end): the mutation runs show what a seeded bug does to the users
- *   M_*         seeded bugs (mutations), one at a time; see check.sh
+ *   FIX_RESTORE_SLOT  a proposed fix: on EOWNERDEAD, restore the saved slot's phase whenever
+ *               the slot is still taken, not only when its owner is known dead (README, Found)
+ *   M_*         seeded bugs (mutations), one at a time; see check.sh and README
  */
 
 #ifndef NW
