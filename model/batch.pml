@@ -38,8 +38,6 @@
  *   API_ONLY    only the properties a user can see (outcomes, triggers, batching, the queue,
  *               hangs), not the invariants of the state (p_count, p_coach_reset, p_snapshot,
  *               p_clean_end): the mutation runs show what a seeded bug does to the users
- *   FIX_RESTORE_SLOT  a proposed fix: on EOWNERDEAD, restore the saved slot's phase whenever
- *               the slot is still taken, not only when its owner is known dead (README, Found)
  *   M_*         seeded bugs (mutations), one at a time; see check.sh and README
  */
 
@@ -572,10 +570,11 @@ inline REPAIR(eownerdead) {
         /* cshm_restore: the coaches, the holder fields, and the saved slot's phase when its
            owner is among the dead */
         if
-#ifndef FIX_RESTORE_SLOT
+#ifdef M_RESTORE_SLOT_ONLY_DEAD
+        /* seeded bug (the code before the fix): only when the slot's owner is known dead */
         :: shSlot != 0 && slotOwned[shSlot - 1] && ((deadSet >> (shSlot - 1)) & 1) ->
 #else
-        /* proposed fix: whenever the saved slot is still its participant's (see README, Found) */
+        /* whenever the saved slot is still taken (README, Found) */
         :: shSlot != 0 && slotOwned[shSlot - 1] ->
 #endif
             phase[shSlot - 1] = shPhase; scoach[shSlot - 1] = shCoach;

@@ -27,7 +27,6 @@ jobs=${MODEL_JOBS:-2}
 # Feature sets (see the header of batch.pml).
 all_scripts="-DWITH_TRIGGER -DWITH_CANCEL -DWITH_THROW -DWITH_LEAVE -DWITH_NONBLOCK -DWITH_COMMITERR -DWITH_INPLACE"
 safety_mode="-DSPURIOUS -DEARLY"          # waits end at any time; the adaptive policy commits when it likes
-fix="-DFIX_RESTORE_SLOT"                  # the proposed fix of the restore (README, "Found"): every crash run
 api="-DAPI_ONLY"                          # known-bug and mutation runs: what the users see
 
 # name | kind | spin -D flags | expected violation (xfail and mutation runs)
@@ -52,33 +51,33 @@ safety-local-2c      | safety     | -DLOCALHOME -DNC=2 -DBALANCER -DMAXREFUSE=1 
 safety-shm-1c        | safety     | $safety_mode $all_scripts -DOPS=1 -DOPS0=2 |
 safety-shm-1c-4w     | safety     | $safety_mode -DWITH_TRIGGER -DWITH_LEAVE -DWITH_INPLACE -DNW=4 -DOPS=1 |
 safety-shm-2c        | safety     | -DNC=2 -DBALANCER -DMAXREFUSE=1 $safety_mode -DWITH_TRIGGER -DWITH_LEAVE -DOPS=1 |
-safety-crash-1c      | safety     | -DMAXCRASH=1 -DVICTIMS=1 $safety_mode $all_scripts -DOPS=1 $fix |
-safety-crash-1c-loop | safety     | -DMAXCRASH=1 -DVICTIMS=2 $safety_mode -DWITH_TRIGGER -DWITH_LEAVE -DWITH_INPLACE -DOPS=1 -DOPS0=2 $fix |
-safety-crash-2c      | safety     | -DNC=2 -DBALANCER -DMAXCRASH=1 -DVICTIMS=1 $safety_mode -DWITH_LEAVE -DOPS=1 $fix |
-safety-crash2        | safety     | -DMAXCRASH=2 $safety_mode -DWITH_INPLACE -DOPS=1 $fix |
+safety-crash-1c      | safety     | -DMAXCRASH=1 -DVICTIMS=1 $safety_mode $all_scripts -DOPS=1 |
+safety-crash-1c-loop | safety     | -DMAXCRASH=1 -DVICTIMS=2 $safety_mode -DWITH_TRIGGER -DWITH_LEAVE -DWITH_INPLACE -DOPS=1 -DOPS0=2 |
+safety-crash-2c      | safety     | -DNC=2 -DBALANCER -DMAXCRASH=1 -DVICTIMS=1 $safety_mode -DWITH_LEAVE -DOPS=1 |
+safety-crash2        | safety     | -DMAXCRASH=2 $safety_mode -DWITH_INPLACE -DOPS=1 |
 liveness-local-1c    | liveness-f | -DLOCALHOME -DWITH_ASYNCCANCEL $all_scripts -DOPS=1 -DOPS0=2 |
 liveness-local-2c    | liveness   | -DLOCALHOME -DNC=2 -DBALANCER -DMAXREFUSE=1 -DWITH_ASYNCCANCEL -DWITH_LEAVE -DWITH_NONBLOCK -DOPS=1 |
 liveness-shm-1c      | liveness   | $all_scripts -DOPS=1 |
 liveness-shm-2c      | liveness   | -DNC=2 -DBALANCER -DMAXREFUSE=1 -DWITH_LEAVE -DWITH_NONBLOCK -DOPS=1 |
-liveness-crash-1c    | liveness   | -DMAXCRASH=1 -DVICTIMS=1 -DWITH_TRIGGER -DWITH_LEAVE -DWITH_THROW -DWITH_INPLACE -DOPS=1 $fix |
-liveness-crash-2c    | liveness   | -DNC=2 -DBALANCER -DMAXCRASH=1 -DVICTIMS=1 -DWITH_LEAVE -DOPS=1 $fix |
-xfail-restore-slot   | xfail      | $api -DMAXCRASH=1 -DVICTIMS=1 -DOPS=1 | p_success
+liveness-crash-1c    | liveness   | -DMAXCRASH=1 -DVICTIMS=1 -DWITH_TRIGGER -DWITH_LEAVE -DWITH_THROW -DWITH_INPLACE -DOPS=1 |
+liveness-crash-2c    | liveness   | -DNC=2 -DBALANCER -DMAXCRASH=1 -DVICTIMS=1 -DWITH_LEAVE -DOPS=1 |
 mut-trigger-leak     | mutation   | $api -DM_TRIGGER_LEAK -DWITH_TRIGGER -DOPS=1 | invalid end state
-mut-dead-waiter-exit | mutation   | $api -DM_DEAD_WAITER_NO_EXIT -DMAXCRASH=1 -DVICTIMS=1 -DOPS=1 $fix | invalid end state
-mut-no-poison        | mutation   | $api -DM_NO_POISON -DMAXCRASH=1 -DVICTIMS=1 -DOPS=1 $fix | p_poisoned
+mut-dead-waiter-exit | mutation   | $api -DM_DEAD_WAITER_NO_EXIT -DMAXCRASH=1 -DVICTIMS=1 -DOPS=1 | invalid end state
+mut-no-poison        | mutation   | $api -DM_NO_POISON -DMAXCRASH=1 -DVICTIMS=1 -DOPS=1 | p_poisoned
 mut-leave-queue-early| mutation   | $api -DM_LEAVE_QUEUE_EARLY -DOPS=1 | p_waits_for_announced
-mut-free-before-ckpt | mutation   | $api -DM_FREE_BEFORE_CHECKPOINT -DMAXCRASH=2 -DOPS=1 $fix | invalid end state
-mut-holder-cleared   | mutation   | $api -DM_HOLDER_CLEARED_EARLY -DMAXCRASH=2 -DOPS=1 $fix | p_poisoned
-mut-no-restore       | mutation   | $api -DM_NO_RESTORE -DMAXCRASH=1 -DVICTIMS=1 -DOPS=1 $fix | p_poisoned
-mut-no-unknown       | mutation   | $api -DM_NO_UNKNOWN -DMAXCRASH=1 -DVICTIMS=1 -DOPS=1 $fix | invalid end state
+mut-free-before-ckpt | mutation   | $api -DM_FREE_BEFORE_CHECKPOINT -DMAXCRASH=2 -DOPS=1 | invalid end state
+mut-holder-cleared   | mutation   | $api -DM_HOLDER_CLEARED_EARLY -DMAXCRASH=2 -DOPS=1 | p_poisoned
+mut-restore-only-dead| mutation   | $api -DM_RESTORE_SLOT_ONLY_DEAD -DMAXCRASH=1 -DVICTIMS=1 -DOPS=1 | p_success
+mut-no-restore       | mutation   | $api -DM_NO_RESTORE -DMAXCRASH=1 -DVICTIMS=1 -DOPS=1 | p_poisoned
+mut-no-unknown       | mutation   | $api -DM_NO_UNKNOWN -DMAXCRASH=1 -DVICTIMS=1 -DOPS=1 | invalid end state
 mut-refused-queued   | mutation   | $api -DM_REFUSED_STAYS_QUEUED -DNC=2 -DBALANCER -DMAXREFUSE=1 -DOPS=1 | p_queue_count
 mut-no-wake-others   | mutation   | $api -DM_NO_WAKE_OTHERS -DNC=2 -DBALANCER -DOPS=1 | invalid end state
 mut-seq-after-unlock | mutation   | $api -DM_SEQ_AFTER_UNLOCK -DOPS=1 | invalid end state
 extra-local-1c-4w    | extra      | -DLOCALHOME $safety_mode -DWITH_TRIGGER -DWITH_LEAVE -DWITH_THROW -DWITH_INPLACE -DNW=4 -DOPS=1 |
 extra-local-2c-nb    | extra      | -DLOCALHOME -DNC=2 -DBALANCER -DMAXREFUSE=1 $safety_mode -DWITH_ASYNCCANCEL -DWITH_TRIGGER -DWITH_LEAVE -DWITH_NONBLOCK -DOPS=1 |
-extra-crash-1c-4w    | extra      | -DMAXCRASH=1 -DVICTIMS=1 $safety_mode -DWITH_INPLACE -DNW=4 -DOPS=1 $fix |
-extra-crash2-2c      | extra-bit  | -DNC=2 -DBALANCER -DMAXCRASH=2 $safety_mode -DWITH_LEAVE -DOPS=1 $fix |
-extra-crash-4w-ops2  | extra-bit  | -DMAXCRASH=1 -DVICTIMS=1 $safety_mode -DWITH_TRIGGER -DWITH_LEAVE -DNW=4 -DOPS=2 $fix |
+extra-crash-1c-4w    | extra      | -DMAXCRASH=1 -DVICTIMS=1 $safety_mode -DWITH_INPLACE -DNW=4 -DOPS=1 |
+extra-crash2-2c      | extra-bit  | -DNC=2 -DBALANCER -DMAXCRASH=2 $safety_mode -DWITH_LEAVE -DOPS=1 |
+extra-crash-4w-ops2  | extra-bit  | -DMAXCRASH=1 -DVICTIMS=1 $safety_mode -DWITH_TRIGGER -DWITH_LEAVE -DNW=4 -DOPS=2 |
 EOF
 )
 
