@@ -23,6 +23,7 @@ if [ "${2:-}" = --report ]; then
     }
     rounds=0
     raw=$(mktemp "${TMPDIR:-/tmp}/before-after.XXXXXX")
+    trap 'rm -f "$raw"' EXIT
     cat "${report[@]}" >"$raw"
 else
     rounds=${2:?$usage}

@@ -3,11 +3,13 @@
 # after run, so that both see the same machine) and prints the Markdown table of Examples/README.md.
 #
 #   scripts/table.sh [RUNS]        RUNS runs of each (N, mode), default 3; the medians are shown
-#                                  (of max latency too), and the range of rows/s
+#                                  (of max latency too), and the range of rows/s; × is the median
+#                                  of the per-round ratios (second mode ÷ first, same round)
 #
 # Environment: WORKERS (default "1 2 4 8 16"), MODES (default "plain batched"), ROWS per worker
 # (default 200), EXTRA (more spawn options, e.g. "--tasks 4"), BIN (a binary to run instead of
-# building this package's release binary). Needs jq.
+# building this package's release binary), RAW (a file that keeps every run's JSON, one a line;
+# default: a temporary file). Needs jq.
 # A mode this build cannot run (batched before AsyncSharedBatcher) shows as n/a.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,8 +25,13 @@ else
     swift build -c release --product sqlite-group-commit >&2
     bin=.build/release/sqlite-group-commit
 fi
-results=$(mktemp)
-trap 'rm -f "$results"' EXIT
+if [ -n "${RAW:-}" ]; then
+    results=$RAW
+    : >"$results"
+else
+    results=$(mktemp)
+    trap 'rm -f "$results"' EXIT
+fi
 
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg), $(nproc) CPUs" >&2
 # Round-robin: every round runs each N in each mode once, so that a noisy minute (the disk is
@@ -51,8 +58,8 @@ jq -rs --arg workers "$workers" --arg modes "$modes" '
     . as $all
     | ($modes | split(" ")) as $ms
     | "| N | " + ([$ms[] | "\(.) rows/s | \(.) p50 ms | \(.) p99 ms | \(.) max ms | \(.) mean batch"] | join(" | "))
-        + (if ($ms | length) == 2 then " | × |" else " |" end) + " busy errors | load | ok |",
-      "|" + ([range(0; 1 + 5 * ($ms | length) + 3 + (if ($ms | length) == 2 then 1 else 0 end))] | map("---") | join("|")) + "|",
+        + (if ($ms | length) == 2 then " | × |" else " |" end) + " busy errors (" + ($ms | join(" / ")) + ") | lost / duplicated | load | ok |",
+      "|" + ([range(0; 1 + 5 * ($ms | length) + 4 + (if ($ms | length) == 2 then 1 else 0 end))] | map("---") | join("|")) + "|",
       ($workers | split(" ") | map(tonumber)[] as $n
         | [$ms[] as $m | $all | cell($n; $m; .rows_per_second), cell($n; $m; .p50_ms), cell($n; $m; .p99_ms),
             cell($n; $m; .max_ms), cell($n; $m; .mean_batch_size)] as $c
@@ -62,9 +69,15 @@ jq -rs --arg workers "$workers" --arg modes "$modes" '
           + ([range(0; $c | length) as $i | ($c[$i] | fmt(if $i % 5 == 0 then 0 else 2 end))
                 + (if $i % 5 == 0 and $c[$i] != null then $range[$i / 5] else "" end)] | join(" | "))
           + (if ($ms | length) == 2 then
-                " | " + (if $c[0] != null and $c[5] != null then ($c[5] / $c[0]) | fmt(1) else "n/a" end)
+                " | " + ([$all[] | select(.workers == $n and .mode == $ms[0]) | .rows_per_second] as $a
+                    | [$all[] | select(.workers == $n and .mode == $ms[1]) | .rows_per_second] as $b
+                    | [range(0; [$a, $b] | map(length) | min) | select($a[.] > 0) | $b[.] / $a[.]]
+                    | median | fmt(1))
              else "" end)
-          + " | " + ([$all[] | select(.workers == $n) | .busy_errors] | add // 0 | tostring)
+          + " | " + ([$ms[] as $m | [$all[] | select(.workers == $n and .mode == $m) | .busy_errors] | add // 0 | tostring]
+                | join(" / "))
+          + " | " + ([$all[] | select(.workers == $n) | .lost] | add // 0 | tostring) + " / "
+                + ([$all[] | select(.workers == $n) | .duplicated] | add // 0 | tostring)
           + " | " + ([$all[] | select(.workers == $n) | .load_average] | (min | tostring) + "–" + (max | tostring))
           + " | " + (if all($all[] | select(.workers == $n); .ok) then "all" else "NOT ALL" end) + " |")
 ' "$results"
