@@ -1,6 +1,6 @@
 // The BatchIPC measurements of batch-bench: the op cost of `SharedCoordinator` (the batch in a
 // POSIX shared-memory segment, one thread, trivial commit) next to the in-process `Coordinator`
-// op measured in the same run with the same loop. Bar (DESIGN.md §4): the shared-memory op
+// op measured in the same run with the same loop. Bar (DESIGN.md §8): the shared-memory op
 // within 2× the in-process op. Uses the timing helpers of InProcess.swift (now, median,
 // blackHole).
 import Batch
@@ -116,5 +116,5 @@ func runSharedBench() {
                     format: "| %.1f | %.1f | %.2f | %.2f |", median(a), median(b),
                     median(ratios(a, b)), b.min()! / a.min()!))
     }
-    print("\nBar (DESIGN.md §4): the shared-memory op within 2× the in-process op.\n")
+    print("\nBar (DESIGN.md §8): the shared-memory op within 2× the in-process op.\n")
 }
