@@ -80,6 +80,8 @@ public final class _SharedHome<Result: BitwiseCopyable & Sendable>: _FutexHome, 
     @inlinable @inline(__always) public func note(_ phase: WorkerPhase, coach: Int, token: UInt64) {
         segment.note(phase, coach: coach, slot: Int(truncatingIfNeeded: token & 0xffff) &- 1)
     }
+    /// The state changed without a phase change: a new crash snapshot (no slot's phase in it).
+    @inlinable public func stateChanged() { cshm_checkpoint(segment.shadowRef, UInt32.max, 0, -1) }
     /// The first worker of a batch entered: the previous batch's records are gone.
     @inlinable public func beginBatch(coach: Int) { cbatch_atomic_store_u64(segment.arenaUsedP(coach), 0) }
 

@@ -240,6 +240,59 @@ struct CrashTests {
         try expectHealthy(segment, coordinator, crashes: 1, cancels: 0)
     }
 
+    /// With async workers the section is held between steps while the mutex is free: the
+    /// process that died holding the mutex is not the section's holder. The repair used to take
+    /// `core.holder` for the dead mutex holder on every `EOWNERDEAD`, and so reclaimed a live
+    /// process whose task held the section — poisoned its batch, freed its slots and process
+    /// entry — after any other process died holding the mutex.
+    @Test("a process dies holding the mutex while a task of another holds the section: that one lives on")
+    func killedWhileAnAsyncTaskHoldsTheSection() throws {
+        let (name, segment) = try makeNamedSegment(processConfiguration, tag: "kas")
+        defer { try? SharedSegment.unlink(name: name) }
+        let go = "/tmp/swift-batch-ipc-\(getpid())-\(name.dropFirst()).go"
+        defer { unlink(go) }
+        let coordinator = try testCoordinator(segment)
+        let holder = Child(["hold-section", name, go])
+        #expect(holder.readLine() == "holding \(holder.pid)")
+        let victim = Child(["die-locked", name])
+        #expect(victim.finish().status == -SIGKILL)
+        // The next locker (this thread, taking its participant slot) gets EOWNERDEAD and repairs.
+        try segment.reserveSlot()
+        #expect(segment.status().processes.contains(holder.pid), "the live holder's process was reclaimed")
+        #expect(creat(go, 0o600) >= 0)
+        let (lines, status) = holder.finish()
+        #expect(status == 0)
+        #expect(lines == ["ok 0 total=1 size=1"])
+        try expectHealthy(segment, coordinator, crashes: 1, cancels: 0)
+    }
+
+    /// A trigger changes the coach without a phase change. With async workers the section is
+    /// held while the mutex is free, so another process can die holding the mutex in between,
+    /// and the restore that follows went back to the snapshot of the trigger's holder's last
+    /// phase change: the trigger was lost, and its batch waited for announced workers again.
+    @Test("a trigger survives a restore after another process died holding the mutex")
+    func triggerSurvivesARestore() throws {
+        let (name, segment) = try makeNamedSegment(processConfiguration, tag: "ktr")
+        defer { try? SharedSegment.unlink(name: name) }
+        let go = "/tmp/swift-batch-ipc-\(getpid())-\(name.dropFirst()).go"
+        defer { unlink(go) }
+        let coordinator = try testCoordinator(segment)
+        coordinator.queueIn()  // announced: only the trigger lets the holder's batch commit
+        let holder = Child(["hold-section", name, go, "--trigger"])
+        #expect(holder.readLine() == "holding \(holder.pid)")
+        let victim = Child(["die-locked", name])
+        #expect(victim.finish().status == -SIGKILL)
+        try segment.reserveSlot()  // the next locker: EOWNERDEAD, the restore
+        #expect(creat(go, 0o600) >= 0)
+        #expect(waitUntil("the triggered batch commits", seconds: 10) { segment.counters.batches == 1 })
+        _ = coordinator.queueOut()
+        coordinator.notify()
+        let (lines, status) = holder.finish()
+        #expect(status == 0)
+        #expect(lines == ["ok 0 total=1 size=1"])
+        try expectHealthy(segment, coordinator, crashes: 1, cancels: 0)
+    }
+
     @Test("a killed waiter does not break later wake-ups (the condvar bug does not exist here)")
     func killedSleeperRepeated() throws {
         let (name, segment) = try makeNamedSegment(processConfiguration, tag: "ks")

@@ -35,6 +35,10 @@
 //   batch-ipc-test-helper die-repairing NAME POINT
 //       Opens segment NAME and runs one op; SIGKILLs itself when the crash repair that op's
 //       lock runs reaches POINT (a raw value of _RepairPoint). Exits 1 if it never does.
+//   batch-ipc-test-helper hold-section NAME GO [--trigger]
+//       Opens segment NAME; a task of an AsyncSharedCoordinator enters a batch (and triggers
+//       it), prints `holding <pid>`, and holds the section (not the mutex) until file GO
+//       exists; then it commits and prints `ok 0 total=<total> size=<size>` or `err 0 <error>`.
 //   batch-ipc-test-helper create-die NAME
 //       Creates segment NAME and SIGKILLs itself in the middle of the initialisation.
 //   batch-ipc-test-helper idle NAME
@@ -296,6 +300,35 @@ case "die-repairing":
     } catch {
         fail("survived: \(error)")
     }
+
+case "hold-section":
+    guard args.count >= 2 else { fail("hold-section NAME GO [--trigger]") }
+    let go = args[1]
+    let triggers = args.contains("--trigger")
+    let finished = Finished()
+    Task.detached {
+        do {
+            let segment = try SharedSegment.open(name: args[0])
+            let coordinator = try AsyncSharedCoordinator<TestResult>(segment: segment) { commitTestBatch($0) }
+            let result = try await coordinator.batch { section in
+                try coordinator.withState(TestState.self, in: section) { state in
+                    if section.isFirst { state.batchSum = 0 }
+                    state.batchSum += 1
+                }
+                if triggers { section.trigger() }
+                say("holding \(getpid())")
+                while access(go, F_OK) != 0 { usleep(1000) }  // the test's go-ahead
+                return try await section.commit()
+            }
+            segment.close()
+            say("ok 0 total=\(result.total) size=\(result.batchSize)")
+        } catch {
+            say("err 0 \(error)")
+        }
+        finished.post()
+    }
+    finished.wait()
+    exit(0)
 
 case "create-die":
     guard let name = args.first else { fail("create-die NAME") }

@@ -20,11 +20,6 @@ public enum _HolderState: UInt32, Sendable {
 /// its ``_HolderState``. All under the lock, except the relaxed read of `holder` that catches
 /// misuse from any thread.
 extension _BatchEngine where Home: _WorkerHome {
-    /// Bit of `holder_state`: the holder keeps the home's lock for its whole section (a blocking
-    /// worker of a home whose section is the lock). Written with the rest by `takeSection`; read
-    /// by the holder itself (its own write, with or without the lock).
-    @inlinable static var keepsLockBit: UInt32 { 0x100 }
-
     /// Under the lock: the holder's progress in its batch.
     @inlinable
     public var holderState: _HolderState {
@@ -33,10 +28,6 @@ extension _BatchEngine where Home: _WorkerHome {
             core.pointee.holder_state = (core.pointee.holder_state & Self.keepsLockBit) | newValue.rawValue
         }
     }
-
-    /// By the holder: whether it holds the home's lock for its whole section.
-    @inlinable
-    public var holderKeepsLock: Bool { core.pointee.holder_state & Self.keepsLockBit != 0 }
 
     /// Whether `me` holds the critical section and has no outcome yet (it may still commit or
     /// cancel). The safe API poisons the batch on a throw only then. (A task released from its
@@ -122,6 +113,7 @@ extension _BatchEngine where Home: _WorkerHome {
     public func triggerStep(_ me: UInt64, coach c: Int) {
         checkHolder(me, coach: c, _Misuse.triggerOutside)
         setTriggered(c)
+        home.stateChanged()
     }
 
     /// Under the lock: the batch of `coach` commits as soon as possible (the library's own
@@ -149,7 +141,10 @@ extension _BatchEngine where Home: _WorkerHome {
         if cbatch_atomic_load_u64(&core.pointee.holder) != me || Int(core.pointee.holder_coach) != c {
             preconditionFailure(_Misuse.sectionEscaped.description)
         }
-        if holderState == .inside { holderState = .left }
+        if holderState == .inside {
+            holderState = .left
+            home.stateChanged()
+        }
     }
 
     /// The holder leaves its batch and gives up the critical section (the caller then releases
@@ -166,6 +161,16 @@ extension _BatchEngine where Home: _WorkerHome {
 }
 
 extension _BatchEngine {
+    /// Bit of `holder_state`: the holder keeps the home's lock for its whole section (a blocking
+    /// worker of a home whose section is the lock). Written with the rest by `takeSection`; read
+    /// by the holder itself (its own write, with or without the lock), and by crash repair.
+    @inlinable static var keepsLockBit: UInt32 { 0x100 }
+
+    /// By the holder: whether it holds the home's lock for its whole section. Under the lock,
+    /// by anyone: whether the section's holder (if any) is the lock's holder too.
+    @inlinable
+    public var holderKeepsLock: Bool { core.pointee.holder_state & Self.keepsLockBit != 0 }
+
     /// The token of the section's holder, 0 when none; read atomically, from any thread.
     @inlinable
     public var holder: UInt64 { cbatch_atomic_load_u64(&core.pointee.holder) }

@@ -104,6 +104,15 @@ public protocol _WorkerHome: _BatchState {
     /// ``note(_:coach:)`` by the worker whose ``threadToken()`` is `token` (the caller's, already
     /// at hand): a home that finds its per-thread record from the token saves a lookup.
     func note(_ phase: WorkerPhase, coach: Int, token: UInt64)
+    /// Under the lock: the coaches or the section's holder fields changed and no phase change
+    /// follows in the same step (a trigger; the holder left its batch on purpose). The
+    /// shared-memory home saves the crash snapshot again, so that a later restore does not undo
+    /// the change; the homes of this process ignore it.
+    func stateChanged()
+}
+
+extension _WorkerHome {
+    @inlinable public func stateChanged() {}
 }
 
 /// Not API: a home whose waiters are threads, driven by the blocking driver.

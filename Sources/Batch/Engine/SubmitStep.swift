@@ -76,7 +76,10 @@ extension _BatchEngine where Home: _WorkerHome {
                         s.queued = true
                         // Not even an empty batch took it (its home refused it): try again
                         // after a wait, not in a loop under the lock.
-                        if index == 0 { return .wait(waitToEnter(cap: yieldCap), cancellable: true) }
+                        if index == 0 {
+                            home.stateChanged()  // the coach emptied: no phase change follows
+                            return .wait(waitToEnter(cap: yieldCap), cancellable: true)
+                        }
                         continue
                     }
                     home.note(.entered, coach: c, token: me)

@@ -126,8 +126,11 @@ final class TaskSeats: @unchecked Sendable {
         }
         waiter?.resume(returning: .seat(token))
         guard release, (try? segment.lockForStep()) != nil else { return }
+        // Only an idle seat goes back (every caller returns one after its exit, or one that never
+        // entered): crash repair relies on a freed slot having been idle.
         if let slot = segment.slot(ofToken: token, below: segment.slotHigh),
-            segment.slotsP[slot].proc == UInt32(segment.myProc.load(ordering: .relaxed) + 1)
+            segment.slotsP[slot].proc == UInt32(segment.myProc.load(ordering: .relaxed) + 1),
+            cshm_atomic_load_u32(&segment.slotsP[slot].phase) == WorkerPhase.idle.rawValue
         {
             segment.freeSlot(slot)
         }

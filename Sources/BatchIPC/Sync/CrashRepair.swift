@@ -43,9 +43,12 @@ extension SharedSegment {
         let engine = _BatchEngine(home: state, waiting: _WaitPolicy(.adaptive))
         if ownerDied {
             // EOWNERDEAD proves that the thread holding the lock died, hence its process: its
-            // lease may not be marked yet (the threads of a killed process exit one by one).
-            if let s = slot(ofToken: engine.holder, below: high), let p = procIndex(of: s), p != me,
-                !dead.contains(p)
+            // lease may not be marked yet (the threads of a killed process exit one by one). The
+            // section's holder is that thread only when it keeps the lock for its section; with
+            // async workers taking part the section is held between steps, the mutex free, and
+            // its holder may be anyone, alive (taking it for dead reclaimed a live process).
+            if engine.holderKeepsLock, let s = slot(ofToken: engine.holder, below: high),
+                let p = procIndex(of: s), p != me, !dead.contains(p)
             {
                 dead.append(p)
                 died.append(p)

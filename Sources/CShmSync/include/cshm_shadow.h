@@ -95,8 +95,9 @@ static inline void cshm_restore(const cshm_shadow_ref *r, int slot_too) {
     cshm_shadow *s = (cshm_shadow *)r->shadow[*r->current & 1u];
     if (slot_too && s->slot != 0 && s->slot <= r->nslots) {
         cshm_slot *slot = r->slots + (s->slot - 1);
-        slot->phase = s->phase;
-        slot->coach = s->coach;
+        /* Atomic: the slot may be a live owner's, who records queued/idle without the lock. */
+        __atomic_store_n(&slot->phase, s->phase, __ATOMIC_RELAXED);
+        __atomic_store_n(&slot->coach, s->coach, __ATOMIC_RELAXED);
     }
     __atomic_store_n(&r->core->holder, s->core.holder, __ATOMIC_RELAXED);
     r->core->holder_coach = s->core.holder_coach;
