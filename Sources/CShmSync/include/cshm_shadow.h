@@ -4,8 +4,9 @@
  * Invariant: whenever the segment mutex is free, the current shadow equals the algorithm's state:
  * the coaches and the holder fields of cbatch_core (an async task may hold the critical section
  * while the mutex is free). Every engine path that changes them under the lock records a phase
- * (cshm_note_locked, which saves a snapshot) after its last change and before unlocking; paths
- * that change nothing need none; crash repair saves one at its end. When a holder of the mutex
+ * (cshm_note_locked, which saves a snapshot) after its last change and before unlocking, or saves
+ * a snapshot alone where no phase changes (a trigger, leave: the homes' stateChanged); paths that
+ * change nothing need none; crash repair saves one at its end. When a holder of the mutex
  * dies mid-step (EOWNERDEAD), the repairer restores the shadow, so that the state again matches
  * every participant's recorded phase.
  */
