@@ -109,6 +109,21 @@ struct CrashTests {
         try expectHealthy(segment, coordinator, crashes: 1, cancels: 0)
     }
 
+    /// A worker may announce its next operation from inside its batch — from the commit
+    /// function, say, where it no longer holds the section. That announcement is recorded
+    /// without the lock; it used to overwrite the slot's phase, so a committer killed afterwards
+    /// was repaired as merely announced: no "outcome unknown" was published, its exit was not
+    /// counted, and the survivors found the segment corrupt (a coach counting a worker that no
+    /// slot places in it) — without the segment check they would have waited for ever.
+    @Test("row 4, the committer announced its next op from the commit function: outcome unknown all the same")
+    func killedCommittingAfterAnnouncing() throws {
+        let (segment, coordinator, lines, victims) = try scenario(
+            "kca", victims: [["--trigger", "--announce-in-commit-and-die"]])
+        let expected = "err 0 \(BatchError.outcomeUnknown(committerPID: victims[0]))"
+        #expect(lines == [expected, expected])
+        try expectHealthy(segment, coordinator, crashes: 1, cancels: 0)
+    }
+
     @Test(
         "row 4: the committer killed in the commit function — outcome unknown (committer pid)",
         arguments: WorkerAPI.allCases, WorkerAPI.allCases)

@@ -19,6 +19,8 @@
 //       --api blocking (with --tasks): the tasks use a SharedCoordinator instead — the
 //       experiment that shows the blocking API deadlocking the cooperative pool.
 //       --watchdog S: exit with status 42 after S seconds (a run that is still going).
+//       --announce-in-commit-and-die: the commit function announces the next op (queueIn, the
+//       section released) and SIGKILLs the process (threads only).
 //       --thread-dies-noting PHASE: during op --kill-at, the worker's thread ends (the exit
 //       system call, the process lives on) inside the phase change to PHASE, after the crash
 //       snapshot and before the slot's phase store, holding the lock.
@@ -60,6 +62,8 @@ nonisolated(unsafe) var killAt = 0
 /// `--kill held`: the worker kills itself inside its section, between steps (it holds the
 /// section, not the mutex, where async workers take part), during op `--kill-at`.
 nonisolated(unsafe) var killHeld = false
+/// `--announce-in-commit-and-die`: announces the next op (set once the coordinator exists).
+nonisolated(unsafe) var announceNext: (@Sendable () -> Void)?
 /// `die-repairing`: the repair point to die at.
 nonisolated(unsafe) var repairPoint = UInt32.max
 
@@ -352,6 +356,7 @@ case "worker":
     guard args.count >= 2, let ops = Int(args[1]) else { fail("worker NAME OPS") }
     let name = args[0]
     let trigger = args.contains("--trigger")
+    let announceAndDie = args.contains("--announce-in-commit-and-die")
     if option("--kill") == "held" {
         killHeld = true
         killAt = Int(option("--kill-at") ?? "0") ?? 0
@@ -390,6 +395,10 @@ case "worker":
     let waiting: BatchWaiting = option("--waiting") == "adaptive" ? .adaptive : .strict
     let tasks = Int(option("--tasks") ?? "0") ?? 0
     let commit: @Sendable (borrowing SharedBatchContents) -> TestResult = { contents in
+        if announceAndDie {
+            announceNext?()
+            kill(getpid(), SIGKILL)
+        }
         let result = commitTestBatch(contents)
         let arena = contents.arena
         if logFD >= 0 && !arena.isEmpty {
@@ -446,6 +455,7 @@ case "worker":
             say("attach-failed \(error)")
             exit(1)
         }
+        announceNext = { coordinator.queueIn() }
         runThreads(threads) { t in
             var lastTotal: Int64 = 0
             for op in 0..<ops {

@@ -13,6 +13,13 @@ extension SharedSegment {
     @inlinable @inline(__always)
     func note(_ phase: WorkerPhase, coach c: Int, slot s: Int) {
         guard UInt(bitPattern: s) < UInt(slotCount) else { return }  // never: `s` is this thread's slot
+        if c < 0 && cshm_atomic_load_u32(localPhases + s) > WorkerPhase.queued.rawValue {
+            // queued or idle, without the lock, from a worker inside a batch (it announces its
+            // next operation from its section or its commit function): its row stays the batch's
+            // until it exits — a death now must count its exit, not an announcement.
+            if let hook = cshm_get_phase_hook() { hook(phase.rawValue) }
+            return
+        }
         cshm_atomic_store_u32(localPhases + s, phase.rawValue)
         // Under the lock: entered, waiting, committing, done, and idle on exit (coach >= 0).
         // (queued and idle after queueOut come without it; idle after a busy enter changed nothing.)
