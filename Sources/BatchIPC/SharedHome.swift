@@ -81,7 +81,7 @@ public final class _SharedHome<Result: BitwiseCopyable & Sendable>: _FutexHome, 
         segment.note(phase, coach: coach, slot: Int(truncatingIfNeeded: token & 0xffff) &- 1)
     }
     /// The state changed without a phase change: a new crash snapshot (no slot's phase in it).
-    @inlinable public func stateChanged() { cshm_checkpoint(segment.shadowRef, UInt32.max, 0, -1) }
+    @inlinable public func stateChanged() { segment.saveSnapshot() }
     /// The first worker of a batch entered: the previous batch's records are gone.
     @inlinable public func beginBatch(coach: Int) { cbatch_atomic_store_u64(segment.arenaUsedP(coach), 0) }
 

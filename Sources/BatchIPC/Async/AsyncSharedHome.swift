@@ -85,7 +85,7 @@ public final class _AsyncSharedHome<Result: BitwiseCopyable & Sendable>: _AsyncB
         segment.note(phase, coach: coach, slot: slot)
     }
     /// The state changed without a phase change: a new crash snapshot (no slot's phase in it).
-    public func stateChanged() { cshm_checkpoint(segment.shadowRef, UInt32.max, 0, -1) }
+    public func stateChanged() { segment.saveSnapshot() }
     static func slot(of token: UInt64) -> Int? { token == 0 ? nil : Int(truncatingIfNeeded: token & 0xffff) - 1 }
 
     public func beginBatch(coach: Int) { cbatch_atomic_store_u64(segment.arenaUsedP(coach), 0) }

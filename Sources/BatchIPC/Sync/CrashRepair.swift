@@ -68,20 +68,20 @@ extension SharedSegment {
             Self._repairHook?(_RepairPoint.restored.rawValue)
         }
         if ownerDied || check { try checkState(dead: dead) }
-        if dead.isEmpty {
-            if ownerDied {
-                // The dead holder's owed wakes (issued after unlock) died with it, and the
-                // restored state may be one its sleepers wait for: wake them all to re-check.
-                recomputeSleepers()
-                wakeEveryone()
-                cshm_checkpoint(shadowRef, UInt32.max, 0, -1)
-            }
-            return
-        }
+        // Everyone alive and the lock's holder not dead: nothing changed.
+        guard ownerDied || !dead.isEmpty else { return }
         for p in dead { reclaim(process: p, engine: engine, died: died.contains(p)) }
+        settleAfterRepair()
+    }
+
+    /// Under the lock, after a repair changed the state (a restore, reclaimed processes): the
+    /// sleepers are counted again, every waiter re-checks — a dead holder's owed wakes (issued
+    /// after unlock) died with it, and the repaired state may be what its sleepers wait for —
+    /// and the snapshot is saved.
+    func settleAfterRepair() {
         recomputeSleepers()
         wakeEveryone()
-        cshm_checkpoint(shadowRef, UInt32.max, 0, -1)
+        saveSnapshot()
     }
 
     /// Under the lock: gives up process entry `p` — its owner died, or (`died == false`) it is

@@ -7,28 +7,31 @@ import CShmSync
 // consistent point of the state, saved as the crash snapshot (cshm_shadow.h).
 
 extension SharedSegment {
+    /// Under the lock: saves the crash snapshot of the state as it is now, naming no slot's phase
+    /// — after a change that is no phase change (a trigger, `leave()`), at attach, and at the end
+    /// of a repair.
+    @inlinable
+    func saveSnapshot() { cshm_checkpoint(shadowRef, UInt32.max, 0, -1) }
+
     /// Records the phase of the worker in slot `s` — in the segment, and in ``localPhases`` (what
     /// this process knows of its own workers, whatever the segment says). Inlined: it runs five
     /// times per operation.
     @inlinable @inline(__always)
     func note(_ phase: WorkerPhase, coach c: Int, slot s: Int) {
         guard UInt(bitPattern: s) < UInt(slotCount) else { return }  // never: `s` is this thread's slot
-        if c < 0 && cshm_atomic_load_u32(localPhases + s) > WorkerPhase.queued.rawValue {
-            // queued or idle, without the lock, from a worker inside a batch (it announces its
-            // next operation from its section or its commit function): its row stays the batch's
-            // until it exits — a death now must count its exit, not an announcement.
-            if let hook = cshm_get_phase_hook() { hook(phase.rawValue) }
-            return
-        }
-        cshm_atomic_store_u32(localPhases + s, phase.rawValue)
         // Under the lock: entered, waiting, committing, done, and idle on exit (coach >= 0).
         // (queued and idle after queueOut come without it; idle after a busy enter changed nothing.)
         if phase != .queued && c >= 0 {
+            cshm_atomic_store_u32(localPhases + s, phase.rawValue)
             // One C call: the checkpoint (with the new phase), then the slot's phase and coach.
             cshm_note_locked(
                 shadowRef, UInt32(truncatingIfNeeded: s), phase.rawValue,
                 phase == .idle ? -1 : Int32(truncatingIfNeeded: c))
-        } else {
+        } else if cshm_atomic_load_u32(localPhases + s) <= WorkerPhase.queued.rawValue {
+            // Without the lock, and only outside a batch: a worker that announces its next
+            // operation from inside one (its section, its commit function) keeps the batch's row
+            // until it exits — a death now must count its exit, not an announcement.
+            cshm_atomic_store_u32(localPhases + s, phase.rawValue)
             let slot = slotsP + s
             cshm_atomic_store_u32(&slot.pointee.phase, phase.rawValue)
             cshm_atomic_store_i32(&slot.pointee.coach, -1)

@@ -109,9 +109,7 @@ extension SharedSegment {
             }
             guard let inside = workerInBatch() else {
                 reclaim(process: p, engine: engine, died: false)
-                recomputeSleepers()
-                wakeEveryone()
-                cshm_checkpoint(shadowRef, UInt32.max, 0, -1)
+                settleAfterRepair()
                 unlock()
                 return true
             }
