@@ -263,10 +263,7 @@ struct BadInputTests {
             #expect(throws: SharedBatchError.arenaFull(needed: 48, available: 16, capacity: 64)) {
                 try coordinator.append(bytes: [UInt8](repeating: 3, count: 40), in: section)
             }
-            try coordinator.withState(TestState.self, in: section) { state in
-                if section.isFirst { state.batchSum = 0 }
-                state.batchSum += 1
-            }
+            try countIntoTestBatch(coordinator, coach: section.coach, first: section.isFirst)
             return try section.commit()
         }
         #expect(result.batchSize == 1)

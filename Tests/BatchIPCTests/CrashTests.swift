@@ -255,6 +255,21 @@ struct CrashTests {
         try expectHealthy(segment, coordinator, crashes: 1, cancels: 0)
     }
 
+    /// A helper's task enters a batch and holds its section — between steps, the mutex free —
+    /// while another process dies holding the mutex; then this thread, taking its participant
+    /// slot, is the next locker: EOWNERDEAD, the restore, the repair. Returns the holder, still
+    /// in its section: creating file `go` lets it commit.
+    func holdTheSectionAcrossADeath(
+        _ name: String, _ segment: SharedSegment, go: String, _ holderArguments: [String] = []
+    ) throws -> Child {
+        let holder = Child(["hold-section", name, go] + holderArguments)
+        #expect(holder.readLine() == "holding \(holder.pid)")
+        let victim = Child(["die-locked", name])
+        #expect(victim.finish().status == -SIGKILL)
+        try segment.reserveSlot()
+        return holder
+    }
+
     /// With async workers the section is held between steps while the mutex is free: the
     /// process that died holding the mutex is not the section's holder. The repair used to take
     /// `core.holder` for the dead mutex holder on every `EOWNERDEAD`, and so reclaimed a live
@@ -267,12 +282,7 @@ struct CrashTests {
         let go = "/tmp/swift-batch-ipc-\(getpid())-\(name.dropFirst()).go"
         defer { unlink(go) }
         let coordinator = try testCoordinator(segment)
-        let holder = Child(["hold-section", name, go])
-        #expect(holder.readLine() == "holding \(holder.pid)")
-        let victim = Child(["die-locked", name])
-        #expect(victim.finish().status == -SIGKILL)
-        // The next locker (this thread, taking its participant slot) gets EOWNERDEAD and repairs.
-        try segment.reserveSlot()
+        let holder = try holdTheSectionAcrossADeath(name, segment, go: go)
         #expect(segment.status().processes.contains(holder.pid), "the live holder's process was reclaimed")
         #expect(creat(go, 0o600) >= 0)
         let (lines, status) = holder.finish()
@@ -293,11 +303,7 @@ struct CrashTests {
         defer { unlink(go) }
         let coordinator = try testCoordinator(segment)
         coordinator.queueIn()  // announced: only the trigger lets the holder's batch commit
-        let holder = Child(["hold-section", name, go, "--trigger"])
-        #expect(holder.readLine() == "holding \(holder.pid)")
-        let victim = Child(["die-locked", name])
-        #expect(victim.finish().status == -SIGKILL)
-        try segment.reserveSlot()  // the next locker: EOWNERDEAD, the restore
+        let holder = try holdTheSectionAcrossADeath(name, segment, go: go, ["--trigger"])
         #expect(creat(go, 0o600) >= 0)
         #expect(waitUntil("the triggered batch commits", seconds: 10) { segment.counters.batches == 1 })
         _ = coordinator.queueOut()

@@ -18,10 +18,7 @@ func testCoordinator(_ segment: SharedSegment) throws -> SharedCoordinator<TestR
 /// One op of the test process, like a helper's.
 func testOp(_ c: SharedCoordinator<TestResult>) throws -> TestResult {
     try c.batch { section in
-        try c.withState(TestState.self, in: section) { state in
-            if section.isFirst { state.batchSum = 0 }
-            state.batchSum += 1
-        }
+        try countIntoTestBatch(c, coach: section.coach, first: section.isFirst)
         return try section.commit()
     }
 }

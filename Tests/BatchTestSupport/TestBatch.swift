@@ -32,6 +32,15 @@ package struct TestRecord: BitwiseCopyable {
     }
 }
 
+/// What every worker of a test batch does inside its section: the batch's first worker resets
+/// the sum, and every worker adds one to it (`commitTestBatch` reports it as the batch's size).
+package func countIntoTestBatch(_ coordinator: some _SegmentAccessing, coach: Int, first: Bool) throws {
+    try coordinator.withState(TestState.self, coach: coach) { state in
+        if first { state.batchSum = 0 }
+        state.batchSum += 1
+    }
+}
+
 /// The commit function's arithmetic: adds the batch's sum to the grand total in the state.
 package func commitTestBatch(_ contents: borrowing SharedBatchContents) -> TestResult {
     var state = contents.load(as: TestState.self)

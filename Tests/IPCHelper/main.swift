@@ -127,10 +127,7 @@ func runTasks(
                             await Task.yield()
                             answer = .success(
                                 try ticket.enter { section in
-                                    try blocking.withState(TestState.self, in: section) { state in
-                                        if section.isFirst { state.batchSum = 0 }
-                                        state.batchSum += 1
-                                    }
+                                    try countIntoTestBatch(blocking, coach: section.coach, first: section.isFirst)
                                     return try section.commit()
                                 })
                         } else {
@@ -138,10 +135,7 @@ func runTasks(
                             await Task.yield()
                             answer = .success(
                                 try await ticket.enter { section in
-                                    try coordinator.withState(TestState.self, in: section) { state in
-                                        if section.isFirst { state.batchSum = 0 }
-                                        state.batchSum += 1
-                                    }
+                                    try countIntoTestBatch(coordinator, coach: section.coach, first: section.isFirst)
                                     try coordinator.append(
                                         record: TestRecord(pid: pid, thread: Int32(t), op: Int64(op)), in: section)
                                     maybeDieHoldingTheSection(op)
@@ -315,10 +309,7 @@ case "hold-section":
             let segment = try SharedSegment.open(name: args[0])
             let coordinator = try AsyncSharedCoordinator<TestResult>(segment: segment) { commitTestBatch($0) }
             let result = try await coordinator.batch { section in
-                try coordinator.withState(TestState.self, in: section) { state in
-                    if section.isFirst { state.batchSum = 0 }
-                    state.batchSum += 1
-                }
+                try countIntoTestBatch(coordinator, coach: section.coach, first: section.isFirst)
                 if triggers { section.trigger() }
                 say("holding \(getpid())")
                 while access(go, F_OK) != 0 { usleep(1000) }  // the test's go-ahead
@@ -462,10 +453,7 @@ case "worker":
                 if t == 0 { currentOp.store(op, ordering: .relaxed) }
                 let answer = Result { () throws -> TestResult in
                     try coordinator.batch { section in
-                        try coordinator.withState(TestState.self, in: section) { state in
-                            if section.isFirst { state.batchSum = 0 }
-                            state.batchSum += 1
-                        }
+                        try countIntoTestBatch(coordinator, coach: section.coach, first: section.isFirst)
                         try coordinator.append(
                             record: TestRecord(pid: pid, thread: Int32(t), op: Int64(op)), in: section)
                         maybeDieHoldingTheSection(op)
