@@ -87,7 +87,7 @@ extension _BatchEngine where Home: _BlockingHome {
 
     /// ``commit(coach:)`` under the lock; `keepsLock` as when the caller entered. Returns the
     /// batch's outcome with the lock held; throws the home's failure with the lock released.
-    @inlinable
+    @inlinable @inline(__always)
     func commitLocked(_ me: UInt64, coach c: Int, keepsLock: Bool) throws(Home.Failure)
         -> Swift.Result<Home.Result, any Error>
     {
@@ -96,9 +96,7 @@ extension _BatchEngine where Home: _BlockingHome {
         while true {
             switch commitStep(coach: c, patience: &patience, yieldCap: home.yieldCapNanos, canCommitInPlace: true) {
             case .ready:
-                holderState = .decided
-                home.note(.done, coach: c, token: me)
-                return Swift.Result { try home.result(coach: c) }
+                return takeOutcome(me, coach: c)
             case .wait(let plan):
                 releaseSection()
                 home.note(.waiting, coach: c, token: me)
@@ -114,6 +112,8 @@ extension _BatchEngine where Home: _BlockingHome {
                 let took = measure ? cbatch_now_ns() &- start : -1
                 if !keepsLock { try home.lock() }
                 publish(outcome, coach: c, took: took)
+                // It kept the section throughout: the outcome is its to take (the `.ready` step).
+                return takeOutcome(me, coach: c)
             case .commit(let measure, inPlace: false):
                 releaseSection()
                 home.note(.committing, coach: c, token: me)
@@ -126,6 +126,15 @@ extension _BatchEngine where Home: _BlockingHome {
                 publish(outcome, coach: c, took: took)
             }
         }
+    }
+
+    /// Under the lock, by the holder of `coach`'s section, once its outcome is published: the
+    /// holder has its outcome and may only exit.
+    @inlinable
+    func takeOutcome(_ me: UInt64, coach c: Int) -> Swift.Result<Home.Result, any Error> {
+        holderState = .decided
+        home.note(.done, coach: c, token: me)
+        return Swift.Result { try home.result(coach: c) }
     }
 
     /// Close the caller's batch without committing; every worker of the batch gets the

@@ -23,6 +23,12 @@ public struct _ProcessMemory<Outcome> {
     public let outcomes: UnsafeMutablePointer<Outcome?>
     /// What the waiting policy measured. Under the lock.
     public let policyState: UnsafeMutablePointer<cbatch_policy>
+    /// Announced workers that stopped counting under the lock (they entered, or gave up
+    /// waiting to enter): only ever grows. Written only under the lock (a relaxed atomic store,
+    /// no read-modify-write), read relaxed by anyone. The queue's length is `core.queue` (every
+    /// announcement minus every take-back, both atomic and lock free) minus this: leaving the
+    /// queue on entering then costs no atomic read-modify-write.
+    public let departed: UnsafeMutablePointer<Int64>
 
     /// Allocates and initialises the state of `count` coaches; `what` names the coordinator in
     /// the trap for a bad count.
@@ -46,11 +52,14 @@ public struct _ProcessMemory<Outcome> {
         outcomes.initialize(repeating: nil, count: count)
         policyState = .allocate(capacity: 1)
         policyState.initialize(to: cbatch_policy())
+        departed = .allocate(capacity: 1)
+        departed.initialize(to: 0)
     }
 
     /// Frees everything `init` allocated; the home is being destroyed.
     public func deallocate() {
         pthread_mutex_destroy(mutex)
+        departed.deallocate()
         policyState.deallocate()
         outcomes.deinitialize(count: coachCount).deallocate()
         mutex.deallocate()
@@ -61,7 +70,8 @@ public struct _ProcessMemory<Outcome> {
 
 /// Not API: a home of this process (the in-process and the async home): its state, mutex and
 /// outcomes live in one ``_ProcessMemory``, each coach's outcome is a Swift `Result`, the queue
-/// is `core.queue`, and phases are not recorded (a thread cannot die alone). Written once here.
+/// is `core.queue` minus `memory.departed`, and phases are not recorded (a thread cannot die
+/// alone). Written once here.
 public protocol _LocalOutcomes: _WorkerHome where Outcome == Swift.Result<Result, any Error> {
     /// The algorithm's state, the mutex and the outcomes. Allocated once; nothing moves.
     var memory: _ProcessMemory<Outcome> { get }
@@ -77,10 +87,28 @@ extension _LocalOutcomes {
     @inlinable public var outcomes: UnsafeMutablePointer<Outcome?> { memory.outcomes }
     @inlinable public var policyState: UnsafeMutablePointer<cbatch_policy> { memory.policyState }
 
-    @inlinable public func queueIn() -> Int { Int(cbatch_atomic_add_i64(&core.pointee.queue, 1)) }
-    @inlinable public func queueOut() -> Int { Int(cbatch_atomic_add_i64(&core.pointee.queue, -1)) }
-    @inlinable public var queueLength: Int { Int(cbatch_atomic_load_i64(&core.pointee.queue)) }
-    @inlinable public func leaveQueue() -> Int { Int(cbatch_atomic_add_i64(&core.pointee.queue, -1)) }
+    // The queue: `core.queue` counts announcements minus take-backs (atomic, lock free);
+    // `memory.departed` counts the workers that left it under the lock (see there).
+    @inlinable public func queueIn() -> Int {
+        let departed = cbatch_atomic_load_i64(memory.departed)
+        return Int(cbatch_atomic_add_i64(&core.pointee.queue, 1) &- departed)
+    }
+    @inlinable public func queueOut() -> Int {
+        let departed = cbatch_atomic_load_i64(memory.departed)
+        return Int(cbatch_atomic_add_i64(&core.pointee.queue, -1) &- departed)
+    }
+    /// Exact under the lock. Without it, `departed` is read first: it only grows, so a stale
+    /// value can only make the length look longer for a moment, never negative.
+    @inlinable public var queueLength: Int {
+        let departed = cbatch_atomic_load_i64(memory.departed)
+        return Int(cbatch_atomic_load_i64(&core.pointee.queue) &- departed)
+    }
+    /// Under the lock: no read-modify-write (only the lock's holder writes `departed`).
+    @inlinable public func leaveQueue() -> Int {
+        let departed = cbatch_atomic_load_i64(memory.departed) &+ 1
+        cbatch_atomic_store_i64(memory.departed, departed)
+        return Int(cbatch_atomic_load_i64(&core.pointee.queue) &- departed)
+    }
 
     @inlinable public func beginBatch(coach: Int) {}
     @inlinable public func note(_ phase: WorkerPhase, coach: Int) {}

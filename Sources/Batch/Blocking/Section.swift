@@ -114,10 +114,11 @@ public struct BatchTicket<Owner: _BatchCoordinating>: ~Copyable {
 /// thread still holds that section and traps with a message otherwise (Swift 6.3 cannot yet
 /// forbid the move out of the closure: non-escapable types need an experimental feature).
 public struct BatchSection<Owner: _BatchCoordinating>: ~Copyable {
-    /// Unowned: a section lives only inside `_enterAndRun`, whose caller holds the owner strongly;
-    /// not retaining it again keeps two atomic operations off every batch. (A section moved out
-    /// of its closure must not outlive its coordinator either.)
-    @usableFromInline unowned(unsafe) let owner: Owner
+    /// Unretained: a section lives only inside `_enterAndRun`, whose caller holds the owner
+    /// strongly; not retaining it — neither when the section is made nor on each use, which
+    /// `unowned(unsafe)` still does — keeps atomic operations off every batch. (A section moved
+    /// out of its closure must not outlive its coordinator either.)
+    @usableFromInline let unretainedOwner: Unmanaged<Owner>
     /// The coach entered (always 0 for a single-coach coordinator).
     public let coach: Int
     /// The worker's position in the batch; 0 means "first: reset the shared state".
@@ -125,7 +126,7 @@ public struct BatchSection<Owner: _BatchCoordinating>: ~Copyable {
 
     @inlinable
     init(owner: Owner, coach: Int, index: Int) {
-        self.owner = owner
+        unretainedOwner = .passUnretained(owner)
         self.coach = coach
         self.index = index
     }
@@ -134,28 +135,34 @@ public struct BatchSection<Owner: _BatchCoordinating>: ~Copyable {
     @inlinable
     public var isFirst: Bool { index == 0 }
 
+    /// The owner's engine, borrowed for `body` without a retain.
+    @inlinable
+    func withEngine<R>(_ body: (borrowing _BatchEngine<Owner._Home>) throws -> R) rethrows -> R {
+        try unretainedOwner._withUnsafeGuaranteedRef { try body($0._engine) }
+    }
+
     /// Commit as soon as possible; workers not yet entered go to the next batch.
     @inlinable
-    public func trigger() { owner._engine.trigger(coach: coach) }
+    public func trigger() { withEngine { $0.trigger(coach: coach) } }
 
     /// Commits the batch, or waits for its committer; every worker of the batch gets the same
     /// result or error. See ``BatchCoordinator/commit()``.
     @inlinable
     public consuming func commit() throws -> Owner.Result {
-        try owner._engine.commit(coach: coach)
+        try withEngine { try $0.commit(coach: coach) }
     }
 
     /// Cancels the batch; every worker of it gets `error` (``BatchError/canceled`` when `nil`).
     /// - Throws: always; that error.
     @inlinable @discardableResult
     public consuming func cancel(_ error: (any Error)? = nil) throws -> Owner.Result {
-        try owner._engine.cancel(coach: coach, .cancel(error))
+        try withEngine { try $0.cancel(coach: coach, .cancel(error)) }
     }
 
     /// Leaves without an outcome: anything this worker added is committed with the others'
     /// commit. Returning from the closure without committing does the same.
     @inlinable
     public consuming func leave() {
-        owner._engine.leaveSectionStep(owner._engine.home.threadToken(), coach: coach)
+        withEngine { $0.leaveSectionStep($0.home.threadToken(), coach: coach) }
     }
 }

@@ -149,7 +149,7 @@ extension _BatchEngine where Home: _WorkerHome {
 
     /// The holder leaves its batch and gives up the critical section (the caller then releases
     /// the lock). Returns how many workers of that batch have not exited yet.
-    @inlinable
+    @inlinable @inline(__always)
     public func exitSectionStep(_ me: UInt64, coach c: Int) -> Int {
         checkHolder(me, coach: c, _Misuse.exitWithoutEnter)
         let left = exitStep(coach: c)

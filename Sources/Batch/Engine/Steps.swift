@@ -23,7 +23,7 @@ extension _BatchEngine where Home: _WorkerHome {
     ///   - balancer: picks a coach among the free ones, or `nil` for the first free.
     ///   - yieldCap: the home's cap on yielding (``_BlockingHome/yieldCapNanos``; async homes
     ///     pass 0: they never block a thread).
-    @inlinable
+    @inlinable @inline(__always)
     public func enterStep(blocking: Bool, queued: inout Bool, balancer: _Balancer?, yieldCap: Int64) -> EnterStep {
         var anyFree = false
         var choice = -1
@@ -88,7 +88,7 @@ extension _BatchEngine where Home: _WorkerHome {
     /// just-served peer; `patience` carries what this worker has waited so far. `canCommitInPlace`:
     /// the driver can run the commit function without releasing the lock (a blocking driver;
     /// an async commit function may suspend, so the async driver cannot).
-    @inlinable
+    @inlinable @inline(__always)
     public func commitStep(
         coach c: Int, patience: inout _Patience, yieldCap: Int64, canCommitInPlace: Bool
     ) -> CommitStep {
@@ -118,9 +118,14 @@ extension _BatchEngine where Home: _WorkerHome {
 extension _BatchEngine {
     /// Under the lock: the queue changed in a way that may let a waiting worker of another
     /// coach commit; wake one waiter per coach to re-check.
-    @inlinable
+    @inlinable @inline(__always)
     public func wakeOtherCommitters(except skip: Int) {
         if coachCount == 1 && skip == 0 { return }  // a Coordinator: nobody else to wake
+        wakeCommitters(except: skip)
+    }
+
+    @inlinable
+    func wakeCommitters(except skip: Int) {
         for c in 0..<coachCount where c != skip {
             home.wake(Self.commitChannel(c), all: false)
         }
@@ -129,7 +134,7 @@ extension _BatchEngine {
     /// Under the lock, after the commit function of `coach` ran (`took` ns, when it was timed;
     /// -1 otherwise): publish and wake the batch — and, with serial commits, the batch that
     /// waited for this commit to end.
-    @inlinable
+    @inlinable @inline(__always)
     public func publish(_ outcome: consuming Home.Outcome, coach c: Int, took: Int64 = -1) {
         if took >= 0 { recordCommit(nanos: took) }
         home.publish(outcome, coach: c)
@@ -149,7 +154,7 @@ extension _BatchEngine {
         markReady(c)
     }
 
-    @inlinable
+    @inlinable @inline(__always)
     func markReady(_ c: Int) {
         coach(c).pointee.ready = 1
         // Waiters handed the outcome outright have nothing left to do in the batch: their exits.
@@ -158,7 +163,7 @@ extension _BatchEngine {
 
     /// Under the lock: a worker of `coach` leaves it. Returns how many workers of that batch
     /// have not exited yet.
-    @inlinable
+    @inlinable @inline(__always)
     public func exitStep(coach c: Int) -> Int {
         let co = coach(c)
         if co.pointee.count > 0 {

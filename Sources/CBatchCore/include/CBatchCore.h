@@ -47,10 +47,12 @@ typedef struct cbatch_coach {
 
 /* What a home holds once, besides its coaches. */
 typedef struct cbatch_core {
-    /* Workers that announced they are coming (queueIn) and have neither entered nor left
-     * (queueOut). Incremented without the lock (atomic), decremented atomically; read under the
-     * lock by a worker deciding whether to commit. A worker waiting to enter still counts.
-     * (The shared-memory home leaves it 0 and keeps the queue as per-process counters.) */
+    /* Announcements (queueIn) minus take-backs (queueOut): atomic, without the lock. The homes of
+     * one process count the workers that stopped counting under the lock (entered, gave up)
+     * apart, so that entering needs no atomic read-modify-write (`_ProcessMemory.departed`);
+     * the queue's length, read under the lock by a worker deciding whether to commit, is the
+     * difference. A worker waiting to enter still counts. (The shared-memory home leaves it 0
+     * and keeps the queue as per-process counters.) */
     int64_t queue;
     /* Token of the thread (or, in an async home, the task) that holds the critical section:
      * between enter and exit, except while it waits in commit or runs the commit function; 0
