@@ -53,7 +53,7 @@ extension SharedSegment {
         var processes: [SharedSegmentStatus.Process] = []
         var queueLength = 0
         for p in 0..<procCount where cshm_atomic_load_u32(&procsP[p].state) == 1 {
-            let queued = Int(cbatch_atomic_load_i64(cshm_proc_queued(procsP + p)))
+            let queued = Int(processQueue(p))
             let (sum, overflow) = queueLength.addingReportingOverflow(max(queued, 0))
             queueLength = overflow ? .max : sum
             let alive = leaseIsHeld(p)

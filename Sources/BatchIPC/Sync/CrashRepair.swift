@@ -95,6 +95,7 @@ extension SharedSegment {
     func reclaim(process p: Int, engine: _BatchEngine<_SegmentState>, died: Bool) {
         // Queued, or waiting to enter: its announcements stop counting.
         cbatch_atomic_store_i64(cshm_proc_queued(procsP + p), 0)
+        cbatch_atomic_store_i64(cshm_proc_departed(procsP + p), 0)
         var repaired = 0
         for s in 0..<slotHigh where slotsP[s].proc == UInt32(p + 1) {
             let slot = slotsP + s

@@ -64,6 +64,7 @@ extension SharedSegment {
             entry.pointee.pid = getpid()
             entry.pointee.serial &+= 1
             cbatch_atomic_store_i64(&entry.pointee.queued, 0)
+            cbatch_atomic_store_i64(&entry.pointee.departed, 0)
             // Only now: state == 1 implies the lease is held (or its owner died). Atomic: queueLength
             // reads it without the lock.
             cshm_atomic_store_u32(&entry.pointee.state, 1)

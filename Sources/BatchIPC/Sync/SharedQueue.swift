@@ -3,24 +3,53 @@ import CBatchCore
 import CShmSync
 import Synchronization
 
-// The queue of announced workers in a segment: a sum of per-process counters (`cshm_proc.queued`),
-// one atomic add per announcement on the announcing process's own entry, so that a process that
-// dies at any instant has its announcements removed exactly by crash repair. Consequence: a worker
-// announces and enters in the same process (any thread of it).
+// The queue of announced workers in a segment: a sum over processes of `cshm_proc.queued` (one
+// atomic add per announcement or take-back, on the process's own entry) minus
+// `cshm_proc.departed` (announcements that stopped counting under the lock: a plain store), so
+// that a process that dies at any instant has its announcements removed exactly by crash repair.
+// Consequence: a worker announces and enters in the same process (any thread of it).
 
 extension SharedSegment {
-    /// This process's counter: its process entry's while attached, else one in process memory
-    /// (announcements of a closed segment count nowhere: `enter` then fails).
-    @inlinable var myQueue: UnsafeMutablePointer<Int64> {
+    /// Adds `delta` to this process's `queued` (announcements count on the process entry while
+    /// attached, else in process memory: those of a closed segment count nowhere, and `enter`
+    /// then fails); returns the process's part of the queue after it: `queued - departed`, the
+    /// departures read first (see `cshm_proc.departed`).
+    @inlinable func myLength(afterAdding delta: Int64) -> Int64 {
         let p = Int(myProc.load(ordering: .relaxed))
-        return p >= 0 ? cshm_proc_queued(procsP + p) : detachedQueue
+        guard p >= 0 else { return cbatch_atomic_add_i64(detachedQueue, delta) }
+        let departed = cbatch_atomic_load_i64(cshm_proc_departed(procsP + p))
+        return cbatch_atomic_add_i64(cshm_proc_queued(procsP + p), delta) &- departed
+    }
+
+    /// Under the lock: an announced worker of this process stops counting — it enters, or gives
+    /// up waiting to enter. No read-modify-write: only the lock's holder writes `departed`.
+    /// Negative as ``queueOut()`` (or its task form, without `threadCounts`) is.
+    @inlinable
+    func leaveQueue(threadCounts: Bool) -> Int {
+        let p = Int(myProc.load(ordering: .relaxed))
+        let mine: Int64
+        if p >= 0 {
+            let departed = cshm_proc_departed(procsP + p)
+            let now = cbatch_atomic_load_i64(departed) &+ 1
+            cbatch_atomic_store_i64(departed, now)
+            mine = cbatch_atomic_load_i64(cshm_proc_queued(procsP + p)) &- now
+        } else {
+            mine = cbatch_atomic_add_i64(detachedQueue, -1)
+        }
+        var thread: Int64 = -1
+        if threadCounts, let cache = cshm_tls(), cache[0].serial == serial {
+            cache[0].queued &-= 1
+            thread = cache[0].queued
+        }
+        if mine < 0 { return queueCounterBelowZero(mine, thread: thread) }
+        return queueLength
     }
 
     /// Lock free: announce a worker of this process (the calling thread counts it too).
     @inlinable
     func queueIn() -> Int {
         _ = mySlot()  // the thread's cache entry, where it counts its own announcements
-        _ = cbatch_atomic_add_i64(myQueue, 1)
+        _ = myLength(afterAdding: 1)
         let cache = cshm_tls()!
         if cache[0].serial == serial { cache[0].queued &+= 1 }
         return queueLength
@@ -32,7 +61,7 @@ extension SharedSegment {
     /// announce was written by another process: a corrupt segment, not a misuse.
     @inlinable
     func queueOut() -> Int {
-        let mine = cbatch_atomic_add_i64(myQueue, -1)
+        let mine = myLength(afterAdding: -1)
         let cache = cshm_tls()!
         var thread: Int64 = -1
         if cache[0].serial == serial {
@@ -46,7 +75,7 @@ extension SharedSegment {
     /// Lock free: announce a worker of this process that is a task (it may resume on any thread:
     /// no thread counts it).
     func queueInForTask() -> Int {
-        _ = cbatch_atomic_add_i64(myQueue, 1)
+        _ = myLength(afterAdding: 1)
         return queueLength
     }
 
@@ -54,7 +83,7 @@ extension SharedSegment {
     /// trap) when this process's counter goes from 0 to -1; further below, the counter was
     /// written by another process.
     func queueOutForTask() -> Int {
-        let mine = cbatch_atomic_add_i64(myQueue, -1)
+        let mine = myLength(afterAdding: -1)
         if mine < 0 { return queueCounterBelowZero(mine, thread: -1) }
         return queueLength
     }
@@ -82,8 +111,16 @@ extension SharedSegment {
         let high = min(Int(cshm_atomic_load_u32(&header.pointee.proc_high)), procCount)
         var sum: Int64 = 0
         for p in 0..<high where cshm_atomic_load_u32(&procsP[p].state) == 1 {
-            sum &+= min(max(cbatch_atomic_load_i64(cshm_proc_queued(procsP + p)), 0), 1 << 32)
+            sum &+= min(max(processQueue(p), 0), 1 << 32)
         }
         return Int(sum)
+    }
+
+    /// Process entry `p`'s part of the queue: `queued - departed`, the departures read first.
+    /// Another process's words: any value (the callers clamp it).
+    @inlinable @inline(__always)
+    func processQueue(_ p: Int) -> Int64 {
+        let departed = cbatch_atomic_load_i64(cshm_proc_departed(procsP + p))
+        return cbatch_atomic_load_i64(cshm_proc_queued(procsP + p)) &- departed
     }
 }

@@ -28,8 +28,9 @@
 /* Bump whenever any struct below, or the layout rule, changes.
  * 2: cshm_shadow lost its unused copy of cbatch_core. 3: the header holds the waiting policy's
  * measurements (cbatch_policy). 4: a section channel; the shadow saves the holder fields again
- * (an async task may hold the section while the mutex is free). */
-#define CSHM_VERSION 4u
+ * (an async task may hold the section while the mutex is free). 5: a process entry counts the
+ * announcements that stopped counting under the lock apart (`departed`), and fills two lines. */
+#define CSHM_VERSION 5u
 /* Bytes of error text kept per coach (an error crosses processes as its description). */
 #define CSHM_ERROR_TEXT 480u
 /* Limits checked on create and on open (they also keep every size computation far from overflow). */
@@ -97,11 +98,20 @@ typedef struct cshm_proc {
     uint32_t state;
     /* Under the lock: bumped on every claim. */
     uint64_t serial;
-    /* Announcements (queueIn) by threads of this process not yet entered or taken back. Atomic
-     * add by those threads, without the lock; zeroed by crash repair once the process is dead.
-     * The queue length is the sum over processes, so a death at any instant is corrected exactly
-     * (a worker announces and enters in the same process). */
+    /* Announcements (queueIn) by workers of this process minus those taken back (queueOut).
+     * Atomic add by those workers, without the lock; zeroed when the entry is claimed, and by
+     * crash repair once the process is dead. */
     int64_t queued;
+    /* Announcements of this process that stopped counting under the lock: its workers entered,
+     * or gave up waiting to enter. Only grows; written under the lock only (a relaxed atomic
+     * store: entering costs no read-modify-write), by those workers; zeroed with `queued`.
+     * The process's part of the queue is queued - departed, and the queue length the sum over
+     * the attached processes, so a death at any instant is corrected exactly (a worker
+     * announces and enters in the same process). Readers without the lock read `departed`
+     * first: a stale value only makes the queue look longer for a moment. */
+    int64_t departed;
+    /* Each entry fills two cache lines of its own: processes announce without the lock. */
+    uint8_t reserved[56];
 } cshm_proc;
 
 /* Last consistent copy of the coaches and the holder fields (see cshm_shadow.h), double-buffered. */
@@ -162,7 +172,7 @@ typedef struct cshm_header {
 
 _Static_assert(sizeof(cshm_result) == 24, "cshm_result layout changed: bump CSHM_VERSION");
 _Static_assert(sizeof(cshm_slot) == 64, "cshm_slot layout changed: bump CSHM_VERSION");
-_Static_assert(sizeof(cshm_proc) == 64, "cshm_proc layout changed: bump CSHM_VERSION");
+_Static_assert(sizeof(cshm_proc) == 128, "cshm_proc layout changed: bump CSHM_VERSION");
 _Static_assert(sizeof(cshm_shadow) == 48, "cshm_shadow layout changed: bump CSHM_VERSION");
 _Static_assert(sizeof(pthread_mutex_t) == 40, "unexpected pthread_mutex_t: bump CSHM_VERSION");
 _Static_assert(offsetof(cshm_header, mutex) % 64 == 0, "the mutex must start a cache line");
@@ -180,6 +190,7 @@ static inline cbatch_core *_Nonnull cshm_header_core(cshm_header *_Nonnull h) { 
 static inline cbatch_policy *_Nonnull cshm_header_policy(cshm_header *_Nonnull h) { return &h->policy; }
 static inline uint32_t *_Nonnull cshm_header_shadow_current(cshm_header *_Nonnull h) { return &h->shadow_current; }
 static inline int64_t *_Nonnull cshm_proc_queued(cshm_proc *_Nonnull p) { return &p->queued; }
+static inline int64_t *_Nonnull cshm_proc_departed(cshm_proc *_Nonnull p) { return &p->departed; }
 static inline pthread_mutex_t *_Nonnull cshm_proc_lease(cshm_proc *_Nonnull p) { return &p->lease; }
 
 #endif /* CSHM_LAYOUT_H */
