@@ -71,3 +71,33 @@ import Testing
         await #expect(throws: AsyncFailure(tag: "db")) { try await batcher.submit(1) }
     }
 }
+
+@Suite struct AsyncBatcherPipelineTests {
+    /// A batch that waited for its predecessor's commit follows the waiting policy once that
+    /// commit ends: with a slow commit (assumed), it waits for the submitters just served, who
+    /// announce themselves again and come to it. (Committing at once instead split 8 tasks into
+    /// alternating batches of 4, exactly: a mean of 4.00.)
+    @Test(.timeLimit(.minutes(1)))
+    func aFollowingBatchWaitsForTheSubmittersJustServed() async throws {
+        let ledger = AsyncLedger()
+        let slow = BatchWaiting(rule: .adaptive, assumedCommitCost: .seconds(30))
+        let batcher = AsyncBatcher<Int, [Int]>(waiting: slow) { items in
+            try await Task.sleep(for: .milliseconds(1))
+            return ledger.record(items)
+        }
+        let tasks = 8
+        let rounds = 40
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for t in 0..<tasks {
+                group.addTask {
+                    for r in 0..<rounds { _ = try await batcher.submit(t * rounds + r) }
+                }
+            }
+            try await group.waitForAll()
+        }
+        let batches = ledger.all
+        #expect(batches.flatMap { $0 }.sorted() == Array(0..<(tasks * rounds)))
+        let mean = Double(tasks * rounds) / Double(batches.count)
+        #expect(mean > 6, "mean batch \(mean) of \(tasks) tasks: \(batches.map(\.count))")
+    }
+}

@@ -55,7 +55,7 @@ extension _BatchEngine where Home: _AsyncBatchHome {
                 waitedForSection = true
                 return .wait(channel: sectionChannel, deadline: .max, cancellable: true)
             }
-            switch enterStep(blocking: blocking, queued: &queued, balancer: balancer, yieldCap: 0) {
+            switch enterStep(blocking: blocking, queued: &queued, balancer: balancer, yieldCap: Self.taskYieldCap) {
             case .entered(let c, let index):
                 takeSection(me, coach: c, state: .inside, keepsLock: false)
                 home.note(.entered, coach: c, token: me)
@@ -138,11 +138,9 @@ extension _BatchEngine where Home: _AsyncBatchHome {
             }
             waitedForSection = false
             takeSection(me, coach: c, state: .inside, keepsLock: false)
-            switch commitStep(coach: c, patience: &patience, yieldCap: 0, canCommitInPlace: true) {
+            switch commitStep(coach: c, patience: &patience, yieldCap: Self.taskYieldCap, canCommitInPlace: true) {
             case .ready:
-                holderState = .decided
-                home.note(.done, coach: c, token: me)
-                return .keep(.ready(Swift.Result { try home.result(coach: c) }))
+                return .keep(.ready(takeOutcome(me, coach: c)))
             case .wait(let plan):
                 releaseSection()
                 home.note(.waiting, coach: c, token: me)

@@ -22,7 +22,8 @@ extension _BatchEngine where Home: _AsyncBatchHome {
         var submission = _Submission()
         let driven = await home.drive(owned: false, cancellable: true, me: me) { () -> _SectionStep<SubmitStep> in
             let step = submitStep(
-                &submission, me: me, maxBatchSize: maxBatchSize, cancelled: Task.isCancelled, yieldCap: 0, add: add)
+                &submission, me: me, maxBatchSize: maxBatchSize, cancelled: Task.isCancelled,
+                yieldCap: Self.taskYieldCap, add: add)
             switch step {
             case .wait(let plan, let cancellable):
                 // Waiting for its batch's outcome, a submitter has nothing left to do in it: a

@@ -128,15 +128,6 @@ extension _BatchEngine where Home: _BlockingHome {
         }
     }
 
-    /// Under the lock, by the holder of `coach`'s section, once its outcome is published: the
-    /// holder has its outcome and may only exit.
-    @inlinable
-    func takeOutcome(_ me: UInt64, coach c: Int) -> Swift.Result<Home.Result, any Error> {
-        holderState = .decided
-        home.note(.done, coach: c, token: me)
-        return Swift.Result { try home.result(coach: c) }
-    }
-
     /// Close the caller's batch without committing; every worker of the batch gets the
     /// closing's error.
     @inlinable

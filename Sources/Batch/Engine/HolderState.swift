@@ -128,9 +128,16 @@ extension _BatchEngine where Home: _WorkerHome {
         checkHolder(me, coach: c, _Misuse.cancelOutside)
         checkNoOutcome(_Misuse.cancelAfterOutcome)
         close(coach: c, closing)
+        return try takeOutcome(me, coach: c).get()
+    }
+
+    /// Under the lock, by the holder of `coach`'s section, once its outcome is published: the
+    /// holder has its outcome and may only exit.
+    @inlinable
+    public func takeOutcome(_ me: UInt64, coach c: Int) -> Swift.Result<Home.Result, any Error> {
         holderState = .decided
         home.note(.done, coach: c, token: me)
-        return try home.result(coach: c)
+        return Swift.Result { try home.result(coach: c) }
     }
 
     /// The holder of a section of `coach` leaves it without an outcome on purpose: a throw later

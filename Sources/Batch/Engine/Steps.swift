@@ -21,8 +21,8 @@ extension _BatchEngine where Home: _WorkerHome {
     ///     when a non-blocking attempt gives up, and while a balancer refuses it a place although
     ///     coaches are free (so that it does not hold those batches up).
     ///   - balancer: picks a coach among the free ones, or `nil` for the first free.
-    ///   - yieldCap: the home's cap on yielding (``_BlockingHome/yieldCapNanos``; async homes
-    ///     pass 0: they never block a thread).
+    ///   - yieldCap: the home's cap on yielding (``_BlockingHome/yieldCapNanos``; async drivers
+    ///     pass ``taskYieldCap``).
     @inlinable @inline(__always)
     public func enterStep(blocking: Bool, queued: inout Bool, balancer: _Balancer?, yieldCap: Int64) -> EnterStep {
         var anyFree = false
@@ -96,14 +96,17 @@ extension _BatchEngine where Home: _WorkerHome {
         // Closed: another worker runs the commit function.
         if !isFilling(c) { return .wait(waitForCommitter(c, cap: yieldCap)) }
         if policy.serialCommits && anyCommitting {
-            // Another coach's batch commits: this one keeps filling and commits right after it.
-            patience.followsACommit = true
+            // Another coach's batch commits: this one keeps filling meanwhile. Once that commit
+            // ends, the policy decides as for any batch: the workers it served announce
+            // themselves again and come to this batch, the first free one, which waits for them
+            // up to one commit's cost (committing at once halved the batches: measured in
+            // docs/BENCHMARKS.md).
             return .wait(waitForCommitter(c, cap: yieldCap))
         }
         // Announced workers come to this batch — with serial commits (a pipeline of coaches),
         // only when it is the first free coach, the one they enter.
         let queued = policy.serialCommits && firstFree != c ? 0 : home.queueLength
-        if coach(c).pointee.triggered == 0 && !patience.followsACommit {
+        if coach(c).pointee.triggered == 0 {
             if queued > 0 {
                 if let wait = waitForAnnounced(c, &patience, cap: yieldCap) { return .wait(wait) }
             } else if let wait = waitForPeer(c, &patience, cap: yieldCap) {

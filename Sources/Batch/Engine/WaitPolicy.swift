@@ -11,8 +11,8 @@ import CBatchCore
 ///   about one commit's cost, then commits with whoever is in — a commit that costs nothing
 ///   never waits; waiting longer than a commit costs can only lose (the ski-rental argument:
 ///   this rule is never worse than twice the better choice);
-/// - when a worker would commit alone although the previous batch had others in it, waits up
-///   to the same bound for a just-served peer to come back;
+/// - when a batch would commit with fewer workers than the previous batch had, and nobody is
+///   announced, waits up to the same bound for the workers just served to come back;
 /// - yields the CPU instead of sleeping when what it waits for is expected within
 ///   ``yieldBudget`` (a short commit running, announced workers on their way), and sleeps at once
 ///   when it is not (a long commit).
@@ -22,7 +22,7 @@ import CBatchCore
 /// any latency.
 ///
 /// No timer ever starts a batch: the bounds apply only to waits for workers that announced
-/// themselves (or, for a lone worker, that were in the previous batch).
+/// themselves (or, for a batch smaller than the previous one, that were in the previous batch).
 public struct BatchWaiting: Sendable, Hashable, CustomStringConvertible {
     /// Whether a worker that may commit bounds its wait for announced workers.
     public enum Rule: Sendable, Hashable {
@@ -96,7 +96,7 @@ public struct _Wait: Sendable {
     /// Run the step again at this monotonic time in ns even if nobody wakes the worker;
     /// `Int64.max`: only when woken.
     public var deadline: Int64
-    /// Also stop waiting as soon as a worker announces itself (a lone worker waiting for a peer:
+    /// Also stop waiting as soon as a worker announces itself (a worker waiting for a peer:
     /// nobody wakes it then).
     public var untilAnnounced: Bool
 
@@ -116,9 +116,6 @@ public struct _Patience: Sendable {
     @usableFromInline var since: Int64 = 0
     /// It waited for a just-served peer and none came: it does not wait for one again.
     @usableFromInline var peerWaited = false
-    /// It waited for another coach's commit to end (serial commits): its batch filled meanwhile,
-    /// and it commits as soon as it may — waiting longer would leave the commits idle.
-    @usableFromInline var followsACommit = false
 
     @inlinable public init() {}
 }
@@ -193,6 +190,12 @@ extension _BatchEngine {
         state.pointee.commit_ns = old == 0 ? sample : old + (sample - old) / 4
     }
 
+    /// The cap on yielding that async drivers pass: none. A task never blocks its thread — it
+    /// suspends — so the plans' yield times go unused; the cap then leaves only the yield budget
+    /// to bound a task's wait for just-served peers (it suspends until its deadline, or until
+    /// the peers that came back commit the batch with it).
+    @inlinable public static var taskYieldCap: Int64 { .max }
+
     /// Until when a blocked worker yields rather than sleeps, when what it waits for is expected
     /// within `expected` ns: within the yield budget; 0 (sleep at once) otherwise.
     @inlinable
@@ -236,21 +239,26 @@ extension _BatchEngine where Home: _WorkerHome {
             deadline: deadline)
     }
 
-    /// Under the lock: the wait of a worker that would commit alone although the previous batch
-    /// had others in it — a just-served peer may be on its way back — or `nil` to commit now.
-    /// At most one commit's cost and the yield budget, once per commit; it yields the whole
-    /// time (an announcement wakes nobody).
+    /// Under the lock, nobody announced: the wait of a worker that would commit a batch smaller
+    /// than the previous one (any coach) — the workers just served may be on their way back —
+    /// or `nil` to commit now. Each peer that comes back saves a commit; the wait is at most one
+    /// commit's cost and the yield budget, once per commit. A blocked thread yields the whole
+    /// time (an announcement wakes nobody); a task suspends until its deadline, or until the
+    /// peers commit the batch with it. (A batch of pipelined coaches that waited for its
+    /// predecessor's commit is the common case: the predecessor's workers come back to it.)
     @inlinable @inline(__always)
     func waitForPeer(_ c: Int, _ patience: inout _Patience, cap: Int64) -> _Wait? {
-        // The previous batch first: a lone worker's batch after a lone batch (the uncontended
-        // op) decides here, without a call.
+        // The previous batch first: a batch after a lone batch (the uncontended op) decides
+        // here, without a call.
         guard home.policyState.pointee.last_batch > 1 else { return nil }
         return waitForServedPeer(c, &patience, cap: cap)
     }
 
     @inlinable
     func waitForServedPeer(_ c: Int, _ patience: inout _Patience, cap: Int64) -> _Wait? {
-        guard !policy.strict, !patience.peerWaited, workersInside(c) == 1 else { return nil }
+        guard !policy.strict, !patience.peerWaited,
+            workersInside(c) < Int(home.policyState.pointee.last_batch)
+        else { return nil }
         let bound = min(commitEstimate, min(policy.yieldBudgetNanos, cap))
         guard bound > Self.inPlaceLimit else { return nil }
         let now = cbatch_now_ns()
