@@ -28,7 +28,8 @@
  *               be repaired (so that lost wake-ups are found)
  *   EARLY       the adaptive waiting policy: its *when* is a nondeterministic choice (a worker
  *               waiting for announced workers may commit at any commitStep, or wait until a
- *               deadline; a lone worker may wait for a just-served peer until a deadline).
+ *               deadline; a batch smaller than the previous one may wait for just-served peers
+ *               until a deadline — the model does not track the previous batch: any batch may).
  *               Without it, the strict rule (the Go original's): wait for every announced worker
  *   WITH_INPLACE the commit function may run in place (commitsInPlace: a commit cheaper than a
  *               lock handover runs holding the section and the mutex)
@@ -746,7 +747,8 @@ inline COMMIT_STEP() {
             CHECK(p_waits_for_announced, NOANN);
             step = S_COMMIT
 #ifdef EARLY
-        :: cnt[c] == 1 -> step = S_WAITCOMMIT; timed = 1   /* waitForPeer (adaptive, alone) */
+        :: cnt[c] >= 1 -> step = S_WAITCOMMIT; timed = 1   /* waitForPeer (adaptive: a batch
+                                               smaller than the previous one, any size here) */
 #endif
         fi
     fi;
