@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Processes, closed loop (issue 9): `batch-shm-demo spawn N --commit simulate --commit-cost C`
+# Processes, closed loop (DESIGN.md §8, "batching never loses"): `batch-shm-demo spawn N --commit simulate --commit-cost C`
 # (the records batched through one shared-memory segment) against the same run with
 # `--baseline flock` (each process appends its record alone under flock), same simulated commit
 # (one write, then C µs of busy wait). N = 2 8 32 × C = 0 5 50 µs, RUNS interleaved runs per cell
@@ -82,7 +82,7 @@ print("|---:|---|---:|---:|---:|---:|---:|")
 for (cost, n), modes in sorted(rows.items()):
     s, f = modes["shared"], modes["flock"]
     ratio = statistics.median(a["ops_per_second"] / b["ops_per_second"] for a, b in zip(s, f))
-    # Issue 9: shared ≥ 1.0× flock for C ≥ 5 µs, ≥ 0.5× for C = 0; mean batch ≥ 1.8 at N = 2, C = 50 µs.
+    # The bars (DESIGN.md §8): shared ≥ 1.0× flock for C ≥ 5 µs, ≥ 0.5× for C = 0; mean batch ≥ 1.8 at N = 2, C = 50 µs.
     batch_bar = 1.8 if (n, cost) == (2, 50) else None
     print(f"| {n} | {cost} µs | {rate(med(s, 'ops_per_second'))} | {judged(med(s, 'mean_batch_size'), batch_bar)} "
           f"| {rate(med(f, 'ops_per_second'))} | {judged(ratio, 1.0 if cost >= 5 else 0.5)} | {modes['others']:.1f} |")

@@ -1,4 +1,4 @@
-// The baseline of `batch-bench tasks` (issue 9): the batcher a Swift developer writes by hand
+// The baseline of `batch-bench tasks`: the batcher a Swift developer writes by hand
 // without the library. An actor keeps the pending items and the continuations of their
 // submitters; the first submitter of an empty batch flushes it; while a batch commits (the actor
 // is free during the commit's `await`), new submits fill the next batch, whose first submitter

@@ -1,5 +1,5 @@
-// Owned by the async work (issue 5): async op cost and contended throughput, next to the
-// blocking API measured in the same run. Results are in docs/BENCHMARKS.md.
+// Async op cost and contended throughput, next to the blocking API measured in the same run.
+// Results are in docs/BENCHMARKS.md.
 //
 //   swift run -c release --scratch-path .build-async batch-bench async
 //

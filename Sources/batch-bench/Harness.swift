@@ -1,4 +1,4 @@
-// What the sweeps of issue 9 share: the commit functions measured, the shared state both sides
+// What the sweeps against hand-written baselines share: the commit functions measured, the shared state both sides
 // add to, the plain pthread mutex of the baseline, and the closed-loop runners for threads and
 // tasks. The timing helpers (now, median, blackHole) are those of InProcess.swift.
 import Dispatch

@@ -1,4 +1,4 @@
-// `batch-bench openloop` (issue 9): latency under a fixed offered load, batched against what a
+// `batch-bench openloop`: latency under a fixed offered load, batched against what a
 // user writes by hand, for threads and for processes. Per configuration: first the saturation
 // throughput of the closed loop of the same configuration (both sides, interleaved; the
 // baseline's median is the 100 % load, so that both sides are offered the same load), then

@@ -1,4 +1,4 @@
-// The open loop across processes (issue 9): N worker processes (this binary re-executed as
+// The open loop across processes (BENCHMARKS.md, "Open loop"): N worker processes (this binary re-executed as
 // `openloop-worker`, Spawn.swift), each serving its own Poisson stream, through one
 // `SharedCoordinator` on a `SharedSegment`, or each committing alone under `flock` on one file
 // (what a user writes without the library). Same commit function both sides. A worker writes

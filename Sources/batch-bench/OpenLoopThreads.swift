@@ -1,4 +1,4 @@
-// The open loop on threads (issue 9): `threads` worker threads, each serving its own Poisson
+// The open loop on threads: `threads` worker threads, each serving its own Poisson
 // stream (Arrivals.swift) through one `Coordinator` (`batch { }`) or alone under one pthread
 // mutex, the same commit function both sides.
 import Synchronization

@@ -1,4 +1,4 @@
-// How the sweeps of issue 9 print: rates as "23.1 M" / "123 k", ratios as the median of the
+// How the sweeps against hand-written baselines (DESIGN.md §8, "batching never loses") print: rates as "23.1 M" / "123 k", ratios as the median of the
 // ratios of interleaved pairs of runs, percentiles, and a header that says when, how loaded and
 // how many runs (the machine is shared and noisy: every table says so itself).
 import Foundation
@@ -7,7 +7,7 @@ import Foundation
     import Glibc
 #endif
 
-/// "93.4 M", "123 k", "812": three significant figures, as in the tables of issue 9.
+/// "93.4 M", "123 k", "812": three significant figures, as in the tables of BENCHMARKS.md.
 func formatRate(_ value: Double) -> String {
     if value >= 1e6 { return threeFigures(value / 1e6) + " M" }
     if value >= 1e3 { return threeFigures(value / 1e3) + " k" }
@@ -39,7 +39,7 @@ func percentile(_ sorted: [Double], _ q: Double) -> Double {
     return sorted[min(max(rank, 0), sorted.count - 1)]
 }
 
-/// A bar of issue 9: a ratio or a mean batch of at least `minimum`.
+/// A bar of DESIGN.md §8 ("batching never loses"): a ratio or a mean batch of at least `minimum`.
 struct Bar {
     let minimum: Double
     init(_ minimum: Double) { self.minimum = minimum }

@@ -1,4 +1,4 @@
-// `batch-bench tasks` (issue 9): the library's async batching against a hand-written actor
+// `batch-bench tasks` (DESIGN.md §8, "batching never loses"): the library's async batching against a hand-written actor
 // batcher (ActorBatcher.swift). N tasks on the default cooperative pool in a closed loop, each
 // submitting one item at a time; three contenders per cell, run interleaved (actor,
 // `AsyncBatcher.submit`, `AsyncCoordinator.batch { }`, actor, …) so that they see the same load.
@@ -90,7 +90,7 @@ func runTaskSweep() {
                     { _ in taskSweepRun(who, tasks: tasks, commit: commit, seconds: seconds) }
                 })
             let (actor, batcher, coordinator) = (results[0], results[1], results[2])
-            // Issue 9: ≥ 1.0× the actor with 8 or more tasks, ≥ 0.95× with one.
+            // The bar (DESIGN.md §8): ≥ 1.0× the actor with 8 or more tasks, ≥ 0.95× with one.
             let bar = Bar(tasks == 1 ? 0.95 : 1.0)
             func cell(_ runs: [LoopResult]) -> String {
                 "\(formatRate(median(runs.map(\.opsPerSecond)))) (\(formatFixed(median(runs.map(\.meanBatch)), 2)))"

@@ -1,4 +1,4 @@
-// `batch-bench threads` (issue 9): batching through one `Coordinator` against what a user writes
+// `batch-bench threads` (DESIGN.md §8, "batching never loses"): batching through one `Coordinator` against what a user writes
 // without the library — the same N threads committing each item alone under a plain pthread
 // mutex (lock, add, commit, unlock), with the same commit function. Closed loop, runs of the
 // contenders interleaved (safe, mutex, low-level, safe, mutex, …) so that they see the same load.
@@ -65,7 +65,7 @@ func threadSweepRun(_ contender: ThreadContender, threads: Int, commit: CommitCo
         threads: threads, seconds: seconds, sum: sum, threadOp(contender, sum: sum, commit: commit))
 }
 
-/// The bar of issue 9 on batched ÷ mutex for a cell of the thread sweep, or nil where it sets
+/// The bar of DESIGN.md §8 on batched ÷ mutex for a cell of the thread sweep, or nil where it sets
 /// none (one thread, no commit: the standing bar, within 8× a bare mutex pair, is `inprocess`'s).
 private func threadBar(threads: Int, commit: CommitCost) -> Bar? {
     switch (threads, commit) {

@@ -1,6 +1,6 @@
 // batch-bench: measures the batching library. See docs/BENCHMARKS.md.
 //   swift run -c release batch-bench [inprocess|shared|async|all]
-//   batch-bench threads|tasks|openloop   (issue 9: batching against what users write by hand)
+//   batch-bench threads|tasks|openloop   (batching against what users write by hand)
 //   batch-bench allocs low|safe N   (for scripts/check-allocs.sh)
 import Batch
 
