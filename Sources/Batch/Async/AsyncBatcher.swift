@@ -7,8 +7,10 @@ import CBatchCore
 /// commits: the batcher is a pipeline of two coaches of one engine (docs/DESIGN.md), whose
 /// commits run one at a time, in the order the batches closed. A batch is committed when the
 /// last announced task has added its item (within the waiting policy's bounds, see
-/// ``BatchWaiting``), when `maxBatchSize` items are in it, or as soon as the batch before it is
-/// committed. There is no timer and no linger: alone, an item is committed at once.
+/// ``BatchWaiting``), or when `maxBatchSize` items are in it — never before the batch before it is
+/// committed; then, if it is smaller than that batch, it waits for the tasks just served to come
+/// back, up to the policy's bound (one commit's cost, and the yield budget). There is no timer
+/// and no linger: alone, an item is committed at once.
 ///
 /// ```swift
 /// let batcher = AsyncBatcher<Row, Void>(maxBatchSize: 500) { rows in

@@ -39,8 +39,10 @@ public struct BatchWaiting: Sendable, Hashable, CustomStringConvertible {
     public var assumedCommitCost: Duration?
     /// How long a blocked thread may yield the CPU before it sleeps, when what it waits for is
     /// expected within that time. `.zero`: always sleep at once (less CPU, more wake-ups).
-    /// Default 1 ms. Async workers never block a thread and ignore it; a shared-memory
-    /// coordinator also respects `SharedSegment.yieldBudget`.
+    /// Default 1 ms. It also bounds the wait for just-served peers (`.zero`: no such wait).
+    /// Async workers never block a thread: for them it is only that bound (they suspend, and
+    /// a task of a shared-memory coordinator does not look at `SharedSegment.yieldBudget`); a
+    /// blocking shared-memory coordinator also respects `SharedSegment.yieldBudget`.
     public var yieldBudget: Duration
 
     /// Measures the commit, bounds waits by its cost, yields for up to 1 ms when the wake is near.
@@ -257,7 +259,9 @@ extension _BatchEngine where Home: _WorkerHome {
     @inlinable
     func waitForServedPeer(_ c: Int, _ patience: inout _Patience, cap: Int64) -> _Wait? {
         guard !policy.strict, !patience.peerWaited,
-            workersInside(c) < Int(home.policyState.pointee.last_batch)
+            workersInside(c) < Int(home.policyState.pointee.last_batch),
+            // In a pipeline, peers come back to the first free coach only.
+            !policy.serialCommits || firstFree == c
         else { return nil }
         let bound = min(commitEstimate, min(policy.yieldBudgetNanos, cap))
         guard bound > Self.inPlaceLimit else { return nil }

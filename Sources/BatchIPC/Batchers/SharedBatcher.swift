@@ -9,7 +9,9 @@ import CBatchCore
 /// one at a time, in the order the batches closed (give the segment 2 coaches for that; with
 /// one, records wait while a batch commits). A batch is committed when its last announced
 /// submitter has added its record (within the waiting policy's bounds, see ``/Batch/BatchWaiting``),
-/// when it holds `maxBatchSize` records, or as soon as the batch before it is committed. A
+/// or when it holds `maxBatchSize` records — never before the batch before it is committed; then,
+/// if it is smaller than that batch, it waits for the submitters just served to come back, up to
+/// the policy's bound (one commit's cost, and the yield budget). A
 /// record that does not fit what is left of a batch's arena (or of `maxBatchBytes`) goes to
 /// the next batch; it never poisons the others.
 ///

@@ -17,7 +17,7 @@ extension SharedSegment {
     @inlinable func myLength(afterAdding delta: Int64) -> Int64 {
         let p = Int(myProc.load(ordering: .relaxed))
         guard p >= 0 else { return cbatch_atomic_add_i64(detachedQueue, delta) }
-        let departed = cbatch_atomic_load_i64(cshm_proc_departed(procsP + p))
+        let departed = cbatch_atomic_load_acquire_i64(cshm_proc_departed(procsP + p))
         return cbatch_atomic_add_i64(cshm_proc_queued(procsP + p), delta) &- departed
     }
 
@@ -31,7 +31,7 @@ extension SharedSegment {
         if p >= 0 {
             let departed = cshm_proc_departed(procsP + p)
             let now = cbatch_atomic_load_i64(departed) &+ 1
-            cbatch_atomic_store_i64(departed, now)
+            cbatch_atomic_store_release_i64(departed, now)
             mine = cbatch_atomic_load_i64(cshm_proc_queued(procsP + p)) &- now
         } else {
             mine = cbatch_atomic_add_i64(detachedQueue, -1)
@@ -116,11 +116,12 @@ extension SharedSegment {
         return Int(sum)
     }
 
-    /// Process entry `p`'s part of the queue: `queued - departed`, the departures read first.
+    /// Process entry `p`'s part of the queue: `queued - departed`, the departures read first,
+    /// with acquire order (see `cbatch_atomic_load_acquire_i64`).
     /// Another process's words: any value (the callers clamp it).
     @inlinable @inline(__always)
     func processQueue(_ p: Int) -> Int64 {
-        let departed = cbatch_atomic_load_i64(cshm_proc_departed(procsP + p))
+        let departed = cbatch_atomic_load_acquire_i64(cshm_proc_departed(procsP + p))
         return cbatch_atomic_load_i64(cshm_proc_queued(procsP + p)) &- departed
     }
 }

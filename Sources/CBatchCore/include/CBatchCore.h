@@ -97,7 +97,8 @@ _Static_assert(sizeof(cbatch_channel) == 8, "cbatch_channel layout changed: bump
 _Static_assert(sizeof(cbatch_policy) == 16, "cbatch_policy layout changed: bump the segment version");
 
 /* Atomics over memory that Swift does not own (a segment, or a raw allocation). Relaxed: every
- * decision that depends on these values is taken under the lock, which orders them. */
+ * decision that depends on these values is taken under the lock, which orders them — except the
+ * queue's departures, read without the lock (the release/acquire pair below). */
 static inline int64_t cbatch_atomic_add_i64(int64_t *_Nonnull p, int64_t v) {
     return __atomic_add_fetch(p, v, __ATOMIC_RELAXED);
 }
@@ -106,6 +107,16 @@ static inline int64_t cbatch_atomic_load_i64(const int64_t *_Nonnull p) {
 }
 static inline void cbatch_atomic_store_i64(int64_t *_Nonnull p, int64_t v) {
     __atomic_store_n(p, v, __ATOMIC_RELAXED);
+}
+/* The one release/acquire pair: the queue's departure counter (`_ProcessMemory.departed`, and a
+ * segment's `cshm_proc.departed`) is written under the lock and read without it, and a reader that
+ * sees a departure must also see the announcement it ends (else the queue looks negative to a
+ * worker taking its own announcement back, on a weakly ordered CPU). On x86 both are plain moves. */
+static inline int64_t cbatch_atomic_load_acquire_i64(const int64_t *_Nonnull p) {
+    return __atomic_load_n(p, __ATOMIC_ACQUIRE);
+}
+static inline void cbatch_atomic_store_release_i64(int64_t *_Nonnull p, int64_t v) {
+    __atomic_store_n(p, v, __ATOMIC_RELEASE);
 }
 static inline uint64_t cbatch_atomic_load_u64(const uint64_t *_Nonnull p) {
     return __atomic_load_n(p, __ATOMIC_RELAXED);

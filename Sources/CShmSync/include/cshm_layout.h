@@ -103,12 +103,13 @@ typedef struct cshm_proc {
      * crash repair once the process is dead. */
     int64_t queued;
     /* Announcements of this process that stopped counting under the lock: its workers entered,
-     * or gave up waiting to enter. Only grows; written under the lock only (a relaxed atomic
-     * store: entering costs no read-modify-write), by those workers; zeroed with `queued`.
+     * or gave up waiting to enter. Only grows; written under the lock only (a release store:
+     * entering costs no read-modify-write), by those workers; zeroed with `queued`.
      * The process's part of the queue is queued - departed, and the queue length the sum over
      * the attached processes, so a death at any instant is corrected exactly (a worker
      * announces and enters in the same process). Readers without the lock read `departed`
-     * first: a stale value only makes the queue look longer for a moment. */
+     * first, with acquire order: a departure they see comes with its announcement, and a stale
+     * value only makes the queue look longer for a moment. */
     int64_t departed;
     /* Each entry fills two cache lines of its own: processes announce without the lock. */
     uint8_t reserved[56];
