@@ -89,10 +89,9 @@ public enum _SectionStep<T> {
 /// outside a task.
 @inlinable
 public func _currentTask() -> UInt64 {
-    withUnsafeCurrentTask { task in
-        guard let task else { return 0 }
-        return UInt64(UInt(bitPattern: unsafeBitCast(task, to: Int.self)))
-    }
+    // The optional task reference read as its bits (nil: 0), without unwrapping it: unwrapping
+    // copies the reference, a retain and a release (atomic operations) on every call.
+    withUnsafeCurrentTask { task in UInt64(unsafeBitCast(task, to: UInt.self)) }
 }
 
 /// Not API: how a drive ended (`Value`: what the batch's workers get).
