@@ -220,3 +220,28 @@ struct AsyncFailure: Error, Equatable, CustomStringConvertible {
         #expect(try await committer.value == 7)
     }
 }
+
+/// The token that names a task to the async homes (`_currentTask()`): 0 outside any task, the
+/// same for every call within one task, different for two tasks alive at once.
+@Test(.timeLimit(.minutes(1)))
+func taskTokens() async {
+    let outside = Mutex<UInt64>(.max)
+    runThreads(1) { _ in outside.withLock { $0 = _currentTask() } }
+    #expect(outside.withLock { $0 } == 0)
+    let gate = AsyncGate()
+    async let a: (UInt64, UInt64) = {
+        let first = _currentTask()
+        await gate.wait()
+        return (first, _currentTask())
+    }()
+    async let b: (UInt64, UInt64) = {
+        let first = _currentTask()
+        await gate.wait()
+        return (first, _currentTask())
+    }()
+    gate.open()
+    let (ta, tb) = await (a, b)
+    #expect(ta.0 != 0 && ta.0 == ta.1)
+    #expect(tb.0 != 0 && tb.0 == tb.1)
+    #expect(ta.0 != tb.0)
+}
