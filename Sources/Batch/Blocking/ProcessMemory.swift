@@ -24,10 +24,7 @@ public struct _ProcessMemory<Outcome> {
     /// What the waiting policy measured. Under the lock.
     public let policyState: UnsafeMutablePointer<cbatch_policy>
     /// Announced workers that stopped counting under the lock (they entered, or gave up
-    /// waiting to enter): only ever grows. Written only under the lock (a release store, no
-    /// read-modify-write), read by anyone (with acquire order without the lock). The queue's length is `core.queue` (every
-    /// announcement minus every take-back, both atomic and lock free) minus this: leaving the
-    /// queue on entering then costs no atomic read-modify-write.
+    /// waiting to enter): the queue's second counter, beside `core.queue` (`cbatch_queue_*`).
     public let departed: UnsafeMutablePointer<Int64>
 
     /// Allocates and initialises the state of `count` coaches; `what` names the coordinator in
@@ -87,31 +84,13 @@ extension _LocalOutcomes {
     @inlinable public var outcomes: UnsafeMutablePointer<Outcome?> { memory.outcomes }
     @inlinable public var policyState: UnsafeMutablePointer<cbatch_policy> { memory.policyState }
 
-    // The queue: `core.queue` counts announcements minus take-backs (atomic, lock free);
-    // `memory.departed` counts the workers that left it under the lock (see there). Read without
-    // the lock, `departed` is read first and with acquire order: a departure seen is a departure
-    // whose announcement is seen too, so the length never looks negative (it may look longer
-    // for a moment: departures only grow).
-    @inlinable public func queueIn() -> Int {
-        let departed = cbatch_atomic_load_acquire_i64(memory.departed)
-        return Int(cbatch_atomic_add_i64(&core.pointee.queue, 1) &- departed)
-    }
-    @inlinable public func queueOut() -> Int {
-        let departed = cbatch_atomic_load_acquire_i64(memory.departed)
-        return Int(cbatch_atomic_add_i64(&core.pointee.queue, -1) &- departed)
-    }
+    // The queue: `core.queue` and `memory.departed`, read and written by `cbatch_queue_*`.
+    @inlinable public func queueIn() -> Int { Int(cbatch_queue_add(&core.pointee.queue, memory.departed, 1)) }
+    @inlinable public func queueOut() -> Int { Int(cbatch_queue_add(&core.pointee.queue, memory.departed, -1)) }
     /// Exact under the lock.
-    @inlinable public var queueLength: Int {
-        let departed = cbatch_atomic_load_acquire_i64(memory.departed)
-        return Int(cbatch_atomic_load_i64(&core.pointee.queue) &- departed)
-    }
-    /// Under the lock: no read-modify-write (only the lock's holder writes `departed`); a release
-    /// store, after the announcement it ends.
-    @inlinable public func leaveQueue() -> Int {
-        let departed = cbatch_atomic_load_i64(memory.departed) &+ 1
-        cbatch_atomic_store_release_i64(memory.departed, departed)
-        return Int(cbatch_atomic_load_i64(&core.pointee.queue) &- departed)
-    }
+    @inlinable public var queueLength: Int { Int(cbatch_queue_length(&core.pointee.queue, memory.departed)) }
+    /// Under the lock: no read-modify-write.
+    @inlinable public func leaveQueue() -> Int { Int(cbatch_queue_depart(&core.pointee.queue, memory.departed)) }
 
     @inlinable public func beginBatch(coach: Int) {}
     @inlinable public func note(_ phase: WorkerPhase, coach: Int) {}

@@ -12,13 +12,11 @@ import Synchronization
 extension SharedSegment {
     /// Adds `delta` to this process's `queued` (announcements count on the process entry while
     /// attached, else in process memory: those of a closed segment count nowhere, and `enter`
-    /// then fails); returns the process's part of the queue after it: `queued - departed`, the
-    /// departures read first (see `cshm_proc.departed`).
+    /// then fails); returns the process's part of the queue after it (`cbatch_queue_add`).
     @inlinable func myLength(afterAdding delta: Int64) -> Int64 {
         let p = Int(myProc.load(ordering: .relaxed))
         guard p >= 0 else { return cbatch_atomic_add_i64(detachedQueue, delta) }
-        let departed = cbatch_atomic_load_acquire_i64(cshm_proc_departed(procsP + p))
-        return cbatch_atomic_add_i64(cshm_proc_queued(procsP + p), delta) &- departed
+        return cbatch_queue_add(cshm_proc_queued(procsP + p), cshm_proc_departed(procsP + p), delta)
     }
 
     /// Under the lock: an announced worker of this process stops counting — it enters, or gives
@@ -29,10 +27,7 @@ extension SharedSegment {
         let p = Int(myProc.load(ordering: .relaxed))
         let mine: Int64
         if p >= 0 {
-            let departed = cshm_proc_departed(procsP + p)
-            let now = cbatch_atomic_load_i64(departed) &+ 1
-            cbatch_atomic_store_release_i64(departed, now)
-            mine = cbatch_atomic_load_i64(cshm_proc_queued(procsP + p)) &- now
+            mine = cbatch_queue_depart(cshm_proc_queued(procsP + p), cshm_proc_departed(procsP + p))
         } else {
             mine = cbatch_atomic_add_i64(detachedQueue, -1)
         }
@@ -116,12 +111,10 @@ extension SharedSegment {
         return Int(sum)
     }
 
-    /// Process entry `p`'s part of the queue: `queued - departed`, the departures read first,
-    /// with acquire order (see `cbatch_atomic_load_acquire_i64`).
-    /// Another process's words: any value (the callers clamp it).
+    /// Process entry `p`'s part of the queue (`cbatch_queue_length`). Another process's words:
+    /// any value (the callers clamp it).
     @inlinable @inline(__always)
     func processQueue(_ p: Int) -> Int64 {
-        let departed = cbatch_atomic_load_acquire_i64(cshm_proc_departed(procsP + p))
-        return cbatch_atomic_load_i64(cshm_proc_queued(procsP + p)) &- departed
+        cbatch_queue_length(cshm_proc_queued(procsP + p), cshm_proc_departed(procsP + p))
     }
 }

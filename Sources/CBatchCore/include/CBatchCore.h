@@ -98,7 +98,7 @@ _Static_assert(sizeof(cbatch_policy) == 16, "cbatch_policy layout changed: bump 
 
 /* Atomics over memory that Swift does not own (a segment, or a raw allocation). Relaxed: every
  * decision that depends on these values is taken under the lock, which orders them — except the
- * queue's departures, read without the lock (the release/acquire pair below). */
+ * queue's departures, read without the lock (cbatch_queue_*, below). */
 static inline int64_t cbatch_atomic_add_i64(int64_t *_Nonnull p, int64_t v) {
     return __atomic_add_fetch(p, v, __ATOMIC_RELAXED);
 }
@@ -108,16 +108,35 @@ static inline int64_t cbatch_atomic_load_i64(const int64_t *_Nonnull p) {
 static inline void cbatch_atomic_store_i64(int64_t *_Nonnull p, int64_t v) {
     __atomic_store_n(p, v, __ATOMIC_RELAXED);
 }
-/* The one release/acquire pair: the queue's departure counter (`_ProcessMemory.departed`, and a
- * segment's `cshm_proc.departed`) is written under the lock and read without it, and a reader that
- * sees a departure must also see the announcement it ends (else the queue looks negative to a
- * worker taking its own announcement back, on a weakly ordered CPU). On x86 both are plain moves. */
-static inline int64_t cbatch_atomic_load_acquire_i64(const int64_t *_Nonnull p) {
-    return __atomic_load_n(p, __ATOMIC_ACQUIRE);
+/* The queue of announced workers as two counters, written once here for every home: `queued`,
+ * announcements minus take-backs (atomic adds, without the lock), and `departed`, the workers
+ * that stopped counting under the lock (entered, gave up): only the lock's holder writes it, with
+ * a plain release store, so entering costs no atomic read-modify-write. The length is
+ * queued - departed. Read without the lock, `departed` comes first and with acquire order: a
+ * departure seen comes with the announcement it ends (else, on a weakly ordered CPU, a worker
+ * taking its own announcement back could see a negative queue), and a stale value only makes the
+ * queue look longer for a moment. On x86 the orders cost nothing. The counters may be another
+ * process's words (a segment): the arithmetic wraps, the callers clamp. */
+
+/* Adds `delta` to `queued` (lock free); returns the length after it. */
+static inline int64_t cbatch_queue_add(int64_t *_Nonnull queued, const int64_t *_Nonnull departed, int64_t delta) {
+    uint64_t d = (uint64_t)__atomic_load_n(departed, __ATOMIC_ACQUIRE);
+    return (int64_t)((uint64_t)__atomic_add_fetch(queued, delta, __ATOMIC_RELAXED) - d);
 }
-static inline void cbatch_atomic_store_release_i64(int64_t *_Nonnull p, int64_t v) {
-    __atomic_store_n(p, v, __ATOMIC_RELEASE);
+
+/* The length now: exact under the lock. */
+static inline int64_t cbatch_queue_length(const int64_t *_Nonnull queued, const int64_t *_Nonnull departed) {
+    uint64_t d = (uint64_t)__atomic_load_n(departed, __ATOMIC_ACQUIRE);
+    return (int64_t)((uint64_t)__atomic_load_n(queued, __ATOMIC_RELAXED) - d);
 }
+
+/* Under the lock: one announced worker stops counting; returns the length after it. */
+static inline int64_t cbatch_queue_depart(const int64_t *_Nonnull queued, int64_t *_Nonnull departed) {
+    uint64_t d = (uint64_t)__atomic_load_n(departed, __ATOMIC_RELAXED) + 1;
+    __atomic_store_n(departed, (int64_t)d, __ATOMIC_RELEASE);
+    return (int64_t)((uint64_t)__atomic_load_n(queued, __ATOMIC_RELAXED) - d);
+}
+
 static inline uint64_t cbatch_atomic_load_u64(const uint64_t *_Nonnull p) {
     return __atomic_load_n(p, __ATOMIC_RELAXED);
 }

@@ -103,13 +103,11 @@ typedef struct cshm_proc {
      * crash repair once the process is dead. */
     int64_t queued;
     /* Announcements of this process that stopped counting under the lock: its workers entered,
-     * or gave up waiting to enter. Only grows; written under the lock only (a release store:
-     * entering costs no read-modify-write), by those workers; zeroed with `queued`.
-     * The process's part of the queue is queued - departed, and the queue length the sum over
-     * the attached processes, so a death at any instant is corrected exactly (a worker
-     * announces and enters in the same process). Readers without the lock read `departed`
-     * first, with acquire order: a departure they see comes with its announcement, and a stale
-     * value only makes the queue look longer for a moment. */
+     * or gave up waiting to enter. Only grows; written under the lock only, by those workers;
+     * zeroed with `queued`. The process's part of the queue is queued - departed (both read and
+     * written by cbatch_queue_*, CBatchCore.h, which say the orders), and the queue length the
+     * sum over the attached processes, so a death at any instant is corrected exactly (a worker
+     * announces and enters in the same process). */
     int64_t departed;
     /* Each entry fills two cache lines of its own: processes announce without the lock. */
     uint8_t reserved[56];
