@@ -13,21 +13,7 @@ import Testing
             await Task.yield()
             return ledger.record(items)
         }
-        let tasks = 200
-        let rounds = 10
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            for t in 0..<tasks {
-                group.addTask {
-                    for r in 0..<rounds {
-                        let item = t * rounds + r
-                        let batch = try await batcher.submit(item)
-                        if !batch.contains(item) { Issue.record("item \(item) not in its batch") }
-                    }
-                }
-            }
-            try await group.waitForAll()
-        }
-        #expect(ledger.all.flatMap { $0 }.sorted() == Array(0..<(tasks * rounds)))
+        try await submitInClosedLoop(batcher, ledger, tasks: 200, rounds: 10)
     }
 
     @Test(.timeLimit(.minutes(1)))
@@ -85,19 +71,33 @@ import Testing
             try await Task.sleep(for: .milliseconds(1))
             return ledger.record(items)
         }
-        let tasks = 8
-        let rounds = 40
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            for t in 0..<tasks {
-                group.addTask {
-                    for r in 0..<rounds { _ = try await batcher.submit(t * rounds + r) }
+        try await submitInClosedLoop(batcher, ledger, tasks: 8, rounds: 40)
+        let batches = ledger.all
+        let mean = Double(8 * 40) / Double(batches.count)
+        #expect(mean > 6, "mean batch \(mean) of 8 tasks: \(batches.map(\.count))")
+    }
+}
+
+/// `tasks` tasks submit `rounds` items each (task `t`: `t × rounds + r`) in a closed loop, each
+/// submitting its next item once the last one's batch is committed. Every item comes back in
+/// the batch it was committed with, and the ledger holds each item once.
+func submitInClosedLoop(
+    _ batcher: AsyncBatcher<Int, [Int]>, _ ledger: AsyncLedger, tasks: Int, rounds: Int,
+    sourceLocation: SourceLocation = #_sourceLocation
+) async throws {
+    try await withThrowingTaskGroup(of: Void.self) { group in
+        for t in 0..<tasks {
+            group.addTask {
+                for r in 0..<rounds {
+                    let item = t * rounds + r
+                    let batch = try await batcher.submit(item)
+                    if !batch.contains(item) {
+                        Issue.record("item \(item) not in its batch", sourceLocation: sourceLocation)
+                    }
                 }
             }
-            try await group.waitForAll()
         }
-        let batches = ledger.all
-        #expect(batches.flatMap { $0 }.sorted() == Array(0..<(tasks * rounds)))
-        let mean = Double(tasks * rounds) / Double(batches.count)
-        #expect(mean > 6, "mean batch \(mean) of \(tasks) tasks: \(batches.map(\.count))")
+        try await group.waitForAll()
     }
+    #expect(ledger.all.flatMap { $0 }.sorted() == Array(0..<(tasks * rounds)), sourceLocation: sourceLocation)
 }
