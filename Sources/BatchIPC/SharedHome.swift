@@ -82,6 +82,7 @@ public final class _SharedHome<Result: BitwiseCopyable & Sendable>: _FutexHome, 
     }
     /// The state changed without a phase change: a new crash snapshot (no slot's phase in it).
     @inlinable public func stateChanged() { segment.saveSnapshot() }
+    public func falseHolder(_ me: UInt64) -> SharedBatchError? { segment.falseHolder(token: me) }
     /// The first worker of a batch entered: the previous batch's records are gone.
     @inlinable public func beginBatch(coach: Int) { cbatch_atomic_store_u64(segment.arenaUsedP(coach), 0) }
 

@@ -215,6 +215,17 @@ struct UntrustedSegmentTests {
         expectCorruptBatch(coordinator, name, field: "mutex")
     }
 
+    /// The section's holder field written with this thread's own token, while it is in no batch:
+    /// entering checks "enter twice" against that field, and used to trap (found by the fuzzer).
+    @Test("the section's holder names this thread, which is in no batch: a typed error, not a misuse trap")
+    func holderNamesThisThread() throws {
+        let (name, segment, coordinator, file) = try corruptible("holder")
+        defer { try? SharedSegment.unlink(name: name) }
+        let mine = try #require(segment.status().participants.first { $0.pid == getpid() })
+        cshm_header_core(file.header).pointee.holder = file.slot(mine.slot).pointee.token
+        expectCorruptBatch(coordinator, name, field: "core holder")
+    }
+
     @Test("garbage in the mutex bytes: the batch fails with a typed error, open refuses")
     func garbageMutex() throws {
         let (name, _, coordinator, file) = try corruptible("mutex")

@@ -42,7 +42,13 @@ extension _BatchEngine where Home: _AsyncBatchHome {
     ) async throws -> (coach: Int, index: Int, me: UInt64)? {
         precondition(task != 0, _Misuse.asyncOutsideTask.description)
         let me = try await takeSeat(task: task)
-        checkNotHolder(me, _Misuse.enterTwice)
+        do {
+            try checkNotHolder(me, _Misuse.enterTwice)
+        } catch {
+            leaveAfterFailure()
+            home.returnSeat(me)
+            throw error
+        }
         var queued = true
         var waitedForSection = false
         let outcome = await home.drive(owned: false, cancellable: true, me: me) {

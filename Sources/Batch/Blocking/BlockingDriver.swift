@@ -19,7 +19,7 @@ extension _BatchEngine where Home: _BlockingHome {
         var waitedForSection = false
         do throws(Home.Failure) {
             let me = try home.workerToken()
-            checkNotHolder(me, _Misuse.enterTwice)
+            try checkNotHolder(me, _Misuse.enterTwice)
             try home.lock()
             while true {
                 if sectionHeldByOther(me) {

@@ -88,18 +88,23 @@ extension _BatchEngine where Home: _WorkerHome {
         precondition(holderState != .decided, misuse.description)
     }
 
-    /// Traps with `misuse` when `me` holds the section already (enter twice).
+    /// Traps with `misuse` when `me` holds the section already (enter twice); throws the home's
+    /// failure instead when the holder field is another process's write (``_WorkerHome/falseHolder(_:)``).
     @inlinable
-    func checkNotHolder(_ me: UInt64, _ misuse: StaticString) {
-        precondition(cbatch_atomic_load_u64(&core.pointee.holder) != me, misuse.description)
+    func checkNotHolder(_ me: UInt64, _ misuse: StaticString) throws(Home.Failure) {
+        guard cbatch_atomic_load_u64(&core.pointee.holder) == me else { return }
+        if let failure = home.falseHolder(me) { throw failure }
+        preconditionFailure(misuse.description)
     }
 
     /// Blocking homes: traps when the calling thread holds the critical section, where `misuse`
     /// would wait for itself forever (the lock is not recursive, and a worker inside does not
-    /// come again before it exits).
+    /// come again before it exits) — unless the holder field is another process's write: the
+    /// home has then failed, and the caller's next step reports it.
     @inlinable
     public func checkOutsideSection(_ misuse: StaticString) {
-        if cbatch_atomic_load_u64(&core.pointee.holder) == home.threadToken() {
+        let me = home.threadToken()
+        if cbatch_atomic_load_u64(&core.pointee.holder) == me && home.falseHolder(me) == nil {
             preconditionFailure(misuse.description)
         }
     }

@@ -109,10 +109,20 @@ public protocol _WorkerHome: _BatchState {
     /// shared-memory home saves the crash snapshot again, so that a later restore does not undo
     /// the change; the homes of this process ignore it.
     func stateChanged()
+    /// The section's holder field names `me`, the caller, and a misuse check is about to trap on
+    /// it (enter twice, `queueIn` inside). `nil`: believe it — it is a misuse. Otherwise the
+    /// failure to report instead: the field is another process's write, which the home's own
+    /// records of `me` contradict (a shared-memory home: this process's worker is in no batch);
+    /// the home has then failed. Homes of this process own the field and always believe it.
+    func falseHolder(_ me: UInt64) -> Failure?
 }
 
 extension _WorkerHome {
     @inlinable public func stateChanged() {}
+}
+
+extension _WorkerHome where Failure == Never {
+    @inlinable public func falseHolder(_ me: UInt64) -> Never? { nil }
 }
 
 /// Not API: a home whose waiters are threads, driven by the blocking driver.

@@ -86,6 +86,7 @@ public final class _AsyncSharedHome<Result: BitwiseCopyable & Sendable>: _AsyncB
     }
     /// The state changed without a phase change: a new crash snapshot (no slot's phase in it).
     public func stateChanged() { segment.saveSnapshot() }
+    public func falseHolder(_ me: UInt64) -> SharedBatchError? { segment.falseHolder(token: me) }
     static func slot(of token: UInt64) -> Int? { token == 0 ? nil : Int(truncatingIfNeeded: token & 0xffff) - 1 }
 
     public func beginBatch(coach: Int) { cbatch_atomic_store_u64(segment.arenaUsedP(coach), 0) }

@@ -13,6 +13,23 @@ extension SharedSegment {
     @inlinable
     func saveSnapshot() { cshm_checkpoint(shadowRef, UInt32.max, 0, -1) }
 
+    /// The segment's section holder names `token`, a worker of this process, and a misuse check
+    /// would trap on it: `nil` when this process's own records agree (the worker is in a batch:
+    /// a real misuse); otherwise the field is another process's write, and the segment is found
+    /// corrupt (the error, which the caller reports instead of trapping).
+    func falseHolder(token: UInt64) -> SharedBatchError? {
+        let s = Int(truncatingIfNeeded: token & 0xffff) &- 1
+        if UInt(bitPattern: s) < UInt(slotCount),
+            WorkerPhase(rawValue: cshm_atomic_load_u32(localPhases + s))?.isInBatch == true
+        {
+            return nil
+        }
+        return broken(
+            .corruptSegment(
+                name: name, field: "core holder", detail: "names worker \(token) of this process, which is in no batch")
+        )
+    }
+
     /// Records the phase of the worker in slot `s` — in the segment, and in ``localPhases`` (what
     /// this process knows of its own workers, whatever the segment says). Inlined: it runs five
     /// times per operation.
