@@ -24,11 +24,13 @@ public protocol _SegmentAccessing {
 extension _SegmentAccessing {
     /// Gives `body` the coach's state as a `T`, in place. Only inside the calling worker's batch
     /// (between `enter()` and `commit()`/`cancel()`/`exit()`), on the coach it entered.
-    /// - Throws: ``SharedBatchError/stateTooLarge(size:capacity:)``; what `body` throws.
+    /// - Throws: ``SharedBatchError/stateTooLarge(size:capacity:)``; what `body` throws;
+    ///   ``SharedBatchError/corruptSegment(name:field:detail:)`` when the section's holder
+    ///   fields were overwritten by another process.
     public func withState<T: BitwiseCopyable, R>(
         _ type: T.Type, coach: Int = 0, _ body: (inout T) throws -> R
     ) throws -> R {
-        segment.checkSection(_callerToken(), coach: coach, _SharedMisuse.withStateOutside)
+        try segment.checkSection(_callerToken(), coach: coach, _SharedMisuse.withStateOutside)
         return try segment.withState(type, coach: coach, body)
     }
 
@@ -37,21 +39,22 @@ extension _SegmentAccessing {
     ///   ``SharedBatchError/arenaFull(needed:available:capacity:)`` when this batch has no room
     ///   left (trigger the batch and retry in the next one),
     ///   ``SharedBatchError/corruptSegment(name:field:detail:)`` when the arena's fill word is
-    ///   beyond its capacity. Nothing is appended then.
+    ///   beyond its capacity, or the section's holder fields were overwritten by another process
+    ///   (the worker then leaves its batch at `exit`). Nothing is appended then.
     public func append(_ record: UnsafeRawBufferPointer, coach: Int = 0) throws(SharedBatchError) {
-        segment.checkSection(_callerToken(), coach: coach, _SharedMisuse.appendOutside)
+        try segment.checkSection(_callerToken(), coach: coach, _SharedMisuse.appendOutside)
         try segment.append(record, coach: coach)
     }
 
     /// Appends `bytes` as one record; see `append(_:coach:)`.
     public func append(bytes: some Collection<UInt8>, coach: Int = 0) throws(SharedBatchError) {
-        segment.checkSection(_callerToken(), coach: coach, _SharedMisuse.appendOutside)
+        try segment.checkSection(_callerToken(), coach: coach, _SharedMisuse.appendOutside)
         try segment.append(bytes: bytes, coach: coach)
     }
 
     /// Appends a `BitwiseCopyable` value as one record; see `append(_:coach:)`.
     public func append<T: BitwiseCopyable>(record: T, coach: Int = 0) throws(SharedBatchError) {
-        segment.checkSection(_callerToken(), coach: coach, _SharedMisuse.appendOutside)
+        try segment.checkSection(_callerToken(), coach: coach, _SharedMisuse.appendOutside)
         try segment.append(record: record, coach: coach)
     }
 }
@@ -95,14 +98,30 @@ enum _SharedMisuse {
 // MARK: - The coach's state and arena, for every shared-memory coordinator.
 
 extension SharedSegment {
-    /// Traps with `what` unless the worker `me` holds the critical section, in `coach`.
-    func checkSection(_ me: UInt64, coach: Int, _ what: StaticString) {
+    /// Traps with `what` unless the worker `me` holds the critical section, in `coach` — or
+    /// throws the corrupt-segment error when the holder fields say otherwise but this process's
+    /// own record of `me` says it does (the fields are another process's write; the worker
+    /// leaves its batch when it exits), or this process's failure once it stopped using the
+    /// segment.
+    func checkSection(_ me: UInt64, coach: Int, _ what: StaticString) throws(SharedBatchError) {
         // The range first: the holder fields are the segment's words, the coach indexes the mapping.
-        if coach < 0 || coach >= coachCount || me == 0 || cbatch_atomic_load_u64(&coreP.pointee.holder) != me
-            || Int(coreP.pointee.holder_coach) != coach
+        if coach >= 0 && coach < coachCount && me != 0 && cbatch_atomic_load_u64(&coreP.pointee.holder) == me
+            && Int(coreP.pointee.holder_coach) == coach
         {
-            preconditionFailure(what.description)
+            return
         }
+        throw sectionFieldsFalse(me, coach: coach, what)
+    }
+
+    @inline(never)
+    func sectionFieldsFalse(_ me: UInt64, coach: Int, _ what: StaticString) -> SharedBatchError {
+        if ownRecord(token: me).holdsSection(of: coach, outcomeKeepsSection: false) {
+            return holderFieldsFalse(
+                field: "core holder",
+                detail: "does not name worker \(me) of this process, which holds the section of coach \(coach)")
+        }
+        if let failure { return failure }
+        preconditionFailure(what.description)
     }
 
     /// By the section's holder: `body` with the coach's state as a `T`, in place.

@@ -49,7 +49,6 @@ public final class _SharedHome<Result: BitwiseCopyable & Sendable>: _FutexHome, 
     @inlinable @inline(__always) public func workerToken() throws(SharedBatchError) -> UInt64 {
         try segment.workerToken()
     }
-    public var failed: Bool { segment.isBroken.load(ordering: .acquiring) }
     @inlinable @inline(__always) public func lock() throws(SharedBatchError) { try segment.lock() }
     @inlinable @inline(__always) public func unlock() { segment.unlock() }
     @inlinable public func wake(_ channel: Int, all: Bool) { segment.wake(channel, all: all) }
@@ -82,7 +81,11 @@ public final class _SharedHome<Result: BitwiseCopyable & Sendable>: _FutexHome, 
     }
     /// The state changed without a phase change: a new crash snapshot (no slot's phase in it).
     @inlinable public func stateChanged() { segment.saveSnapshot() }
-    public func falseHolder(_ me: UInt64) -> SharedBatchError? { segment.falseHolder(token: me) }
+    public func ownRecord(of me: UInt64) -> _OwnRecord? { segment.ownRecord(token: me) }
+    public func holderFieldsFalse(field: String, detail: String) -> SharedBatchError {
+        segment.holderFieldsFalse(field: field, detail: detail)
+    }
+    public var failure: SharedBatchError? { segment.failure }
     /// The first worker of a batch entered: the previous batch's records are gone.
     @inlinable public func beginBatch(coach: Int) { cbatch_atomic_store_u64(segment.arenaUsedP(coach), 0) }
 

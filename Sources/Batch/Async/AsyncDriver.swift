@@ -124,8 +124,8 @@ extension _BatchEngine where Home: _AsyncBatchHome {
     /// cancellable (see the type's notes).
     @inlinable
     nonisolated(nonsending) public func asyncCommit(coach c: Int, me: UInt64) async throws -> Home.Result {
-        checkHolder(me, coach: c, _Misuse.asyncCommitOutsideOrAgain)
-        checkNoOutcome(_Misuse.secondOutcome)
+        try checkHolder(me, coach: c, outcomeKeepsSection: false, _Misuse.asyncCommitOutsideOrAgain)
+        try checkNoOutcome(me, coach: c, _Misuse.secondOutcome)
         var patience = _Patience()
         var waitedForSection = false
         let next = await home.drive(owned: true, cancellable: false, me: me) {
@@ -208,18 +208,24 @@ extension _BatchEngine where Home: _AsyncBatchHome {
     /// the caller owns the section.
     @inlinable
     public func asyncCancel(coach c: Int, _ closing: _Closing, me: UInt64) throws -> Home.Result {
+        try checkHolder(me, coach: c, outcomeKeepsSection: false, _Misuse.asyncCancelOutsideOrAgain)
+        try checkNoOutcome(me, coach: c, _Misuse.cancelAfterOutcome)
         try home.lock()
         defer { home.unlock() }
-        checkHolder(me, coach: c, _Misuse.asyncCancelOutsideOrAgain)
         return try cancelStep(me, coach: c, closing)
     }
 
     /// Sets `triggered` on the caller's coach. Does not suspend.
     @inlinable
     public func asyncTrigger(coach c: Int, me: UInt64) {
-        do { try home.lock() } catch { return }  // a failed home: nothing to trigger
+        do throws(Home.Failure) {
+            try checkHolder(me, coach: c, outcomeKeepsSection: false, _Misuse.triggerOutside)
+            try home.lock()
+        } catch {
+            return  // a failed home: nothing to trigger
+        }
         defer { home.unlock() }
-        triggerStep(me, coach: c)
+        triggerStep(coach: c)
     }
 
     /// Leaves the batch, for the task `me`, the token it entered with, and gives up the critical
@@ -234,15 +240,22 @@ extension _BatchEngine where Home: _AsyncBatchHome {
             return 0  // a failed home: nothing to leave
         }
         let left: Int
-        if holder == me {
+        if fieldsName(me, coach: c) {
             left = exitSectionStep(me, coach: c)
             home.giveUpSection()
-        } else {
+        } else if holder != me && c >= 0 && c < coachCount && home.takeReleasedExit(coach: c) {
             // Released from its published batch (a waiter, or the committer): no section to give up.
-            precondition(
-                c >= 0 && c < coachCount && home.takeReleasedExit(coach: c), _Misuse.exitWithoutEnter.description)
             left = exitStep(coach: c)
             home.note(.idle, coach: c, token: me)
+        } else {
+            // A misuse (traps) — or the holder fields are false, and it leaves its batch as a
+            // worker that failed (which takes the lock again).
+            home.unlock()
+            _ = sectionFieldsFalse(
+                me, coach: c, claim: .holds(outcomeKeepsSection: true), misuse: _Misuse.exitWithoutEnter,
+                wrongCoach: _Misuse.wrongCoach)
+            home.returnSeat(me)
+            return 0
         }
         home.unlock()
         home.returnSeat(me)

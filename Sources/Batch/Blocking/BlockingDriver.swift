@@ -8,8 +8,9 @@ import CBatchCore
 /// step at a time.
 ///
 /// A home whose lock can fail (``_WorkerHome/Failure``: a shared-memory segment found corrupt)
-/// throws its failure from `enter` and `commit`; the lock is then not held, and `exit` does
-/// nothing.
+/// throws its failure from `enter`, `commit` and `cancel`; the lock is then not held, and `exit`
+/// does nothing. So does a worker that finds the holder fields false (`HolderState.swift`): it
+/// has left its batch.
 extension _BatchEngine where Home: _BlockingHome {
     /// Blocking (or not) enter; `nil` when non-blocking and no coach can be entered now. Throws
     /// the home's failure (the caller then no longer counts as coming).
@@ -58,8 +59,12 @@ extension _BatchEngine where Home: _BlockingHome {
     @inlinable
     public func trigger(coach c: Int) {
         let me = home.threadToken()
-        checkHolder(me, coach: c, _Misuse.triggerOutside)
-        _ = try? withLockOfSection { triggerStep(me, coach: c) }
+        do throws(Home.Failure) {
+            try checkHolder(me, coach: c, outcomeKeepsSection: true, _Misuse.triggerOutside)
+        } catch {
+            return
+        }
+        _ = try? withLockOfSection { triggerStep(coach: c) }
     }
 
     /// By the holder: runs `body` under the lock — which it holds already when the section is
@@ -76,7 +81,8 @@ extension _BatchEngine where Home: _BlockingHome {
     @inlinable
     public func commit(coach c: Int) throws -> Home.Result {
         let me = home.threadToken()
-        checkHolder(me, coach: c, _Misuse.commitOutside)
+        try checkHolder(me, coach: c, outcomeKeepsSection: true, _Misuse.commitOutside)
+        try checkNoOutcome(me, coach: c, _Misuse.secondOutcome)
         let keepsLock = holderKeepsLock
         if !keepsLock { try home.lock() }
         // A failure thrown here left the lock released.
@@ -91,7 +97,6 @@ extension _BatchEngine where Home: _BlockingHome {
     func commitLocked(_ me: UInt64, coach c: Int, keepsLock: Bool) throws(Home.Failure)
         -> Swift.Result<Home.Result, any Error>
     {
-        checkNoOutcome(_Misuse.secondOutcome)
         var patience = _Patience()
         while true {
             switch commitStep(coach: c, patience: &patience, yieldCap: home.yieldCapNanos, canCommitInPlace: true) {
@@ -133,7 +138,8 @@ extension _BatchEngine where Home: _BlockingHome {
     @inlinable
     public func cancel(coach c: Int, _ closing: _Closing) throws -> Home.Result {
         let me = home.threadToken()
-        checkHolder(me, coach: c, _Misuse.cancelOutside)
+        try checkHolder(me, coach: c, outcomeKeepsSection: true, _Misuse.cancelOutside)
+        try checkNoOutcome(me, coach: c, _Misuse.cancelAfterOutcome)
         return try withLockOfSection { try cancelStep(me, coach: c, closing) }
     }
 
@@ -146,12 +152,15 @@ extension _BatchEngine where Home: _BlockingHome {
     }
 
     /// Leave the batch and release the critical section. A worker whose `commit` threw the
-    /// home's failure no longer holds the lock: its exit does nothing.
+    /// home's failure no longer holds the section: its exit does nothing.
     @inlinable
     public func exit(coach c: Int) -> Int {
         let me = home.threadToken()
-        if holder != me && home.failed { return 0 }
-        checkHolder(me, coach: c, _Misuse.exitWithoutEnter)
+        do throws(Home.Failure) {
+            try checkHolder(me, coach: c, outcomeKeepsSection: true, _Misuse.exitWithoutEnter)
+        } catch {
+            return 0
+        }
         if !holderKeepsLock {
             do { try home.lock() } catch { return 0 }
         }

@@ -74,26 +74,118 @@ extension _BatchEngine where Home: _WorkerHome {
         return holder != 0 && holder != me
     }
 
-    /// Traps with `misuse` unless `me` holds the section, and with the wrong-coach message
-    /// unless it entered `coach`. (Token 0 names nobody: a task without a seat.)
-    @inlinable
-    func checkHolder(_ me: UInt64, coach c: Int, _ misuse: StaticString) {
-        if me == 0 || cbatch_atomic_load_u64(&core.pointee.holder) != me { preconditionFailure(misuse.description) }
-        precondition(Int(core.pointee.holder_coach) == c, _Misuse.wrongCoach.description)
+    /// Whether the holder fields say that `me` holds the section of `coach` (token 0 names
+    /// nobody: a task without a seat). Read without the lock: `me` is the only writer of these
+    /// fields while it holds the section.
+    @inlinable @inline(__always)
+    public func fieldsName(_ me: UInt64, coach c: Int) -> Bool {
+        me != 0 && cbatch_atomic_load_u64(&core.pointee.holder) == me && Int(core.pointee.holder_coach) == c
     }
 
-    /// Traps with `misuse` unless the holder has no outcome yet (commit or cancel a second time).
-    @inlinable
-    func checkNoOutcome(_ misuse: StaticString) {
-        precondition(holderState != .decided, misuse.description)
+    /// By a worker whose call needs the section of `coach`: returns when the holder fields say
+    /// it holds it. Otherwise see ``sectionFieldsFalse(_:coach:claim:misuse:wrongCoach:)``: it
+    /// traps with `misuse` (`wrongCoach` when the fields name `me` in another coach), or throws
+    /// the home's failure. Not under the lock (the section's, when its holder keeps it).
+    @inlinable @inline(__always)
+    func checkHolder(
+        _ me: UInt64, coach c: Int, outcomeKeepsSection: Bool, _ misuse: StaticString,
+        wrongCoach: StaticString = _Misuse.wrongCoach
+    ) throws(Home.Failure) {
+        if fieldsName(me, coach: c) { return }
+        throw sectionFieldsFalse(
+            me, coach: c, claim: .holds(outcomeKeepsSection: outcomeKeepsSection), misuse: misuse,
+            wrongCoach: wrongCoach)
+    }
+
+    /// By the holder of `coach`'s section, whose call needs no outcome yet (commit or cancel):
+    /// returns unless the holder state says it has one; then as ``checkHolder(_:coach:outcomeKeepsSection:_:wrongCoach:)``.
+    @inlinable @inline(__always)
+    func checkNoOutcome(_ me: UInt64, coach c: Int, _ misuse: StaticString) throws(Home.Failure) {
+        if holderState != .decided { return }
+        throw sectionFieldsFalse(me, coach: c, claim: .noOutcome, misuse: misuse, wrongCoach: misuse)
+    }
+
+    /// What a call claims of its caller when the holder fields disagree.
+    public enum _Claim: Sendable {
+        /// It holds the section of the coach (and, with `outcomeKeepsSection`, keeps it after its
+        /// outcome: a blocking worker, or any worker leaving).
+        case holds(outcomeKeepsSection: Bool)
+        /// It has no outcome yet.
+        case noOutcome
+    }
+
+    /// The holder fields disagree with the call of `me` on `coach` (``_Claim``), where a misuse
+    /// would trap. Asks the home first:
+    /// - its own record of `me` (``_WorkerHome/ownRecord(of:)``) bears the claim out: the fields
+    ///   are another process's write. The home fails for good (a corrupt segment), and `me`
+    ///   leaves its batch as a worker that failed (``abandonSection(_:_:failure:)``). Returns
+    ///   the failure: the call reports it instead of trapping.
+    /// - the home failed already: returns its failure (it cannot tell a misuse any more).
+    /// - otherwise, a misuse: traps with `misuse`, or `wrongCoach` when the fields name `me` in
+    ///   another coach.
+    ///
+    /// Not under the lock, except the section's when its holder keeps it (the record says which).
+    @inline(never) @usableFromInline
+    func sectionFieldsFalse(
+        _ me: UInt64, coach c: Int, claim: _Claim, misuse: StaticString, wrongCoach: StaticString
+    ) -> Home.Failure {
+        if let record = home.ownRecord(of: me) {
+            let holder = holder
+            switch claim {
+            case .holds(let outcomeKeepsSection)
+            where record.holdsSection(of: c, outcomeKeepsSection: outcomeKeepsSection):
+                let field = holder == me ? "core holder coach" : "core holder"
+                let says = holder == me ? "coach \(core.pointee.holder_coach)" : "token \(holder)"
+                let failure = home.holderFieldsFalse(
+                    field: field,
+                    detail: "names \(says), but worker \(me) of this process holds the section of coach \(c)")
+                abandonSection(me, record, failure: failure)
+                return failure
+            case .noOutcome where record.holdsSection(of: c, outcomeKeepsSection: false):
+                let failure = home.holderFieldsFalse(
+                    field: "core holder state",
+                    detail: "says the holder has its outcome, but worker \(me) of this process has none yet")
+                abandonSection(me, record, failure: failure)
+                return failure
+            default:
+                break
+            }
+        }
+        if let failure = home.failure { return failure }
+        if me != 0 && holder == me && Int(core.pointee.holder_coach) != c {
+            preconditionFailure(wrongCoach.description)
+        }
+        preconditionFailure(misuse.description)
+    }
+
+    /// The worker `me`, which holds the section of `record.coach` by its home's own record, found
+    /// the holder fields false: it leaves its batch as a worker that failed with `failure` — a
+    /// batch it is in before its outcome is closed (every worker of it gets
+    /// ``BatchError/workerFailed(_:)``), its exit is counted, the section is released and so is
+    /// the lock (which it keeps for its section, or takes for this step). Nothing of it hangs:
+    /// the others of its batch get an outcome, and the section and the lock are free.
+    @usableFromInline
+    func abandonSection(_ me: UInt64, _ record: _OwnRecord, failure: Home.Failure) {
+        if !record.keepsLock {
+            do { try home.lock() } catch { return }  // it failed: this process stops using it
+        }
+        let c = record.coach
+        if c >= 0 && c < coachCount && workersInside(c) > 0 {
+            if record.phase == .entered && isFilling(c) { close(coach: c, .workerFailed(failure)) }
+            _ = exitStep(coach: c)
+        }
+        sectionHolderGone()
+        home.note(.idle, coach: c, token: me)
+        home.unlock()
     }
 
     /// Traps with `misuse` when `me` holds the section already (enter twice); throws the home's
-    /// failure instead when the holder field is another process's write (``_WorkerHome/falseHolder(_:)``).
+    /// failure instead when its own record of `me` says it is in no batch: the field is another
+    /// process's write.
     @inlinable
     func checkNotHolder(_ me: UInt64, _ misuse: StaticString) throws(Home.Failure) {
         guard cbatch_atomic_load_u64(&core.pointee.holder) == me else { return }
-        if let failure = home.falseHolder(me) { throw failure }
+        if let failure = holderNamesOutsider(me) { throw failure }
         preconditionFailure(misuse.description)
     }
 
@@ -104,19 +196,30 @@ extension _BatchEngine where Home: _WorkerHome {
     @inlinable
     public func checkOutsideSection(_ misuse: StaticString) {
         let me = home.threadToken()
-        if cbatch_atomic_load_u64(&core.pointee.holder) == me && home.falseHolder(me) == nil {
+        if cbatch_atomic_load_u64(&core.pointee.holder) == me && holderNamesOutsider(me) == nil {
             preconditionFailure(misuse.description)
         }
+    }
+
+    /// The holder field names `me`, which calls from outside any batch: the home's failure when
+    /// its own record of `me` bears that out (the field is another process's write; the home
+    /// fails for good); `nil` when it has no such record — then it is a misuse.
+    @inline(never) @usableFromInline
+    func holderNamesOutsider(_ me: UInt64) -> Home.Failure? {
+        guard let record = home.ownRecord(of: me), !record.phase.isInBatch else { return nil }
+        return home.holderFieldsFalse(
+            field: "core holder", detail: "names worker \(me) of this process, which is in no batch")
     }
 }
 
 // MARK: - The holder's own steps, shared by both drivers (under the lock, by the holder `me`).
 
 extension _BatchEngine where Home: _WorkerHome {
-    /// Sets `triggered` on the holder's coach: commit as soon as possible.
+    /// Sets `triggered` on the holder's coach: commit as soon as possible. (The drivers check
+    /// the holder before they take the lock for a step: a holder whose fields were found false
+    /// leaves its batch, which needs the lock.)
     @inlinable
-    public func triggerStep(_ me: UInt64, coach c: Int) {
-        checkHolder(me, coach: c, _Misuse.triggerOutside)
+    public func triggerStep(coach c: Int) {
         setTriggered(c)
         home.stateChanged()
     }
@@ -127,11 +230,9 @@ extension _BatchEngine where Home: _WorkerHome {
     public func setTriggered(_ c: Int) { coach(c).pointee.triggered = 1 }
 
     /// Closes the holder's batch without committing; every worker of it gets the closing's
-    /// error, which this throws.
+    /// error, which this throws. (The driver checked the holder and that it has no outcome.)
     @inlinable
     public func cancelStep(_ me: UInt64, coach c: Int, _ closing: _Closing) throws -> Home.Result {
-        checkHolder(me, coach: c, _Misuse.cancelOutside)
-        checkNoOutcome(_Misuse.cancelAfterOutcome)
         close(coach: c, closing)
         return try takeOutcome(me, coach: c).get()
     }
@@ -147,11 +248,15 @@ extension _BatchEngine where Home: _WorkerHome {
 
     /// The holder of a section of `coach` leaves it without an outcome on purpose: a throw later
     /// in its closure does not poison the batch. Traps unless the caller holds the section of
-    /// that coach — a section moved out of its closure.
+    /// that coach — a section moved out of its closure — or the holder fields are false (the
+    /// home failed: the next call that can throw reports it).
     @inlinable
     public func leaveSectionStep(_ me: UInt64, coach c: Int) {
-        if cbatch_atomic_load_u64(&core.pointee.holder) != me || Int(core.pointee.holder_coach) != c {
-            preconditionFailure(_Misuse.sectionEscaped.description)
+        do throws(Home.Failure) {
+            try checkHolder(
+                me, coach: c, outcomeKeepsSection: true, _Misuse.sectionEscaped, wrongCoach: _Misuse.sectionEscaped)
+        } catch {
+            return  // the home failed: the next call that can throw reports it
         }
         if holderState == .inside {
             holderState = .left
@@ -159,11 +264,11 @@ extension _BatchEngine where Home: _WorkerHome {
         }
     }
 
-    /// The holder leaves its batch and gives up the critical section (the caller then releases
-    /// the lock). Returns how many workers of that batch have not exited yet.
+    /// The holder leaves its batch and gives up the critical section (the caller checked the
+    /// holder, and then releases the lock). Returns how many workers of that batch have not
+    /// exited yet.
     @inlinable @inline(__always)
     public func exitSectionStep(_ me: UInt64, coach c: Int) -> Int {
-        checkHolder(me, coach: c, _Misuse.exitWithoutEnter)
         let left = exitStep(coach: c)
         holderState = .none
         releaseSection()
@@ -176,7 +281,7 @@ extension _BatchEngine {
     /// Bit of `holder_state`: the holder keeps the home's lock for its whole section (a blocking
     /// worker of a home whose section is the lock). Written with the rest by `takeSection`; read
     /// by the holder itself (its own write, with or without the lock), and by crash repair.
-    @inlinable static var keepsLockBit: UInt32 { 0x100 }
+    @inlinable static var keepsLockBit: UInt32 { CBATCH_HOLDER_KEEPS_LOCK }
 
     /// By the holder: whether it holds the home's lock for its whole section. Under the lock,
     /// by anyone: whether the section's holder (if any) is the lock's holder too.

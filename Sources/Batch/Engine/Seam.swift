@@ -63,7 +63,7 @@ public protocol _WorkerHome: _BatchState {
     /// What `commit()` returns to every worker of a batch.
     associatedtype Result
     /// Why the lock can fail: `Never` for the homes of this process. The shared-memory home's
-    /// lock fails on a segment found corrupt (``_BlockingHome/failed``), and a thread that cannot
+    /// lock fails on a segment found corrupt (``_WorkerHome/failure``), and a thread that cannot
     /// get a participant slot fails to enter.
     associatedtype Failure: Error = Never
 
@@ -109,12 +109,20 @@ public protocol _WorkerHome: _BatchState {
     /// shared-memory home saves the crash snapshot again, so that a later restore does not undo
     /// the change; the homes of this process ignore it.
     func stateChanged()
-    /// The section's holder field names `me`, the caller, and a misuse check is about to trap on
-    /// it (enter twice, `queueIn` inside). `nil`: believe it — it is a misuse. Otherwise the
-    /// failure to report instead: the field is another process's write, which the home's own
-    /// records of `me` contradict (a shared-memory home: this process's worker is in no batch);
-    /// the home has then failed. Homes of this process own the field and always believe it.
-    func falseHolder(_ me: UInt64) -> Failure?
+    /// What the home knows of the worker `me` (a token of its own) apart from the section's
+    /// holder fields — its phase, coach and whether it keeps the lock — or `nil` when those
+    /// fields are the only record. A shared-memory home keeps one in this process's memory: the
+    /// fields are words of the segment, which another process can write. A misuse check that is
+    /// about to trap on the fields asks it first (`HolderState.swift`). Homes of this process own
+    /// the fields and keep none.
+    func ownRecord(of me: UInt64) -> _OwnRecord?
+    /// The section's holder fields were found false: the home's own record of a worker of this
+    /// home contradicts `field` (`detail` says how). Records the failure — the home has failed
+    /// for good — and returns it. Called only on a home that keeps own records.
+    func holderFieldsFalse(field: String, detail: String) -> Failure
+    /// Why the home failed for good, `nil` while it is usable. A failed home reports its failure
+    /// where a misuse check would trap: it cannot tell a misuse from its own state any more.
+    var failure: Failure? { get }
 }
 
 extension _WorkerHome {
@@ -122,7 +130,11 @@ extension _WorkerHome {
 }
 
 extension _WorkerHome where Failure == Never {
-    @inlinable public func falseHolder(_ me: UInt64) -> Never? { nil }
+    @inlinable public func ownRecord(of me: UInt64) -> _OwnRecord? { nil }
+    @inlinable public func holderFieldsFalse(field: String, detail: String) -> Never {
+        preconditionFailure("a home without own records of its workers found its holder fields false")
+    }
+    @inlinable public var failure: Never? { nil }
 }
 
 /// Not API: a home whose waiters are threads, driven by the blocking driver.
@@ -143,16 +155,12 @@ public protocol _BlockingHome: _WorkerHome {
     /// Not under the lock, first thing in `enter`: the calling thread's token, once it has what
     /// it needs to take part (BatchIPC: a participant slot).
     func workerToken() throws(Failure) -> UInt64
-    /// Whether the home failed for good (a corrupt segment): then `exit` of a worker that lost
-    /// the lock in `commit` (the failure thrown there) does nothing.
-    var failed: Bool { get }
     /// Not under the lock: runs the commit function of `coach` and captures what it produced.
     func runCommit(coach: Int) -> Outcome
 }
 
 extension _BlockingHome {
     @inlinable public func workerToken() -> UInt64 { threadToken() }
-    @inlinable public var failed: Bool { false }
 }
 
 /// Not API: why a filling batch is closed without running its commit function. Every worker of

@@ -29,3 +29,42 @@ public enum WorkerPhase: UInt32, Sendable, CaseIterable, CustomStringConvertible
         }
     }
 }
+
+extension WorkerPhase {
+    /// Inside a batch (entered, not exited): counted in its coach's `count`.
+    @inlinable
+    public var isInBatch: Bool {
+        switch self {
+        case .idle, .queued: false
+        case .entered, .waiting, .committing, .done: true
+        }
+    }
+}
+
+/// Not API: what a home knows of one of its workers apart from the section's holder fields,
+/// which another process can write (``_WorkerHome/ownRecord(of:)``).
+public struct _OwnRecord: Sendable {
+    /// The phase the worker last noted.
+    public var phase: WorkerPhase
+    /// The coach of that phase (-1 when none).
+    public var coach: Int
+    /// Whether it holds the home's lock for its whole section (it entered where the section is
+    /// the lock).
+    public var keepsLock: Bool
+
+    @inlinable
+    public init(phase: WorkerPhase, coach: Int, keepsLock: Bool) {
+        self.phase = phase
+        self.coach = coach
+        self.keepsLock = keepsLock
+    }
+
+    /// Whether, by this record, the worker holds the critical section of `coach`: inside a
+    /// batch of it before its outcome (`entered`), or with its outcome where the outcome keeps
+    /// the section until `exit` (`done`, with `outcomeKeepsSection`: a blocking worker always;
+    /// an async one only when it did not take the outcome released).
+    @inlinable
+    public func holdsSection(of c: Int, outcomeKeepsSection: Bool) -> Bool {
+        coach == c && (phase == .entered || (phase == .done && outcomeKeepsSection))
+    }
+}

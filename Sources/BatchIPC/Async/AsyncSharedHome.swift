@@ -86,7 +86,11 @@ public final class _AsyncSharedHome<Result: BitwiseCopyable & Sendable>: _AsyncB
     }
     /// The state changed without a phase change: a new crash snapshot (no slot's phase in it).
     public func stateChanged() { segment.saveSnapshot() }
-    public func falseHolder(_ me: UInt64) -> SharedBatchError? { segment.falseHolder(token: me) }
+    public func ownRecord(of me: UInt64) -> _OwnRecord? { segment.ownRecord(token: me) }
+    public func holderFieldsFalse(field: String, detail: String) -> SharedBatchError {
+        segment.holderFieldsFalse(field: field, detail: detail)
+    }
+    public var failure: SharedBatchError? { segment.failure }
     static func slot(of token: UInt64) -> Int? { token == 0 ? nil : Int(truncatingIfNeeded: token & 0xffff) - 1 }
 
     public func beginBatch(coach: Int) { cbatch_atomic_store_u64(segment.arenaUsedP(coach), 0) }

@@ -94,13 +94,3 @@ extension SharedSegment {
         }
     }
 }
-
-extension WorkerPhase {
-    /// Inside a batch (entered, not exited): counted in its coach's `count`.
-    var isInBatch: Bool {
-        switch self {
-        case .idle, .queued: false
-        case .entered, .waiting, .committing, .done: true
-        }
-    }
-}

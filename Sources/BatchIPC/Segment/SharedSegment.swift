@@ -108,6 +108,11 @@ public final class SharedSegment: @unchecked Sendable {
     /// really inside a batch, not for what another process wrote into the segment. Atomic loads
     /// and stores (the closing thread reads what workers write).
     @usableFromInline let localPhases: UnsafeMutablePointer<UInt32>
+    /// Per participant slot, the rest of what this process knows of its worker there, apart from
+    /// the section's holder fields (``ownRecord(token:)``): the coach of its last phase with one,
+    /// and whether it keeps the mutex for its section. Written by that worker under the lock
+    /// (`note`), read by that worker only.
+    @usableFromInline let localSections: UnsafeMutablePointer<(coach: Int32, keepsLock: Bool)>
     /// Where this process's announcements go while it is not attached (before a coordinator, or
     /// after `close()`): process memory, so that a late `queueIn` never counts on an entry that
     /// another process may own by then. Atomic adds only.
@@ -190,6 +195,8 @@ public final class SharedSegment: @unchecked Sendable {
         detachedQueue.initialize(to: 0)
         localPhases = .allocate(capacity: Int(h.slots))
         localPhases.initialize(repeating: WorkerPhase.idle.rawValue, count: Int(h.slots))
+        localSections = .allocate(capacity: Int(h.slots))
+        localSections.initialize(repeating: (-1, false), count: Int(h.slots))
         localErrors = .allocate(capacity: Int(h.coaches))
         localErrors.initialize(repeating: nil, count: Int(h.coaches))
         _state = _SegmentState(segment: self)
@@ -204,6 +211,7 @@ public final class SharedSegment: @unchecked Sendable {
         futex.pendingWakes.deallocate()
         detachedQueue.deallocate()
         localPhases.deallocate()
+        localSections.deallocate()
     }
 
     /// Detaches this process: it waits until no worker of this process is inside a batch (a

@@ -13,21 +13,24 @@ extension SharedSegment {
     @inlinable
     func saveSnapshot() { cshm_checkpoint(shadowRef, UInt32.max, 0, -1) }
 
-    /// The segment's section holder names `token`, a worker of this process, and a misuse check
-    /// would trap on it: `nil` when this process's own records agree (the worker is in a batch:
-    /// a real misuse); otherwise the field is another process's write, and the segment is found
-    /// corrupt (the error, which the caller reports instead of trapping).
-    func falseHolder(token: UInt64) -> SharedBatchError? {
+    /// What this process knows of its worker `token` (a token of this process: its slot is the
+    /// low 16 bits, `serial << 16 | slot + 1`) apart from the section's holder fields; a worker
+    /// with no slot is idle.
+    func ownRecord(token: UInt64) -> _OwnRecord {
         let s = Int(truncatingIfNeeded: token & 0xffff) &- 1
-        if UInt(bitPattern: s) < UInt(slotCount),
-            WorkerPhase(rawValue: cshm_atomic_load_u32(localPhases + s))?.isInBatch == true
-        {
-            return nil
+        guard UInt(bitPattern: s) < UInt(slotCount) else {
+            return _OwnRecord(phase: .idle, coach: -1, keepsLock: false)
         }
-        return broken(
-            .corruptSegment(
-                name: name, field: "core holder", detail: "names worker \(token) of this process, which is in no batch")
-        )
+        let section = localSections[s]
+        return _OwnRecord(
+            phase: WorkerPhase(rawValue: cshm_atomic_load_u32(localPhases + s)) ?? .idle, coach: Int(section.coach),
+            keepsLock: section.keepsLock)
+    }
+
+    /// The section's holder fields were found false by a worker of this process: the segment is
+    /// corrupt (recorded; this process stops using it).
+    func holderFieldsFalse(field: String, detail: String) -> SharedBatchError {
+        broken(.corruptSegment(name: name, field: field, detail: detail))
     }
 
     /// Records the phase of the worker in slot `s` — in the segment, and in ``localPhases`` (what
@@ -40,6 +43,14 @@ extension SharedSegment {
         // (queued and idle after queueOut come without it; idle after a busy enter changed nothing.)
         if phase != .queued && c >= 0 {
             cshm_atomic_store_u32(localPhases + s, phase.rawValue)
+            // The holder fields, just written by this worker's step (``ownRecord(token:)``).
+            if phase == .entered {
+                localSections[s] = (
+                    Int32(truncatingIfNeeded: c), coreP.pointee.holder_state & CBATCH_HOLDER_KEEPS_LOCK != 0
+                )
+            } else {
+                localSections[s].coach = Int32(truncatingIfNeeded: c)
+            }
             // One C call: the checkpoint (with the new phase), then the slot's phase and coach.
             cshm_note_locked(
                 shadowRef, UInt32(truncatingIfNeeded: s), phase.rawValue,

@@ -61,11 +61,16 @@ typedef struct cbatch_core {
     uint64_t holder;
     /* Under the lock: the coach the holder entered. */
     int32_t holder_coach;
-    /* Under the lock: the holder's progress in its batch, a `_HolderState` (Swift):
-     * 0 = none, 1 = inside with no outcome yet (may commit or cancel), 2 = has its outcome
-     * (may only exit), 3 = inside with no outcome, left on purpose (a throw does not poison). */
+    /* Under the lock: the holder's progress in its batch, a `_HolderState` (Swift) in the low
+     * byte: 0 = none, 1 = inside with no outcome yet (may commit or cancel), 2 = has its outcome
+     * (may only exit), 3 = inside with no outcome, left on purpose (a throw does not poison);
+     * and CBATCH_HOLDER_KEEPS_LOCK. */
     uint32_t holder_state;
 } cbatch_core;
+
+/* Bit of `holder_state`: the holder keeps the home's lock for its whole section (a blocking
+ * worker of a home whose section is the lock). */
+#define CBATCH_HOLDER_KEEPS_LOCK 0x100u
 
 /* One wait channel of a blocking home: channel 0 = waiting to enter, 1 + c = waiting in commit on
  * coach c. The "futex condition" (no pthread_cond_t: it cannot live in a segment a waiting process
