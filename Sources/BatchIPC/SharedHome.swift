@@ -82,6 +82,7 @@ public final class _SharedHome<Result: BitwiseCopyable & Sendable>: _FutexHome, 
     /// The state changed without a phase change: a new crash snapshot (no slot's phase in it).
     @inlinable public func stateChanged() { segment.saveSnapshot() }
     public func ownRecord(of me: UInt64) -> _OwnRecord? { segment.ownRecord(token: me) }
+    @inlinable public func ownKeepsLock(of me: UInt64) -> Bool? { segment.ownKeepsLock(token: me) }
     public func holderFieldsFalse(field: String, detail: String) -> SharedBatchError {
         segment.holderFieldsFalse(field: field, detail: detail)
     }

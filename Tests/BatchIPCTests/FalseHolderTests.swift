@@ -7,6 +7,7 @@ import BatchIPC
 import BatchTestSupport
 import CBatchCore
 import CShmSync
+import Synchronization
 import Testing
 
 #if canImport(Glibc)
@@ -38,6 +39,13 @@ struct FalseHolderTests {
     func setUp(_ tag: String) throws -> (String, SharedCoordinator<TestResult>, SegmentFile, SharedSegment) {
         let (name, segment) = try makeNamedSegment(processConfiguration, tag: tag)
         let coordinator = try testCoordinator(segment)
+        return (name, coordinator, try SegmentFile(name), try SharedSegment.open(name: name))
+    }
+
+    /// `setUp` for tasks: an `AsyncSharedCoordinator` whose commit returns 1.
+    func asyncSetUp(_ tag: String) throws -> (String, AsyncSharedCoordinator<Int>, SegmentFile, SharedSegment) {
+        let (name, segment) = try makeNamedSegment(processConfiguration, tag: tag)
+        let coordinator = try AsyncSharedCoordinator<Int>(segment: segment) { _ in 1 }
         return (name, coordinator, try SegmentFile(name), try SharedSegment.open(name: name))
     }
 
@@ -156,12 +164,9 @@ struct FalseHolderTests {
 
     @Test("a task whose holder field is overwritten before commit: commit throws, the section is free")
     func asyncBeforeCommit() async throws {
-        let (name, segment) = try makeNamedSegment(processConfiguration, tag: "fhy")
+        let (name, coordinator, file, monitor) = try asyncSetUp("fhy")
         defer { try? SharedSegment.unlink(name: name) }
-        let monitor = try SharedSegment.open(name: name)
         defer { monitor.close() }
-        let file = try SegmentFile(name)
-        let coordinator = try AsyncSharedCoordinator<Int>(segment: segment) { _ in 1 }
         await #expect {
             try await coordinator.batch { section in
                 Field.holder.corrupt(file)
@@ -175,6 +180,56 @@ struct FalseHolderTests {
         } throws: { error in
             isCorrupt(error, name, field: "core holder")
         }
+        let other = try AsyncSharedCoordinator<Int>(segment: monitor) { _ in 2 }
+        #expect(try await other.batch { section in try await section.commit() } == 2)
+    }
+
+    @Test("the keeps-lock bit cleared while a worker is inside: it still knows it holds the mutex")
+    func keepsLockBitCleared() throws {
+        let (name, coordinator, file, monitor) = try setUp("fhk")
+        defer { try? SharedSegment.unlink(name: name) }
+        defer { monitor.close() }
+        let result = try coordinator.batch { section in
+            try countIntoTestBatch(coordinator, coach: section.coach, first: section.isFirst)
+            let core = cshm_header_core(file.header)
+            core.pointee.holder_state &= ~CBATCH_HOLDER_KEEPS_LOCK
+            return try section.commit()
+        }
+        // It did not take the mutex it holds (after a liveness period: "names this thread").
+        #expect(result.batchSize == 1)
+        let other = try testCoordinator(monitor)
+        #expect(try testOp(other).batchSize == 1)
+    }
+
+    @Test("a task finds its holder fields false while another thread holds the mutex: it still leaves its batch")
+    func asyncAbandonWhileMutexBusy() async throws {
+        let (name, coordinator, file, monitor) = try asyncSetUp("fhb")
+        defer { try? SharedSegment.unlink(name: name) }
+        defer { monitor.close() }
+        nonisolated(unsafe) let mutex = cshm_header_mutex(file.header)
+        nonisolated(unsafe) let lockWord = file.lockWord
+        let holding = Atomic<Bool>(false)
+        // Holds the segment mutex until the task sleeps on it (glibc sets the waiters bit) — or
+        // for 5 s, when it never does (it gave up on the busy mutex: the failure this test shows).
+        let holder = TestThread {
+            precondition(cshm_mutex_lock(mutex) == 0)
+            holding.store(true, ordering: .releasing)
+            let deadline = monotonicSeconds() + 5
+            while cshm_atomic_load_u32(lockWord) & 0x8000_0000 == 0 && monotonicSeconds() < deadline { sched_yield() }
+            precondition(cshm_mutex_unlock(mutex) == 0)
+        }
+        await #expect {
+            try await coordinator.batch { section in
+                cshm_header_core(file.header).pointee.holder_coach = 7
+                while !holding.load(ordering: .acquiring) { sched_yield() }
+                return try await section.commit()
+            }
+        } throws: { error in
+            isCorrupt(error, name, field: "core holder coach")
+        }
+        holder.join()
+        let status = monitor.status()
+        #expect(status.coaches[0].count == 0 && status.participants.allSatisfy { $0.phase != .entered }, "\(status)")
         let other = try AsyncSharedCoordinator<Int>(segment: monitor) { _ in 2 }
         #expect(try await other.batch { section in try await section.commit() } == 2)
     }

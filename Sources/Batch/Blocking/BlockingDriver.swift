@@ -64,14 +64,14 @@ extension _BatchEngine where Home: _BlockingHome {
         } catch {
             return
         }
-        _ = try? withLockOfSection { triggerStep(coach: c) }
+        _ = try? withLockOfSection(me) { triggerStep(coach: c) }
     }
 
     /// By the holder: runs `body` under the lock — which it holds already when the section is
     /// the lock, and takes for the call otherwise. `body` must not release the lock.
     @inlinable
-    func withLockOfSection<R>(_ body: () throws -> R) throws -> R {
-        if holderKeepsLock { return try body() }
+    func withLockOfSection<R>(_ me: UInt64, _ body: () throws -> R) throws -> R {
+        if keepsLock(me) { return try body() }
         try home.lock()
         defer { home.unlock() }
         return try body()
@@ -83,7 +83,7 @@ extension _BatchEngine where Home: _BlockingHome {
         let me = home.threadToken()
         try checkHolder(me, coach: c, outcomeKeepsSection: true, _Misuse.commitOutside)
         try checkNoOutcome(me, coach: c, _Misuse.secondOutcome)
-        let keepsLock = holderKeepsLock
+        let keepsLock = keepsLock(me)
         if !keepsLock { try home.lock() }
         // A failure thrown here left the lock released.
         let outcome = try commitLocked(me, coach: c, keepsLock: keepsLock)
@@ -140,7 +140,7 @@ extension _BatchEngine where Home: _BlockingHome {
         let me = home.threadToken()
         try checkHolder(me, coach: c, outcomeKeepsSection: true, _Misuse.cancelOutside)
         try checkNoOutcome(me, coach: c, _Misuse.cancelAfterOutcome)
-        return try withLockOfSection { try cancelStep(me, coach: c, closing) }
+        return try withLockOfSection(me) { try cancelStep(me, coach: c, closing) }
     }
 
     /// Under the lock, back from a wait or a commit: takes the section again, once no async task
@@ -161,7 +161,7 @@ extension _BatchEngine where Home: _BlockingHome {
         } catch {
             return 0
         }
-        if !holderKeepsLock {
+        if !keepsLock(me) {
             do { try home.lock() } catch { return 0 }
         }
         let left = exitSectionStep(me, coach: c)

@@ -37,6 +37,13 @@ extension _BatchEngine where Home: _WorkerHome {
         cbatch_atomic_load_u64(&core.pointee.holder) == me && holderState == .inside
     }
 
+    /// By the holder `me`: whether it holds the home's lock for its whole section — by the home's
+    /// own record where it keeps one (``_WorkerHome/ownKeepsLock(of:)``: the bit in
+    /// `holder_state` is a word another process can write, and a worker that believed a false
+    /// one would take a lock it holds, or step without it), by the bit otherwise.
+    @inlinable @inline(__always)
+    public func keepsLock(_ me: UInt64) -> Bool { home.ownKeepsLock(of: me) ?? holderKeepsLock }
+
     /// Under the lock: `me` holds the section, in `coach`, at `state` — and keeps the home's
     /// lock for the whole section when `keepsLock`. (The caller says which: while it waited,
     /// other holders wrote these fields.)
@@ -136,17 +143,17 @@ extension _BatchEngine where Home: _WorkerHome {
             where record.holdsSection(of: c, outcomeKeepsSection: outcomeKeepsSection):
                 let field = holder == me ? "core holder coach" : "core holder"
                 let says = holder == me ? "coach \(core.pointee.holder_coach)" : "token \(holder)"
-                let failure = home.holderFieldsFalse(
-                    field: field,
-                    detail: "names \(says), but worker \(me) of this process holds the section of coach \(c)")
-                abandonSection(me, record, failure: failure)
-                return failure
+                return abandonSection(me, record) {
+                    home.holderFieldsFalse(
+                        field: field,
+                        detail: "names \(says), but worker \(me) of this process holds the section of coach \(c)")
+                }
             case .noOutcome where record.holdsSection(of: c, outcomeKeepsSection: false):
-                let failure = home.holderFieldsFalse(
-                    field: "core holder state",
-                    detail: "says the holder has its outcome, but worker \(me) of this process has none yet")
-                abandonSection(me, record, failure: failure)
-                return failure
+                return abandonSection(me, record) {
+                    home.holderFieldsFalse(
+                        field: "core holder state",
+                        detail: "says the holder has its outcome, but worker \(me) of this process has none yet")
+                }
             default:
                 break
             }
@@ -159,16 +166,25 @@ extension _BatchEngine where Home: _WorkerHome {
     }
 
     /// The worker `me`, which holds the section of `record.coach` by its home's own record, found
-    /// the holder fields false: it leaves its batch as a worker that failed with `failure` — a
-    /// batch it is in before its outcome is closed (every worker of it gets
-    /// ``BatchError/workerFailed(_:)``), its exit is counted, the section is released and so is
-    /// the lock (which it keeps for its section, or takes for this step). Nothing of it hangs:
-    /// the others of its batch get an outcome, and the section and the lock are free.
+    /// the holder fields false: the home fails for good (`failing` records it), and the worker
+    /// leaves its batch as a worker that failed with that failure — a batch it is in before its
+    /// outcome is closed (every worker of it gets ``BatchError/workerFailed(_:)``), its exit is
+    /// counted, the section is released and so is the lock (which it keeps for its section, or
+    /// takes for this step). Nothing of it hangs: the others of its batch get an outcome, and
+    /// the section and the lock are free. Returns the failure.
     @usableFromInline
-    func abandonSection(_ me: UInt64, _ record: _OwnRecord, failure: Home.Failure) {
-        if !record.keepsLock {
-            do { try home.lock() } catch { return }  // it failed: this process stops using it
+    func abandonSection(_ me: UInt64, _ record: _OwnRecord, failing: () -> Home.Failure) -> Home.Failure {
+        // The lock before the failure is recorded: a failed home's lock gives up at once on a
+        // busy mutex (it stops waiting), and the batch would be left as it is.
+        var locked = record.keepsLock
+        if !locked {
+            do {
+                try home.lock()
+                locked = true
+            } catch {}
         }
+        let failure = failing()
+        guard locked else { return failure }  // the lock failed: this process stops using the home
         let c = record.coach
         if c >= 0 && c < coachCount && workersInside(c) > 0 {
             if record.phase == .entered && isFilling(c) { close(coach: c, .workerFailed(failure)) }
@@ -177,6 +193,7 @@ extension _BatchEngine where Home: _WorkerHome {
         sectionHolderGone()
         home.note(.idle, coach: c, token: me)
         home.unlock()
+        return failure
     }
 
     /// Traps with `misuse` when `me` holds the section already (enter twice); throws the home's
@@ -283,8 +300,8 @@ extension _BatchEngine {
     /// by the holder itself (its own write, with or without the lock), and by crash repair.
     @inlinable static var keepsLockBit: UInt32 { CBATCH_HOLDER_KEEPS_LOCK }
 
-    /// By the holder: whether it holds the home's lock for its whole section. Under the lock,
-    /// by anyone: whether the section's holder (if any) is the lock's holder too.
+    /// Under the lock, by anyone (crash repair): whether the section's holder (if any) is the
+    /// lock's holder too. The holder itself asks ``keepsLock(_:)``.
     @inlinable
     public var holderKeepsLock: Bool { core.pointee.holder_state & Self.keepsLockBit != 0 }
 

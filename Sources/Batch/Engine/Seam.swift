@@ -116,6 +116,10 @@ public protocol _WorkerHome: _BatchState {
     /// about to trap on the fields asks it first (`HolderState.swift`). Homes of this process own
     /// the fields and keep none.
     func ownRecord(of me: UInt64) -> _OwnRecord?
+    /// By the holder `me`: whether it keeps the lock for its whole section, by the home's own
+    /// record (``_OwnRecord/keepsLock``); `nil` when it keeps none. A cheaper
+    /// ``ownRecord(of:)`` for the hot path of `commit` and `exit`.
+    func ownKeepsLock(of me: UInt64) -> Bool?
     /// The section's holder fields were found false: the home's own record of a worker of this
     /// home contradicts `field` (`detail` says how). Records the failure — the home has failed
     /// for good — and returns it. Called only on a home that keeps own records.
@@ -131,6 +135,7 @@ extension _WorkerHome {
 
 extension _WorkerHome where Failure == Never {
     @inlinable public func ownRecord(of me: UInt64) -> _OwnRecord? { nil }
+    @inlinable public func ownKeepsLock(of me: UInt64) -> Bool? { nil }
     @inlinable public func holderFieldsFalse(field: String, detail: String) -> Never {
         preconditionFailure("a home without own records of its workers found its holder fields false")
     }

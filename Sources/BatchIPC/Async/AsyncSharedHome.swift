@@ -87,6 +87,7 @@ public final class _AsyncSharedHome<Result: BitwiseCopyable & Sendable>: _AsyncB
     /// The state changed without a phase change: a new crash snapshot (no slot's phase in it).
     public func stateChanged() { segment.saveSnapshot() }
     public func ownRecord(of me: UInt64) -> _OwnRecord? { segment.ownRecord(token: me) }
+    public func ownKeepsLock(of me: UInt64) -> Bool? { segment.ownKeepsLock(token: me) }
     public func holderFieldsFalse(field: String, detail: String) -> SharedBatchError {
         segment.holderFieldsFalse(field: field, detail: detail)
     }

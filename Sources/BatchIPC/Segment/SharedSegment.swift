@@ -109,9 +109,10 @@ public final class SharedSegment: @unchecked Sendable {
     /// and stores (the closing thread reads what workers write).
     @usableFromInline let localPhases: UnsafeMutablePointer<UInt32>
     /// Per participant slot, the rest of what this process knows of its worker there, apart from
-    /// the section's holder fields (``ownRecord(token:)``): the coach of its last phase with one,
-    /// and whether it keeps the mutex for its section. Written by that worker under the lock
-    /// (`note`), read by that worker only.
+    /// the section's holder fields (``ownRecord(token:)``): the coach it last entered (its
+    /// phases until it is idle are in that coach), and whether it keeps the mutex for that
+    /// section. Written by that worker under the lock when it enters (`note`), read by that
+    /// worker only.
     @usableFromInline let localSections: UnsafeMutablePointer<(coach: Int32, keepsLock: Bool)>
     /// Where this process's announcements go while it is not attached (before a coordinator, or
     /// after `close()`): process memory, so that a late `queueIn` never counts on an entry that

@@ -27,6 +27,15 @@ extension SharedSegment {
             keepsLock: section.keepsLock)
     }
 
+    /// By the worker `token` of this process, inside its section: whether it keeps the mutex for
+    /// it, as it recorded when it entered.
+    @inlinable @inline(__always)
+    func ownKeepsLock(token: UInt64) -> Bool? {
+        let s = Int(truncatingIfNeeded: token & 0xffff) &- 1
+        guard UInt(bitPattern: s) < UInt(slotCount) else { return nil }
+        return localSections[s].keepsLock
+    }
+
     /// The section's holder fields were found false by a worker of this process: the segment is
     /// corrupt (recorded; this process stops using it).
     func holderFieldsFalse(field: String, detail: String) -> SharedBatchError {
@@ -43,13 +52,12 @@ extension SharedSegment {
         // (queued and idle after queueOut come without it; idle after a busy enter changed nothing.)
         if phase != .queued && c >= 0 {
             cshm_atomic_store_u32(localPhases + s, phase.rawValue)
-            // The holder fields, just written by this worker's step (``ownRecord(token:)``).
+            // The holder fields, just written by this worker's entering step (``ownRecord(token:)``;
+            // the coach of its later phases is the same until it is idle).
             if phase == .entered {
                 localSections[s] = (
                     Int32(truncatingIfNeeded: c), coreP.pointee.holder_state & CBATCH_HOLDER_KEEPS_LOCK != 0
                 )
-            } else {
-                localSections[s].coach = Int32(truncatingIfNeeded: c)
             }
             // One C call: the checkpoint (with the new phase), then the slot's phase and coach.
             cshm_note_locked(
