@@ -53,7 +53,7 @@ public final class _LocalHome<Result>: _LocalOutcomes, _FutexHome, @unchecked Se
 
     /// Releases the mutex, then issues the wakes owed: a thread woken while the waker still held
     /// the mutex would only block on it again.
-    @inlinable
+    @inlinable @inline(__always)
     public func unlock() {
         let owed = futex.takeOwedWakes()
         let rc = pthread_mutex_unlock(mutex)

@@ -106,12 +106,15 @@ extension _LocalOutcomes {
         outcomes[coach] = .failure(closing.error)
     }
 
+    /// Read in place: a copy of the stored `Result` (and its destruction) costs two outlined
+    /// calls per op.
     @inlinable
     public func result(coach: Int) throws -> Result {
-        guard let outcome = outcomes[coach] else {
-            preconditionFailure("result read before it was published")
+        switch outcomes[coach] {
+        case .success(let value)?: return value
+        case .failure(let error)?: throw error
+        case nil: preconditionFailure("result read before it was published")
         }
-        return try outcome.get()
     }
 
     @inlinable
