@@ -187,7 +187,7 @@ extension _BatchEngine where Home: _AsyncBatchHome {
             // Publishing needs the mutex, not the section: like every worker of a published
             // batch, the committer reads the outcome and exits without it.
             try home.lock()
-            publish(outcome, coach: c, took: took)
+            publish(consume outcome, coach: c, took: took)
             let result = Swift.Result { try home.result(coach: c) }
             if inPlace {
                 holderState = .decided  // it kept the section: it exits with it

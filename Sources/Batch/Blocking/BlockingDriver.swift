@@ -116,7 +116,7 @@ extension _BatchEngine where Home: _BlockingHome {
                 let outcome = home.runCommit(coach: c)
                 let took = measure ? cbatch_now_ns() &- start : -1
                 if !keepsLock { try home.lock() }
-                publish(outcome, coach: c, took: took)
+                publish(consume outcome, coach: c, took: took)
                 // It kept the section throughout: the outcome is its to take (the `.ready` step).
                 return takeOutcome(me, coach: c)
             case .commit(let measure, inPlace: false):
@@ -128,7 +128,7 @@ extension _BatchEngine where Home: _BlockingHome {
                 let took = measure ? cbatch_now_ns() &- start : -1
                 try home.lock()
                 try retakeSection(me, coach: c, keepsLock: keepsLock)
-                publish(outcome, coach: c, took: took)
+                publish(consume outcome, coach: c, took: took)
             }
         }
     }

@@ -98,7 +98,7 @@ extension _LocalOutcomes {
 
     @inlinable
     public func publish(_ outcome: consuming Outcome, coach: Int) {
-        outcomes[coach] = outcome
+        outcomes[coach] = consume outcome
     }
 
     @inlinable

@@ -140,7 +140,7 @@ extension _BatchEngine {
     @inlinable @inline(__always)
     public func publish(_ outcome: consuming Home.Outcome, coach c: Int, took: Int64 = -1) {
         if took >= 0 { recordCommit(nanos: took) }
-        home.publish(outcome, coach: c)
+        home.publish(consume outcome, coach: c)
         markReady(c)
         if policy.serialCommits { wakeOtherCommitters(except: c) }
     }

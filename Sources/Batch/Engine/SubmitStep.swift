@@ -120,7 +120,7 @@ extension _BatchEngine where Home: _WorkerHome {
     public func finishSubmission(_ outcome: consuming Home.Outcome, coach c: Int, took: Int64, me: UInt64)
         -> Swift.Result<Home.Result, any Error>
     {
-        publish(outcome, coach: c, took: took)
+        publish(consume outcome, coach: c, took: took)
         let result = Swift.Result { try home.result(coach: c) }
         _ = exitStep(coach: c)
         home.note(.idle, coach: c, token: me)
