@@ -96,9 +96,12 @@ extension _LocalOutcomes {
     @inlinable public func note(_ phase: WorkerPhase, coach: Int) {}
     @inlinable public func note(_ phase: WorkerPhase, coach: Int, token: UInt64) {}
 
+    /// The store is `nil` here (reset by the last exit of the coach's previous batch): it is
+    /// initialized over, without the outlined destruction of the old value an assignment costs.
     @inlinable
     public func publish(_ outcome: consuming Outcome, coach: Int) {
-        outcomes[coach] = consume outcome
+        assert(outcomes[coach] == nil, "an outcome published over another")
+        (outcomes + coach).initialize(to: consume outcome)
     }
 
     @inlinable
