@@ -77,7 +77,7 @@ public final class _SharedHome<Result: BitwiseCopyable & Sendable>: _FutexHome, 
     }
     /// The token names the slot (`serial << 16 | slot + 1`, see `reserveSlot`): no lookup.
     @inlinable @inline(__always) public func note(_ phase: WorkerPhase, coach: Int, token: UInt64) {
-        segment.note(phase, coach: coach, slot: Int(truncatingIfNeeded: token & 0xffff) &- 1)
+        segment.note(phase, coach: coach, slot: SharedSegment.slotIndex(ofToken: token))
     }
     /// The state changed without a phase change: a new crash snapshot (no slot's phase in it).
     @inlinable public func stateChanged() { segment.saveSnapshot() }

@@ -92,7 +92,7 @@ public final class _AsyncSharedHome<Result: BitwiseCopyable & Sendable>: _AsyncB
         segment.holderFieldsFalse(field: field, detail: detail)
     }
     public var failure: SharedBatchError? { segment.failure }
-    static func slot(of token: UInt64) -> Int? { token == 0 ? nil : Int(truncatingIfNeeded: token & 0xffff) - 1 }
+    static func slot(of token: UInt64) -> Int? { token == 0 ? nil : SharedSegment.slotIndex(ofToken: token) }
 
     public func beginBatch(coach: Int) { cbatch_atomic_store_u64(segment.arenaUsedP(coach), 0) }
     public func result(coach: Int) throws -> Result { try segment.load(coach: coach) }

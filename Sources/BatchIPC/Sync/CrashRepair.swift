@@ -126,7 +126,7 @@ extension SharedSegment {
     /// The slot a token names (`serial << 16 | slot + 1`, see `reserveSlot`), if it is below
     /// `high` and still holds that token.
     func slot(ofToken token: UInt64, below high: Int) -> Int? {
-        let s = Int(token & 0xffff) - 1
+        let s = Self.slotIndex(ofToken: token)
         guard token != 0 && s >= 0 && s < high && slotsP[s].token == token else { return nil }
         return s
     }

@@ -90,6 +90,11 @@ extension SharedSegment {
         return found
     }
 
+    /// The slot a token of this segment names (`serial << 16 | slot + 1`, see ``claimSlot()``):
+    /// -1 for token 0. Not bounded: the caller checks it against the table.
+    @inlinable @inline(__always)
+    static func slotIndex(ofToken token: UInt64) -> Int { Int(truncatingIfNeeded: token & 0xffff) &- 1 }
+
     /// Under the lock, attached: claims a free slot of the participant table for this process,
     /// idle — after reclaiming the slots of dead processes when none is free —; `nil` when the
     /// table is full. Its token is `serial << 16 | slot + 1`: unique among the slot's uses, and

@@ -17,7 +17,7 @@ extension SharedSegment {
     /// low 16 bits, `serial << 16 | slot + 1`) apart from the section's holder fields; a worker
     /// with no slot is idle.
     func ownRecord(token: UInt64) -> _OwnRecord {
-        let s = Int(truncatingIfNeeded: token & 0xffff) &- 1
+        let s = Self.slotIndex(ofToken: token)
         guard UInt(bitPattern: s) < UInt(slotCount) else {
             return _OwnRecord(phase: .idle, coach: -1, keepsLock: false)
         }
@@ -31,7 +31,7 @@ extension SharedSegment {
     /// it, as it recorded when it entered.
     @inlinable @inline(__always)
     func ownKeepsLock(token: UInt64) -> Bool? {
-        let s = Int(truncatingIfNeeded: token & 0xffff) &- 1
+        let s = Self.slotIndex(ofToken: token)
         guard UInt(bitPattern: s) < UInt(slotCount) else { return nil }
         return localSections[s].keepsLock
     }
