@@ -110,11 +110,13 @@ extension SharedSegment {
         {
             return
         }
-        throw sectionFieldsFalse(me, coach: coach, what)
+        throw checkSectionFailed(me, coach: coach, what)
     }
 
+    /// The cold path of ``checkSection(_:coach:_:)``: the engine's rule (``_OwnRecord/holdsSection(of:outcomeKeepsSection:)``)
+    /// without leaving the batch — the worker's `exit` does that.
     @inline(never)
-    func sectionFieldsFalse(_ me: UInt64, coach: Int, _ what: StaticString) -> SharedBatchError {
+    func checkSectionFailed(_ me: UInt64, coach: Int, _ what: StaticString) -> SharedBatchError {
         if ownRecord(token: me).holdsSection(of: coach, outcomeKeepsSection: false) {
             return holderFieldsFalse(
                 field: "core holder",

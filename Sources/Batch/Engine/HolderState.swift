@@ -125,7 +125,7 @@ extension _BatchEngine where Home: _WorkerHome {
     /// would trap. Asks the home first:
     /// - its own record of `me` (``_WorkerHome/ownRecord(of:)``) bears the claim out: the fields
     ///   are another process's write. The home fails for good (a corrupt segment), and `me`
-    ///   leaves its batch as a worker that failed (``abandonSection(_:_:failure:)``). Returns
+    ///   leaves its batch as a worker that failed (``abandonSection(_:_:failing:)``). Returns
     ///   the failure: the call reports it instead of trapping.
     /// - the home failed already: returns its failure (it cannot tell a misuse any more).
     /// - otherwise, a misuse: traps with `misuse`, or `wrongCoach` when the fields name `me` in
@@ -138,24 +138,28 @@ extension _BatchEngine where Home: _WorkerHome {
     ) -> Home.Failure {
         if let record = home.ownRecord(of: me) {
             let holder = holder
+            // What the fields say that the record contradicts, if they say anything.
+            let falseField: (field: String, detail: String)?
             switch claim {
             case .holds(let outcomeKeepsSection)
             where record.holdsSection(of: c, outcomeKeepsSection: outcomeKeepsSection):
-                let field = holder == me ? "core holder coach" : "core holder"
                 let says = holder == me ? "coach \(core.pointee.holder_coach)" : "token \(holder)"
-                return abandonSection(me, record) {
-                    home.holderFieldsFalse(
-                        field: field,
-                        detail: "names \(says), but worker \(me) of this process holds the section of coach \(c)")
-                }
+                falseField = (
+                    holder == me ? "core holder coach" : "core holder",
+                    "names \(says), but worker \(me) of this process holds the section of coach \(c)"
+                )
             case .noOutcome where record.holdsSection(of: c, outcomeKeepsSection: false):
-                return abandonSection(me, record) {
-                    home.holderFieldsFalse(
-                        field: "core holder state",
-                        detail: "says the holder has its outcome, but worker \(me) of this process has none yet")
-                }
+                falseField = (
+                    "core holder state",
+                    "says the holder has its outcome, but worker \(me) of this process has none yet"
+                )
             default:
-                break
+                falseField = nil
+            }
+            if let falseField {
+                return abandonSection(me, record) {
+                    home.holderFieldsFalse(field: falseField.field, detail: falseField.detail)
+                }
             }
         }
         if let failure = home.failure { return failure }
