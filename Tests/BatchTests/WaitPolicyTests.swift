@@ -137,6 +137,48 @@ struct WaitPolicyTests {
         #expect(estimate < 10_000_000_000)
     }
 
+    @Test("the estimate follows a lower sample fast and a higher one slowly")
+    func estimateRule() {
+        let longest: Int64 = 10_000_000_000
+        func next(_ old: Int64, _ sample: Int64) -> Int64 {
+            _WaitPolicy.nextCommitEstimate(old, sample: sample, longest: longest)
+        }
+        #expect(next(0, 40) == 40)  // the first sample, as it is
+        #expect(next(0, -5) == 1)  // clamped
+        #expect(next(0, .max) == longest)
+        #expect(next(-7, 40) == 40)  // a segment's value is clamped too
+        #expect(next(1_000, 200) == 600)  // half way down
+        // A commit of 40 ns timed across a preemption (100 µs): at most 250 ns up, still a
+        // commit run in place (at most 2 µs).
+        #expect(next(40, 100_000) == 290)
+        #expect(next(8_000, 100_000) == 10_000)  // at most a quarter up
+        #expect(next(8_000, 9_000) == 8_250)  // a quarter of the gap
+        // A real rise shows in every sample: tenfold within eleven.
+        var estimate: Int64 = 100_000
+        for _ in 0..<11 { estimate = next(estimate, 1_000_000_000) }
+        #expect(estimate >= 1_000_000)
+    }
+
+    @Test("one commit timed across a long stall does not make a cheap commit look slow")
+    func outlierSampleMovesLittle() throws {
+        let calls = Atomic<Int>(0)
+        // Call 65 is the first measured one after the first call: a lone, uncontended commit is
+        // timed 1 in 64. It stalls for 20 ms, as a preempted committer would.
+        let coordinator = Coordinator<Int> {
+            if calls.add(1, ordering: .relaxed).newValue == 65 {
+                var pause = timespec(tv_sec: 0, tv_nsec: 20_000_000)
+                nanosleep(&pause, nil)
+            }
+            return 0
+        }
+        _ = try coordinator.batch { try $0.commit() }
+        let before = coordinator._engine.commitEstimate
+        for _ in 0..<64 { _ = try coordinator.batch { try $0.commit() } }
+        let after = coordinator._engine.commitEstimate
+        #expect(after > before, "the stalled commit was not measured: \(before) → \(after) ns")
+        #expect(after <= before + max(before, 1_000) / 4, "\(before) → \(after) ns after one 20 ms sample")
+    }
+
     @Test("async: a commit that costs nothing never waits; strict does", arguments: AsyncTestHome.allCases)
     func asyncWaiting(_ home: AsyncTestHome) async throws {
         let ledger = Ledger()

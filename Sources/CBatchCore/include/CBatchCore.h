@@ -86,8 +86,8 @@ typedef struct cbatch_channel {
 
 /* What the waiting policy measures, per coordinator (Sources/Batch/Engine/WaitPolicy.swift). */
 typedef struct cbatch_policy {
-    /* Estimated duration of the commit function in ns: an exponentially weighted average (weight
-     * 1/4) of measured commits; 0 until one is measured. Under the lock. */
+    /* Estimated duration of the commit function in ns, from measured commits: quick to fall,
+     * slow to rise (_WaitPolicy.nextCommitEstimate); 0 until one is measured. Under the lock. */
     int64_t commit_ns;
     /* Workers of the most recently closed batch (any coach); 0 before the first. Under the lock. */
     int32_t last_batch;
