@@ -65,7 +65,7 @@ public final class _AsyncSharedHome<Result: BitwiseCopyable & Sendable>: _AsyncB
     }
     public func returnSeat(_ token: UInt64) { tasks.seats.give(back: token) }
 
-    public func lock() throws(SharedBatchError) { try segment.lockForStep() }
+    public func lock() throws(SharedBatchError) { try segment.lock() }
     public func unlock() { segment.unlock() }
     public func wake(_ channel: Int, all: Bool) { segment.wake(channel, all: all) }
 

@@ -54,7 +54,7 @@ final class TaskSeats: @unchecked Sendable {
             return token
         }
         if let kept { return kept }
-        try segment.lockForStep()
+        try segment.lock()
         let claimed: (slot: Int, token: UInt64)?
         do throws(SharedBatchError) {
             claimed = try segment.claimSlot()
@@ -125,7 +125,7 @@ final class TaskSeats: @unchecked Sendable {
             return (nil, true)
         }
         waiter?.resume(returning: .seat(token))
-        guard release, (try? segment.lockForStep()) != nil else { return }
+        guard release, (try? segment.lock()) != nil else { return }
         // Only an idle seat goes back (every caller returns one after its exit, or one that never
         // entered): crash repair relies on a freed slot having been idle.
         if let slot = segment.slot(ofToken: token, below: segment.slotHigh),

@@ -19,31 +19,29 @@ extension SharedSegment {
     /// consistent state.
     ///
     /// The uncontended path is one `pthread_mutex_trylock` (after a compare of the mutex's kind:
-    /// glibc asserts on some kinds another process could write); only a taken, dead or refused
-    /// lock goes to ``lockSlow(_:)``.
+    /// glibc asserts on some kinds another process could write). A holder keeps the mutex for a
+    /// step of the engine (microseconds) — or, in a segment without async workers, for a blocking
+    /// worker's section, which is usually as short — so a taken mutex is tried again for about
+    /// 16 µs (64 attempts, 16 pauses apart) before ``lockSlow(_:)`` sleeps on it, as an adaptive
+    /// pthread mutex does: a robust one sleeps in the kernel at once, and a futex sleep and
+    /// wake-up costs 5–25 µs on a typical server and more on a virtual machine. Measured with two
+    /// processes and a 50 µs commit: the worker just served slept on the mutex while its peer held
+    /// it for a step, came back too late to join the next batch, and batches made 1.4–1.6 workers
+    /// instead of 1.9 (docs/BENCHMARKS.md). Tasks take it the same way: a task never waits on the
+    /// mutex for another worker's batch or section (where async workers take part, every holder
+    /// keeps it for one step; those waits suspend the task).
     /// - Throws: ``SharedBatchError/corruptSegment(name:field:detail:)`` (this process then
     ///   stops using the segment: ``failure``).
     @inlinable
     func lock() throws(SharedBatchError) {
         let rc = cshm_mutex_trylock_kind(mutexP, mutexKind)
         if rc == 0 { return }
-        try lockSlow(rc)
+        try lockContended(rc)
     }
 
-    /// Takes the segment mutex for a task: where async workers take part, every holder keeps it
-    /// for one step only (microseconds), so a task that finds it taken tries again a few times
-    /// before it waits for it like a thread — it never waits for another worker's batch or
-    /// section on the mutex (those waits suspend the task).
-    /// - Throws: as ``lock()``.
-    @inlinable
-    func lockForStep() throws(SharedBatchError) {
-        let rc = cshm_mutex_trylock_kind(mutexP, mutexKind)
-        if rc == 0 { return }
-        try lockForStepSlow(rc)
-    }
-
+    /// The lock, taken by another: tries again for a while, then waits like ``lockSlow(_:)``.
     @usableFromInline @inline(never)
-    func lockForStepSlow(_ first: Int32) throws(SharedBatchError) {
+    func lockContended(_ first: Int32) throws(SharedBatchError) {
         var rc = first
         for _ in 0..<64 where rc == EBUSY {
             for _ in 0..<16 { cbatch_cpu_relax() }
