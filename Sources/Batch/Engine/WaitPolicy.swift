@@ -186,10 +186,10 @@ extension _BatchEngine {
     }
 
     /// Under the lock: the caller closes a filling batch to commit it. Returns whether to time
-    /// the commit function: when nothing is measured yet, always when others took part (their
-    /// waits depend on the estimate), every 64th time for a lone, uncontended commit (reading
-    /// the clock twice costs about as much as the rest of such an op), never with an assumed
-    /// cost.
+    /// the commit function: when nothing is measured yet, always when others took part in the
+    /// batch (their waits depend on the estimate), every 8th time for a lone commit while others
+    /// are announced, every 64th time for a lone, uncontended one (reading the clock twice costs
+    /// about as much as the rest of such an op), never with an assumed cost.
     @inlinable @inline(__always)
     func closeForCommit(_ c: Int, contended: Bool) -> Bool {
         let co = coach(c)
@@ -198,7 +198,7 @@ extension _BatchEngine {
         let state = home.policyState
         state.pointee.last_batch = Int32(truncatingIfNeeded: workers)
         if policy.assumedNanos >= 0 { return false }
-        if contended || workers > 1 || state.pointee.unmeasured >= 63 || state.pointee.commit_ns <= 0 {
+        if workers > 1 || state.pointee.unmeasured >= (contended ? 7 : 63) || state.pointee.commit_ns <= 0 {
             state.pointee.unmeasured = 0
             return true
         }
