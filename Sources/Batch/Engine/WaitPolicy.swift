@@ -93,13 +93,13 @@ extension _WaitPolicy {
     ///
     /// The first sample is taken as it is. Then the estimate goes half way down to a lower
     /// sample, and a quarter of the way up to a higher one, by at most a quarter of itself (or
-    /// 250 ns, so that a tiny estimate can grow). A
-    /// commit timed across a preemption or an interrupt reads many times its cost — with more
-    /// runnable threads than CPUs, a worker the committer woke often preempts it (measured: at
-    /// 8 threads on 2 CPUs, 1 sample in 300 of a 40 ns commit read 15–100 µs; at 32 threads,
-    /// half the samples of a 5 µs commit read 20–200 µs) — and one such sample must not make
-    /// a cheap commit look worth waiting for. A real rise shows in every sample: it doubles
-    /// the estimate in four samples, tenfold in eleven.
+    /// 250 ns, so that a tiny estimate can grow). A commit timed across a preemption or an
+    /// interrupt reads many times its cost — with more runnable threads than CPUs, a worker the
+    /// committer woke often preempts it (measured: at 8 threads on 2 CPUs, 1 sample in 300 of a
+    /// 40 ns commit read 15–100 µs; at 32 threads, half the samples of a 5 µs commit read
+    /// 20–200 µs) — and one such sample must not make a cheap commit look worth waiting for. A
+    /// real rise shows in every sample: it doubles the estimate in four samples, tenfold in
+    /// eleven.
     @inlinable
     public static func nextCommitEstimate(_ old: Int64, sample: Int64, longest: Int64) -> Int64 {
         let sample = min(max(1, sample), longest)

@@ -26,7 +26,7 @@ extension SharedSegment {
     /// pthread mutex does: a robust one sleeps in the kernel at once, and a futex sleep and
     /// wake-up costs 5–25 µs on a typical server and more on a virtual machine. Measured with two
     /// processes and a 50 µs commit: the worker just served slept on the mutex while its peer held
-    /// it for a step, came back too late to join the next batch, and batches made 1.4–1.6 workers
+    /// it for a step, came back too late to join the next batch, and batches made 1.3–1.7 workers
     /// instead of 1.9 (docs/BENCHMARKS.md). Tasks take it the same way: a task never waits on the
     /// mutex for another worker's batch or section (where async workers take part, every holder
     /// keeps it for one step; those waits suspend the task).
