@@ -70,7 +70,9 @@ public final class _SharedHome<Result: BitwiseCopyable & Sendable>: _FutexHome, 
     @inlinable public func queueIn() -> Int { segment.queueIn() }
     @inlinable public func queueOut() -> Int { segment.queueOut() }
     @inlinable public var queueLength: Int { segment.queueLength }
-    @inlinable public func leaveQueue() -> Int { segment.leaveQueue(threadCounts: true) }
+    @inlinable public func leaveQueue(needLength: Bool) -> Int {
+        segment.leaveQueue(threadCounts: true, needLength: needLength)
+    }
     @inlinable @inline(__always) public func note(_ phase: WorkerPhase, coach: Int) {
         let slot = segment.mySlot()
         if slot >= 0 { segment.note(phase, coach: coach, slot: slot) }  // -1: no slot, it will not enter

@@ -90,7 +90,9 @@ extension _LocalOutcomes {
     /// Exact under the lock.
     @inlinable public var queueLength: Int { Int(cbatch_queue_length(&core.pointee.queue, memory.departed)) }
     /// Under the lock: no read-modify-write.
-    @inlinable public func leaveQueue() -> Int { Int(cbatch_queue_depart(&core.pointee.queue, memory.departed)) }
+    @inlinable public func leaveQueue(needLength: Bool) -> Int {
+        Int(cbatch_queue_depart(&core.pointee.queue, memory.departed))
+    }
 
     @inlinable public func beginBatch(coach: Int) {}
     @inlinable public func note(_ phase: WorkerPhase, coach: Int) {}

@@ -84,8 +84,10 @@ public protocol _WorkerHome: _BatchState {
     /// The number of announced workers; exact under the lock.
     var queueLength: Int { get }
     /// Under the lock: the calling worker, which announced itself, enters a coach or gives up and
-    /// stops counting as coming. Returns the queue length after the change.
-    func leaveQueue() -> Int
+    /// stops counting as coming. Returns the queue length after the change when `needLength`;
+    /// otherwise any number not below 0 (a home whose length is a sum need not compute it).
+    /// Negative when the caller had not announced itself (the engine traps on that misuse).
+    func leaveQueue(needLength: Bool) -> Int
 
     /// Under the lock, on a ready coach: the published result, or its error thrown.
     func result(coach: Int) throws -> Result

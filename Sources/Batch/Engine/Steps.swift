@@ -43,7 +43,8 @@ extension _BatchEngine where Home: _WorkerHome {
         if choice >= 0 {
             if queued {
                 queued = false
-                if leaveQueue() == 0 { wakeOtherCommitters(except: choice) }
+                let others = hasOtherCoaches(than: choice)
+                if leaveQueue(needLength: others) == 0 && others { wakeCommitters(except: choice) }
             }
             let co = coach(choice)
             let index = Int(co.pointee.count)
@@ -54,16 +55,17 @@ extension _BatchEngine where Home: _WorkerHome {
         if queued && (!blocking || anyFree) {
             // Giving up, or refused while batches fill: stop holding those batches up.
             queued = false
-            _ = leaveQueue()
+            _ = leaveQueue(needLength: false)
             wakeOtherCommitters(except: -1)
         }
         return blocking ? .wait(waitToEnter(cap: yieldCap)) : .busy
     }
 
-    /// Under the lock: the caller stops counting as coming.
+    /// Under the lock: the caller stops counting as coming. Returns the queue length after,
+    /// when `needLength` (otherwise a number not below 0: a home whose length is a sum skips it).
     @inlinable
-    func leaveQueue() -> Int {
-        let left = home.leaveQueue()
+    func leaveQueue(needLength: Bool) -> Int {
+        let left = home.leaveQueue(needLength: needLength)
         precondition(left >= 0, _Misuse.enterWithoutQueueIn.description)
         return left
     }
@@ -123,9 +125,12 @@ extension _BatchEngine {
     /// coach commit; wake one waiter per coach to re-check.
     @inlinable @inline(__always)
     public func wakeOtherCommitters(except skip: Int) {
-        if coachCount == 1 && skip == 0 { return }  // a Coordinator: nobody else to wake
-        wakeCommitters(except: skip)
+        if hasOtherCoaches(than: skip) { wakeCommitters(except: skip) }
     }
+
+    /// Whether a coach other than `skip` exists (a Coordinator's one coach is coach 0).
+    @inlinable @inline(__always)
+    func hasOtherCoaches(than skip: Int) -> Bool { coachCount != 1 || skip != 0 }
 
     @inlinable
     func wakeCommitters(except skip: Int) {

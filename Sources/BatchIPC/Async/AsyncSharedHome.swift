@@ -72,7 +72,9 @@ public final class _AsyncSharedHome<Result: BitwiseCopyable & Sendable>: _AsyncB
     public func queueIn() -> Int { segment.queueInForTask() }
     public func queueOut() -> Int { segment.queueOutForTask() }
     public var queueLength: Int { segment.queueLength }
-    public func leaveQueue() -> Int { segment.leaveQueue(threadCounts: false) }
+    public func leaveQueue(needLength: Bool) -> Int {
+        segment.leaveQueue(threadCounts: false, needLength: needLength)
+    }
 
     /// A task's phase lives in its seat: before it has one (queued, or idle after leaving the
     /// queue) there is nothing to record — the process's queue counter is what crash repair

@@ -21,9 +21,10 @@ extension SharedSegment {
 
     /// Under the lock: an announced worker of this process stops counting — it enters, or gives
     /// up waiting to enter. No read-modify-write: only the lock's holder writes `departed`.
-    /// Negative as ``queueOut()`` (or its task form, without `threadCounts`) is.
+    /// Negative as ``queueOut()`` (or its task form, without `threadCounts`) is; otherwise the
+    /// queue's length after, or 0 when not `needLength` (the sum over processes is skipped).
     @inlinable
-    func leaveQueue(threadCounts: Bool) -> Int {
+    func leaveQueue(threadCounts: Bool, needLength: Bool) -> Int {
         let p = Int(myProc.load(ordering: .relaxed))
         let mine: Int64
         if p >= 0 {
@@ -37,7 +38,7 @@ extension SharedSegment {
             thread = cache[0].queued
         }
         if mine < 0 { return queueCounterBelowZero(mine, thread: thread) }
-        return queueLength
+        return needLength ? queueLength : 0
     }
 
     /// Lock free: announce a worker of this process (the calling thread counts it too).
