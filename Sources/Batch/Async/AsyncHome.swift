@@ -23,6 +23,16 @@ public final class _AsyncHome<Result: Sendable>: _AsyncBatchHome, _LocalOutcomes
     @usableFromInline let state: UnsafeMutablePointer<_AsyncSectionState<Outcome>>
     /// Names waits, so that a cancellation handler can find its waiter. Any thread, atomic.
     @usableFromInline let nextWaiter = Atomic<UInt64>(1)
+    /// Who has the section, for tasks that spin before they park (``spinWhileOwned()``):
+    /// ``sectionFree``, ``sectionRunning`` (a task took it and runs) or ``sectionHandedOver`` (a
+    /// parked task was handed it and has not run yet: a spinner would only keep a thread from
+    /// it). Written with `mutex` held wherever `state.owned` changes, and by a task handed the
+    /// section once it runs (it owns the section: nobody else writes the hint meanwhile); read
+    /// without the mutex. A hint only: whoever takes the section decides under the mutex.
+    @usableFromInline let sectionHint = Atomic<UInt8>(0)
+    @usableFromInline static var sectionFree: UInt8 { 0 }
+    @usableFromInline static var sectionRunning: UInt8 { 1 }
+    @usableFromInline static var sectionHandedOver: UInt8 { 2 }
     /// The user's commit function, called with the coach. Immutable.
     @usableFromInline let commitFunction: @Sendable (_ coach: Int) async throws -> Result
 
@@ -123,9 +133,11 @@ public final class _AsyncHome<Result: Sendable>: _AsyncBatchHome, _LocalOutcomes
     func handOff() {
         if let next = state.pointee.nextForSection() {
             state.pointee.owned = true
+            sectionHint.store(Self.sectionHandedOver, ordering: .relaxed)
             state.pointee.pending.append((next.continuation, .section))
         } else {
             state.pointee.owned = false
+            sectionHint.store(Self.sectionFree, ordering: .relaxed)
         }
     }
 
@@ -141,7 +153,31 @@ public final class _AsyncHome<Result: Sendable>: _AsyncBatchHome, _LocalOutcomes
     func tryAcquire() -> Bool {
         if state.pointee.owned { return false }
         state.pointee.owned = true
+        sectionHint.store(Self.sectionRunning, ordering: .relaxed)
         return true
+    }
+
+    /// Not under the mutex, by a task that found the section taken by another task, with no
+    /// task parked for it: waits for a running owner to release it, up to
+    /// ``_WaitPolicy/sectionSpinNanos``, instead of parking at once. Such an owner most likely
+    /// runs on another thread through a step or a section that does not suspend, and releases
+    /// it within a microsecond or so; a parked task costs a resume that often wakes a sleeping
+    /// pool thread (a futex wake and a context switch: 5–25 µs here). Returns whether the
+    /// section was seen free (the caller then tries to take it); `false` at once when it is
+    /// handed to a task that has not run yet.
+    @inlinable
+    func spinWhileOwned() -> Bool {
+        let deadline = cbatch_now_ns() &+ _WaitPolicy.sectionSpinNanos
+        while true {
+            for _ in 0..<16 {
+                switch sectionHint.load(ordering: .relaxed) {
+                case Self.sectionFree: return true
+                case Self.sectionRunning: cbatch_cpu_relax()
+                default: return false
+                }
+            }
+            if cbatch_now_ns() >= deadline { return false }
+        }
     }
 
     @inlinable
@@ -216,22 +252,27 @@ public final class _AsyncHome<Result: Sendable>: _AsyncBatchHome, _LocalOutcomes
     ) async -> _Driven<T, Result> {
         var mine = alreadyOwned
         // Fast path, no continuation: the section is free (or ours) and the step does not wait.
-        lock()
-        if mine || tryAcquire() {
-            mine = true
-            switch step() {
-            case .keep(let value):
-                unlock()
-                return .done(value)
-            case .release(let value):
-                giveUpSection()
-                unlock()
-                return .done(value)
-            case .wait:
-                break  // run the step again below, atomically with parking
+        // Taken by another task, with no task parked for it: once more after a short spin.
+        for attempt in 0..<2 {
+            lock()
+            if mine || tryAcquire() {
+                mine = true
+                switch step() {
+                case .keep(let value):
+                    unlock()
+                    return .done(value)
+                case .release(let value):
+                    giveUpSection()
+                    unlock()
+                    return .done(value)
+                case .wait:
+                    break  // run the step again below, atomically with parking
+                }
             }
+            let spin = !mine && attempt == 0 && state.pointee.sectionWaiterCount == 0
+            unlock()
+            if !spin || !spinWhileOwned() { break }
         }
-        unlock()
         while true {
             var done: _SectionStep<T>? = nil
             let id = nextWaiter.add(1, ordering: .relaxed).newValue
@@ -295,7 +336,10 @@ public final class _AsyncHome<Result: Sendable>: _AsyncBatchHome, _LocalOutcomes
             case .cancelled: return .cancelled
             case .released: return .released
             case .exited(let outcome): return .exited(outcome)
-            case .section: mine = true  // woken with the section: run the step again
+            case .section:
+                // Handed the section: it runs now (a spinner may wait for it); run the step again.
+                mine = true
+                sectionHint.store(Self.sectionRunning, ordering: .relaxed)
             }
         }
     }
