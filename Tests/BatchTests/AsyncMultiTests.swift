@@ -122,4 +122,58 @@ import Testing
         #expect(try await multi.commit(coach: coach) == 10)
         #expect(multi.exit(coach: coach) == 0)
     }
+
+    /// The waiters of a published batch get its outcome without the critical section: while a
+    /// task holds the section (suspended inside a batch of the other coach), the worker that
+    /// waited in commit for its batch's committer returns. (Handed the section in turn instead,
+    /// it would wait for that task to exit.)
+    @Test(.timeLimit(.minutes(1)))
+    func publishedWaitersDoNotNeedTheSection() async throws {
+        let states = (0..<2).map { _ in AsyncItems() }
+        let ledger = AsyncLedger()
+        let commitGate = AsyncGate()
+        // A slow commit (assumed): the first worker waits in commit for the announced second one.
+        let multi = AsyncMulti<[Int]>(
+            coaches: 2, waiting: BatchWaiting(rule: .adaptive, assumedCommitCost: .seconds(30))
+        ) { coach in
+            if coach == 0 { await commitGate.wait() }
+            return ledger.record(states[coach].items)
+        }
+        let returned = Locked(0)
+        let add: @Sendable (Int, AsyncGate?) async throws -> [Int] = { item, gate in
+            try await multi.batch { section in
+                let state = states[section.coach]
+                if section.isFirst { state.items.removeAll() }
+                state.items.append(item)
+                await gate?.wait()
+                return try await section.commit()
+            }
+        }
+        let firstInside = AsyncGate()
+        let first = Task {
+            defer { returned.withLock { $0 += 1 } }
+            return try await add(1, firstInside)
+        }
+        await awaitCondition("the first worker is inside") { firstInside.waiting == 1 }
+        let second = Task {
+            defer { returned.withLock { $0 += 1 } }
+            return try await add(2, nil)
+        }
+        await awaitCondition("the second worker is announced") { multi.queueLength == 1 }
+        firstInside.open()
+        // The first waits in commit for the second, which enters and commits coach 0's batch.
+        await awaitCondition("coach 0's commit function runs") { commitGate.waiting == 1 }
+        let holderInside = AsyncGate()
+        let holder = Task { try await add(3, holderInside) }
+        await awaitCondition("a worker of coach 1 holds the section") { holderInside.waiting == 1 }
+        commitGate.open()
+        await awaitCondition("both workers of the published batch returned", seconds: 10) {
+            returned.withLock { $0 } == 2
+        }
+        #expect(holderInside.waiting == 1)  // while the holder still has the section
+        holderInside.open()
+        #expect(try await first.value == [1, 2])
+        #expect(try await second.value == [1, 2])
+        #expect(try await holder.value == [3])
+    }
 }

@@ -91,51 +91,81 @@ public final class _AsyncHome<Result: Sendable>: _AsyncBatchHome, _LocalOutcomes
     }
 
     /// Under the mutex: moves the tasks parked on `channel` (all, or the first) to the section's
-    /// waiters; if nobody owns the section, hands it to the first of them.
+    /// waiters, to be handed the section in turn — what they waited for changed, and each decides
+    /// anew before any task that merely came for the section (the waiting policy relies on it:
+    /// the committer woken when its predecessor's commit ends decides before the workers that
+    /// commit served come back); if nobody owns the section, hands it to the first of them.
     @inlinable
     public func wake(_ channel: Int, all: Bool) {
         if state.pointee.channels[channel].isEmpty { return }
+        let now = cbatch_now_ns()
         if all {
-            for waiter in state.pointee.channels[channel] { state.pointee.queueForSection(waiter) }
+            for waiter in state.pointee.channels[channel] {
+                state.pointee.queueForSection(waiter, now: now, from: channel)
+            }
             state.pointee.channels[channel].removeAll(keepingCapacity: true)
         } else {
-            state.pointee.queueForSection(state.pointee.channels[channel].removeFirst())
+            state.pointee.queueForSection(state.pointee.channels[channel].removeFirst(), now: now, from: channel)
         }
         if !state.pointee.owned { handOff() }
     }
 
     /// Under the mutex: the batch of `coach` is published. Its waiters need neither the section
     /// nor another step: they are released — resumed when the mutex is released, each to read
-    /// the outcome and exit — instead of being handed the section one by one. Those that have
+    /// the outcome and exit — instead of being handed the section one by one; so are those
+    /// woken on its channel that wait for the section to run their step again. Those that have
     /// nothing left to do (`exitsWhenReleased`) get the outcome itself; returns how many, whose
     /// exits the engine counts now.
     @inlinable
     public func wakePublished(coach: Int) -> Int {
         let channel = 1 + coach
-        let waiters = state.pointee.channels[channel]
-        if waiters.isEmpty { return 0 }
         var exited = 0
-        for waiter in waiters {
-            if waiter.exitsWhenReleased {
-                exited += 1
-                state.pointee.pending.append((waiter.continuation, .exited(outcomes[coach]!)))
-            } else {
-                state.pointee.released[coach] += 1
-                state.pointee.pending.append((waiter.continuation, .released))
-            }
+        if !state.pointee.channels[channel].isEmpty {
+            for waiter in state.pointee.channels[channel] { release(waiter, coach: coach, exited: &exited) }
+            state.pointee.channels[channel].removeAll(keepingCapacity: true)
         }
-        state.pointee.channels[channel].removeAll(keepingCapacity: true)
+        if state.pointee.sectionWaiterCount > 0 {
+            for waiter in state.pointee.takeWoken(on: channel) { release(waiter, coach: coach, exited: &exited) }
+        }
         return exited
     }
 
-    /// Under the mutex, section not owned: hands it to the first waiter, if any.
+    /// Under the mutex: `waiter`, of the published batch of `coach`, is released (see
+    /// ``wakePublished(coach:)``); `exited` counts those handed the outcome outright.
+    @inlinable
+    func release(_ waiter: _SectionWaiter<Outcome>, coach: Int, exited: inout Int) {
+        if waiter.exitsWhenReleased {
+            exited += 1
+            state.pointee.pending.append((waiter.continuation, .exited(outcomes[coach]!)))
+        } else {
+            state.pointee.released[coach] += 1
+            state.pointee.pending.append((waiter.continuation, .released))
+        }
+    }
+
+    /// Under the mutex, section given up (or not owned): frees it, or hands it to the first
+    /// parked task, as ``_WaitPolicy/sectionRelease(firstWaited:firstWasWoken:woken:)`` says.
     @inlinable
     func handOff() {
-        if let next = state.pointee.nextForSection() {
+        guard let first = state.pointee.firstForSection else {
+            state.pointee.owned = false
+            sectionHint.store(Self.sectionFree, ordering: .relaxed)
+            return
+        }
+        switch _WaitPolicy.sectionRelease(
+            firstWaited: cbatch_now_ns() &- first.since, firstWasWoken: first.wokenOn >= 0, woken: state.pointee.woken)
+        {
+        case .handOver:
+            _ = state.pointee.nextForSection()
             state.pointee.owned = true
             sectionHint.store(Self.sectionHandedOver, ordering: .relaxed)
-            state.pointee.pending.append((next.continuation, .section))
-        } else {
+            state.pointee.pending.append((first.continuation, .section))
+        case .freeAndWake:
+            _ = state.pointee.nextForSection()
+            state.pointee.woken += 1
+            state.pointee.pending.append((first.continuation, .retry(since: first.since)))
+            fallthrough
+        case .free:
             state.pointee.owned = false
             sectionHint.store(Self.sectionFree, ordering: .relaxed)
         }
@@ -234,7 +264,7 @@ public final class _AsyncHome<Result: Sendable>: _AsyncBatchHome, _LocalOutcomes
         var next = Int64.max
         for channel in state.pointee.channels.indices {
             if let due = state.pointee.channels[channel].firstIndex(where: { $0.deadline <= now }) {
-                state.pointee.queueForSection(state.pointee.channels[channel].remove(at: due))
+                state.pointee.queueForSection(state.pointee.channels[channel].remove(at: due), now: now, from: channel)
             }
             // Waiters also past their deadline wait for the one woken: it decides for the batch.
             for waiter in state.pointee.channels[channel] where waiter.deadline > now && waiter.deadline != .max {
@@ -273,11 +303,15 @@ public final class _AsyncHome<Result: Sendable>: _AsyncBatchHome, _LocalOutcomes
             unlock()
             if !spin || !spinWhileOwned() { break }
         }
+        // Woken to try for the section (``_Resumed/retry``) and not yet tried: since when it waits.
+        var retrySince: Int64? = nil
         while true {
             var done: _SectionStep<T>? = nil
             let id = nextWaiter.add(1, ordering: .relaxed).newValue
             func body(_ continuation: UnsafeContinuation<_Resumed<Outcome>, Never>) {
                 self.lock()
+                // A woken task tries now: the next release may wake another.
+                if retrySince != nil { self.state.pointee.woken -= 1 }
                 if mine || self.tryAcquire() {
                     mine = true
                     let next = step()
@@ -312,8 +346,16 @@ public final class _AsyncHome<Result: Sendable>: _AsyncBatchHome, _LocalOutcomes
                     continuation.resume(returning: .cancelled)
                     return
                 }
-                self.state.pointee.queueForSection(
-                    _SectionWaiter(id: id, continuation: continuation, deadline: .max, cancellable: cancellable))
+                // The section is owned (tryAcquire failed): its release wakes or hands it on.
+                let waiter = _SectionWaiter(
+                    id: id, continuation: continuation, deadline: .max, cancellable: cancellable)
+                if let since = retrySince {
+                    var again = waiter
+                    again.since = since
+                    self.state.pointee.requeueFirst(again)
+                } else {
+                    self.state.pointee.queueForSection(waiter, now: cbatch_now_ns(), from: -1)
+                }
                 self.unlock()
             }
             let resumed: _Resumed<Outcome>
@@ -332,6 +374,7 @@ public final class _AsyncHome<Result: Sendable>: _AsyncBatchHome, _LocalOutcomes
                 case .wait: break
                 }
             }
+            retrySince = nil
             switch resumed {
             case .cancelled: return .cancelled
             case .released: return .released
@@ -340,6 +383,7 @@ public final class _AsyncHome<Result: Sendable>: _AsyncBatchHome, _LocalOutcomes
                 // Handed the section: it runs now (a spinner may wait for it); run the step again.
                 mine = true
                 sectionHint.store(Self.sectionRunning, ordering: .relaxed)
+            case .retry(let since): retrySince = since  // try for the section again
             }
         }
     }

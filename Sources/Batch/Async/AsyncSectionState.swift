@@ -3,9 +3,14 @@
 @usableFromInline
 struct _AsyncSectionState<Outcome> {
     /// True iff a task owns the logical critical section — including a task that was handed it
-    /// and whose continuation is about to be resumed. Invariant: there are no section waiters
-    /// while `owned` is false (a release hands the section to the first waiter).
+    /// and whose continuation is about to be resumed. Invariant: while `owned` is false and
+    /// tasks wait for the section, `woken` > 0 (a release frees the section and wakes the first
+    /// waiter, or hands it the section: ``_WaitPolicy/sectionRelease(firstWaited:firstWasWoken:woken:)``;
+    /// a woken task that finds the section owned waits first in line again).
     @usableFromInline var owned = false
+    /// Tasks resumed with ``_Resumed/retry`` that have not tried for the section yet. While one
+    /// has not, a release wakes nobody else: one wake in flight at a time, as in a futex mutex.
+    @usableFromInline var woken = 0
     /// Tasks waiting to own the section, first come first served (from `sectionHead` on): tasks
     /// that want to enter, and tasks woken from a channel. Each is resumed with `.section` when
     /// it is handed the section.
@@ -37,8 +42,48 @@ struct _AsyncSectionState<Outcome> {
     @inlinable
     var sectionWaiterCount: Int { sectionWaiters.count - sectionHead }
 
+    /// Queues `waiter` last for the section; it has waited since `now`. `from`: the channel it
+    /// was woken on (it is handed the section in turn), or -1: it came for the section.
     @inlinable
-    mutating func queueForSection(_ waiter: _SectionWaiter<Outcome>) { sectionWaiters.append(waiter) }
+    mutating func queueForSection(_ waiter: _SectionWaiter<Outcome>, now: Int64, from channel: Int) {
+        var waiter = waiter
+        waiter.since = now
+        waiter.wokenOn = channel
+        sectionWaiters.append(waiter)
+    }
+
+    /// Queues `waiter` first again: it was woken to try for the section and a running task
+    /// took it first. It keeps the time it has waited since.
+    @inlinable
+    mutating func requeueFirst(_ waiter: _SectionWaiter<Outcome>) {
+        if sectionHead > 0 {
+            sectionHead -= 1
+            sectionWaiters[sectionHead] = waiter
+        } else {
+            sectionWaiters.insert(waiter, at: 0)
+        }
+    }
+
+    /// The first task waiting for the section, left in the queue.
+    @inlinable
+    var firstForSection: _SectionWaiter<Outcome>? {
+        sectionHead < sectionWaiters.count ? sectionWaiters[sectionHead] : nil
+    }
+
+    /// Takes out of the section's queue the tasks woken on `channel` (the others keep their
+    /// order).
+    @inlinable
+    mutating func takeWoken(on channel: Int) -> [_SectionWaiter<Outcome>] {
+        guard sectionWaiters[sectionHead...].contains(where: { $0.wokenOn == channel }) else { return [] }
+        var taken: [_SectionWaiter<Outcome>] = []
+        var kept: [_SectionWaiter<Outcome>] = []
+        for waiter in sectionWaiters[sectionHead...] {
+            if waiter.wokenOn == channel { taken.append(waiter) } else { kept.append(waiter) }
+        }
+        sectionWaiters = kept
+        sectionHead = 0
+        return taken
+    }
 
     /// The first task waiting for the section, taken out of the queue.
     @inlinable
@@ -75,6 +120,9 @@ struct _AsyncSectionState<Outcome> {
 public enum _Resumed<Outcome> {
     /// Handed the logical section: run the step again.
     case section
+    /// Woken to try for the section, which is free now (a running task may take it first); it
+    /// has waited for it since `since`.
+    case retry(since: Int64)
     /// Its cancellable wait was cancelled: it does not own the section.
     case cancelled
     /// Its batch was published while it waited in commit: read the outcome, exit.
@@ -96,6 +144,11 @@ struct _SectionWaiter<Outcome> {
     @usableFromInline let deadline: Int64
     /// Whether task cancellation ends its wait.
     @usableFromInline let cancellable: Bool
+    /// When it started waiting for the section (monotonic ns; set when it is queued for it).
+    @usableFromInline var since: Int64 = 0
+    /// The channel it was woken on, -1 when it came for the section: a task woken on a channel
+    /// is handed the section in turn (no task that merely came for the section goes first).
+    @usableFromInline var wokenOn = -1
     /// Waiting in commit with nothing left to do once the outcome is out: released, its exit is
     /// counted by the publisher and the outcome handed to it.
     @usableFromInline let exitsWhenReleased: Bool

@@ -57,13 +57,7 @@ extension _BatchEngine where Home: _AsyncBatchHome {
             home.unlock()
             return try outcome.get()
         case .done(.commit(let c, let workers, let measure)):
-            let start = measure ? cbatch_now_ns() : 0
-            // Other submitters depend on this commit: the committer's cancellation must not reach
-            // the commit function (an unstructured task does not inherit it).
-            let home = self.home
-            let outcome =
-                workers > 1 ? await Task { await home.runCommit(coach: c) }.value : await home.runCommit(coach: c)
-            let took = measure ? cbatch_now_ns() &- start : -1
+            let (outcome, took) = await runCommit(coach: c, workers: workers, measure: measure)
             // Publishing and leaving need the mutex, not the section.
             try home.lock()
             let result = finishSubmission(outcome, coach: c, took: took, me: me)
