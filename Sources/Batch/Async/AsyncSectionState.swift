@@ -11,11 +11,12 @@ struct _AsyncSectionState<Outcome> {
     /// Tasks resumed with ``_Resumed/retry`` that have not tried for the section yet. While one
     /// has not, a release wakes nobody else: one wake in flight at a time, as in a futex mutex.
     @usableFromInline var woken = 0
-    /// Tasks waiting to own the section, first come first served (from `sectionHead` on): tasks
-    /// that want to enter, and tasks woken from a channel. Each is resumed with `.section` when
-    /// it is handed the section.
+    /// Tasks parked for the section, oldest first (from `sectionHead` on; a task woken to try
+    /// for it that finds it taken goes back first): tasks that want to enter, and tasks woken
+    /// from a channel. Each is resumed with `.section` when it is handed the section, or with
+    /// `.retry` to try for it (`_AsyncHome.handOff()`).
     @usableFromInline var sectionWaiters: [_SectionWaiter<Outcome>] = []
-    /// The first of `sectionWaiters` still waiting; the ones before it were handed the section.
+    /// The first of `sectionWaiters` still waiting; the ones before it were resumed.
     @usableFromInline var sectionHead = 0
     /// Per channel (0: waiting to enter; 1 + c: waiting in commit on coach c), the tasks parked
     /// there; they do not own the section. `wake` moves them to `sectionWaiters`;
