@@ -101,4 +101,25 @@ import Testing
         try await first.value
         try await second.value
     }
+
+    /// The section's queue: tasks woken on a channel come first, in the order they were woken,
+    /// ahead of every task that merely came for the section (which keep their order); a task
+    /// woken to try for the section that finds it taken goes back first among the latter.
+    @Test func wokenTasksQueueFirst() async {
+        await withUnsafeContinuation { (continuation: UnsafeContinuation<_Resumed<Int>, Never>) in
+            func waiter(_ id: UInt64) -> _SectionWaiter<Int> {
+                _SectionWaiter(id: id, continuation: continuation, deadline: .max, cancellable: false)
+            }
+            var state = _AsyncSectionState<Int>(coaches: 2)
+            state.queueForSection(waiter(1), now: 0)  // came for the section
+            state.queueWoken([waiter(2)], now: 1, on: 0)  // woken to enter
+            state.queueForSection(waiter(3), now: 2)
+            state.queueWoken([waiter(4), waiter(5)], now: 3, on: 1)  // woken in commit
+            state.requeueFirst(waiter(6))  // woken to try, and found the section taken
+            var order: [UInt64] = []
+            while let next = state.nextForSection() { order.append(next.id) }
+            #expect(order == [2, 4, 5, 6, 1, 3])
+            continuation.resume(returning: .section)  // the only resume of this continuation
+        }
+    }
 }

@@ -100,12 +100,11 @@ public final class _AsyncHome<Result: Sendable>: _AsyncBatchHome, _LocalOutcomes
         if state.pointee.channels[channel].isEmpty { return }
         let now = cbatch_now_ns()
         if all {
-            for waiter in state.pointee.channels[channel] {
-                state.pointee.queueForSection(waiter, now: now, from: channel)
-            }
+            state.pointee.queueWoken(state.pointee.channels[channel], now: now, on: channel)
             state.pointee.channels[channel].removeAll(keepingCapacity: true)
         } else {
-            state.pointee.queueForSection(state.pointee.channels[channel].removeFirst(), now: now, from: channel)
+            state.pointee.queueWoken(
+                CollectionOfOne(state.pointee.channels[channel].removeFirst()), now: now, on: channel)
         }
         if !state.pointee.owned { handOff() }
     }
@@ -264,7 +263,8 @@ public final class _AsyncHome<Result: Sendable>: _AsyncBatchHome, _LocalOutcomes
         var next = Int64.max
         for channel in state.pointee.channels.indices {
             if let due = state.pointee.channels[channel].firstIndex(where: { $0.deadline <= now }) {
-                state.pointee.queueForSection(state.pointee.channels[channel].remove(at: due), now: now, from: channel)
+                state.pointee.queueWoken(
+                    CollectionOfOne(state.pointee.channels[channel].remove(at: due)), now: now, on: channel)
             }
             // Waiters also past their deadline wait for the one woken: it decides for the batch.
             for waiter in state.pointee.channels[channel] where waiter.deadline > now && waiter.deadline != .max {
@@ -354,7 +354,7 @@ public final class _AsyncHome<Result: Sendable>: _AsyncBatchHome, _LocalOutcomes
                     again.since = since
                     self.state.pointee.requeueFirst(again)
                 } else {
-                    self.state.pointee.queueForSection(waiter, now: cbatch_now_ns(), from: -1)
+                    self.state.pointee.queueForSection(waiter, now: cbatch_now_ns())
                 }
                 self.unlock()
             }

@@ -11,10 +11,11 @@ struct _AsyncSectionState<Outcome> {
     /// Tasks resumed with ``_Resumed/retry`` that have not tried for the section yet. While one
     /// has not, a release wakes nobody else: one wake in flight at a time, as in a futex mutex.
     @usableFromInline var woken = 0
-    /// Tasks parked for the section, oldest first (from `sectionHead` on; a task woken to try
-    /// for it that finds it taken goes back first): tasks that want to enter, and tasks woken
-    /// from a channel. Each is resumed with `.section` when it is handed the section, or with
-    /// `.retry` to try for it (`_AsyncHome.handOff()`).
+    /// Tasks parked for the section (from `sectionHead` on): first those woken from a channel,
+    /// in the order they were woken, then those that came for it, oldest first (a task woken to
+    /// try for it that finds it taken goes back first among these). Each is resumed with
+    /// `.section` when it is handed the section, or with `.retry` to try for it
+    /// (`_AsyncHome.handOff()`).
     @usableFromInline var sectionWaiters: [_SectionWaiter<Outcome>] = []
     /// The first of `sectionWaiters` still waiting; the ones before it were resumed.
     @usableFromInline var sectionHead = 0
@@ -43,26 +44,50 @@ struct _AsyncSectionState<Outcome> {
     @inlinable
     var sectionWaiterCount: Int { sectionWaiters.count - sectionHead }
 
-    /// Queues `waiter` last for the section; it has waited since `now`. `from`: the channel it
-    /// was woken on (it is handed the section in turn), or -1: it came for the section.
+    /// Queues `waiter`, which came for the section at `now`, last.
     @inlinable
-    mutating func queueForSection(_ waiter: _SectionWaiter<Outcome>, now: Int64, from channel: Int) {
+    mutating func queueForSection(_ waiter: _SectionWaiter<Outcome>, now: Int64) {
         var waiter = waiter
         waiter.since = now
-        waiter.wokenOn = channel
+        waiter.wokenOn = -1
         sectionWaiters.append(waiter)
     }
 
-    /// Queues `waiter` first again: it was woken to try for the section and a running task
-    /// took it first. It keeps the time it has waited since.
+    /// Queues `waiters`, woken on `channel` at `now`, after the tasks woken on a channel before
+    /// them and ahead of every task that merely came for the section: each is handed the
+    /// section in turn, and decides before those.
+    @inlinable
+    mutating func queueWoken(_ waiters: some Collection<_SectionWaiter<Outcome>>, now: Int64, on channel: Int) {
+        sectionWaiters.insert(
+            contentsOf: waiters.map { waiter in
+                var waiter = waiter
+                waiter.since = now
+                waiter.wokenOn = channel
+                return waiter
+            }, at: cameForSectionStart)
+    }
+
+    /// Queues `waiter` again first among the tasks that came for the section (after those woken
+    /// on a channel): it was woken to try for the section and another task took it first. It
+    /// keeps the time it has waited since.
     @inlinable
     mutating func requeueFirst(_ waiter: _SectionWaiter<Outcome>) {
-        if sectionHead > 0 {
+        let at = cameForSectionStart
+        if at == sectionHead && sectionHead > 0 {
             sectionHead -= 1
             sectionWaiters[sectionHead] = waiter
         } else {
-            sectionWaiters.insert(waiter, at: 0)
+            sectionWaiters.insert(waiter, at: at)
         }
+    }
+
+    /// Where the tasks that came for the section start in the queue: after those woken on a
+    /// channel, which are always first.
+    @inlinable
+    var cameForSectionStart: Int {
+        var i = sectionHead
+        while i < sectionWaiters.count && sectionWaiters[i].wokenOn >= 0 { i += 1 }
+        return i
     }
 
     /// The first task waiting for the section, left in the queue.
