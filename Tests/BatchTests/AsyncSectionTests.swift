@@ -11,7 +11,8 @@ import Testing
     static let zeroCost = BatchWaiting(rule: .adaptive, assumedCommitCost: .zero)
 
     /// The rule: a task woken on a channel, or parked for the section as long as the hand-off
-    /// bound, is handed the section; otherwise the section is freed, with one wake in flight.
+    /// bound, is handed the section; otherwise the section is freed, with one wake in flight —
+    /// and kept for that woken task once it has waited the bound.
     @Test func releaseRule() {
         let bound = _WaitPolicy.sectionHandOffNanos
         #expect(_WaitPolicy.sectionRelease(firstWaited: 0, firstWasWoken: false, woken: 0) == .freeAndWake)
@@ -20,6 +21,17 @@ import Testing
         #expect(_WaitPolicy.sectionRelease(firstWaited: bound, firstWasWoken: false, woken: 0) == .handOver)
         #expect(_WaitPolicy.sectionRelease(firstWaited: bound, firstWasWoken: false, woken: 1) == .handOver)
         #expect(_WaitPolicy.sectionRelease(firstWaited: 0, firstWasWoken: true, woken: 1) == .handOver)
+        // Nobody parked: freed — unless the woken task, which has not tried yet, waited the bound.
+        #expect(_WaitPolicy.sectionRelease(firstWaited: nil, firstWasWoken: false, woken: 0) == .free)
+        #expect(
+            _WaitPolicy.sectionRelease(firstWaited: nil, firstWasWoken: false, woken: 1, wokenWaited: bound - 1)
+                == .free)
+        #expect(
+            _WaitPolicy.sectionRelease(firstWaited: nil, firstWasWoken: false, woken: 1, wokenWaited: bound)
+                == .keepForWoken)
+        #expect(
+            _WaitPolicy.sectionRelease(firstWaited: bound, firstWasWoken: true, woken: 1, wokenWaited: bound)
+                == .keepForWoken)
     }
 
     /// A task that keeps running may take a freed section before a parked task, which its

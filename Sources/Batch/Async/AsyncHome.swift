@@ -142,27 +142,31 @@ public final class _AsyncHome<Result: Sendable>: _AsyncBatchHome, _LocalOutcomes
         }
     }
 
-    /// Under the mutex, section given up (or not owned): frees it, or hands it to the first
-    /// parked task, as ``_WaitPolicy/sectionRelease(firstWaited:firstWasWoken:woken:)`` says.
+    /// Under the mutex, section given up (or not owned): frees it, hands it to the first parked
+    /// task, or keeps it for the woken one, as
+    /// ``_WaitPolicy/sectionRelease(firstWaited:firstWasWoken:woken:wokenWaited:)`` says.
     @inlinable
     func handOff() {
-        guard let first = state.pointee.firstForSection else {
-            state.pointee.owned = false
-            sectionHint.store(Self.sectionFree, ordering: .relaxed)
-            return
-        }
+        let now = cbatch_now_ns()
+        let first = state.pointee.firstForSection
         switch _WaitPolicy.sectionRelease(
-            firstWaited: cbatch_now_ns() &- first.since, firstWasWoken: first.wokenOn >= 0, woken: state.pointee.woken)
+            firstWaited: first.map { now &- $0.since }, firstWasWoken: (first?.wokenOn ?? -1) >= 0,
+            woken: state.pointee.woken, wokenWaited: now &- state.pointee.wokenSince)
         {
+        case .keepForWoken:
+            state.pointee.owned = true
+            state.pointee.reservedForWoken = true
+            sectionHint.store(Self.sectionHandedOver, ordering: .relaxed)
         case .handOver:
             _ = state.pointee.nextForSection()
             state.pointee.owned = true
             sectionHint.store(Self.sectionHandedOver, ordering: .relaxed)
-            state.pointee.pending.append((first.continuation, .section))
+            state.pointee.pending.append((first!.continuation, .section))
         case .freeAndWake:
             _ = state.pointee.nextForSection()
             state.pointee.woken += 1
-            state.pointee.pending.append((first.continuation, .retry(since: first.since)))
+            state.pointee.wokenSince = first!.since
+            state.pointee.pending.append((first!.continuation, .retry(since: first!.since)))
             fallthrough
         case .free:
             state.pointee.owned = false
@@ -310,8 +314,16 @@ public final class _AsyncHome<Result: Sendable>: _AsyncBatchHome, _LocalOutcomes
             let id = nextWaiter.add(1, ordering: .relaxed).newValue
             func body(_ continuation: UnsafeContinuation<_Resumed<Outcome>, Never>) {
                 self.lock()
-                // A woken task tries now: the next release may wake another.
-                if retrySince != nil { self.state.pointee.woken -= 1 }
+                // A woken task tries now: the next release may wake another. The section may have
+                // been kept for it.
+                if retrySince != nil {
+                    self.state.pointee.woken -= 1
+                    if self.state.pointee.reservedForWoken {
+                        self.state.pointee.reservedForWoken = false
+                        mine = true
+                        self.sectionHint.store(Self.sectionRunning, ordering: .relaxed)
+                    }
+                }
                 if mine || self.tryAcquire() {
                     mine = true
                     let next = step()

@@ -5,12 +5,19 @@ struct _AsyncSectionState<Outcome> {
     /// True iff a task owns the logical critical section — including a task that was handed it
     /// and whose continuation is about to be resumed. Invariant: while `owned` is false and
     /// tasks wait for the section, `woken` > 0 (a release frees the section and wakes the first
-    /// waiter, or hands it the section: ``_WaitPolicy/sectionRelease(firstWaited:firstWasWoken:woken:)``;
+    /// waiter, or hands it the section: ``_WaitPolicy/sectionRelease(firstWaited:firstWasWoken:woken:wokenWaited:)``;
     /// a woken task that finds the section owned waits first in line again).
     @usableFromInline var owned = false
-    /// Tasks resumed with ``_Resumed/retry`` that have not tried for the section yet. While one
-    /// has not, a release wakes nobody else: one wake in flight at a time, as in a futex mutex.
+    /// Tasks resumed with ``_Resumed/retry`` that have not tried for the section yet (0 or 1).
+    /// While one has not, a release wakes nobody else: one wake in flight at a time, as in a
+    /// futex mutex.
     @usableFromInline var woken = 0
+    /// Since when the woken task has waited for the section (when `woken` is 1).
+    @usableFromInline var wokenSince: Int64 = 0
+    /// The section is owned for the woken task, which has waited the hand-off bound: it takes it
+    /// when it tries (running tasks that never suspend could otherwise keep it from ever running
+    /// while it is in no queue).
+    @usableFromInline var reservedForWoken = false
     /// Tasks parked for the section (from `sectionHead` on): first those woken from a channel,
     /// in the order they were woken, then those that came for it, oldest first (a task woken to
     /// try for it that finds it taken goes back first among these). Each is resumed with

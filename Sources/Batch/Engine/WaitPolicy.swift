@@ -112,11 +112,14 @@ extension _WaitPolicy {
         case freeAndWake
         /// Free it and wake nobody: a woken task has not tried yet.
         case free
+        /// Keep it for the woken task that has not tried yet: it has waited the bound.
+        case keepForWoken
     }
 
     /// The release rule of the async critical section, given how long (ns) the first parked
-    /// task has waited for it, whether that task was woken on a channel (what it waited for
-    /// changed), and how many tasks woken to try for the section have not tried yet.
+    /// task has waited for it (`nil`: none is parked), whether that task was woken on a channel
+    /// (what it waited for changed), how many tasks woken to try for the section have not tried
+    /// yet, and how long the one woken has waited.
     ///
     /// A task woken on a channel is handed the section: it decides anew before any task that
     /// merely came for the section, as the waiting policy expects (the committer woken when its
@@ -127,9 +130,15 @@ extension _WaitPolicy {
     /// behind it, and every operation pays a wake (measured: 8 tasks with no commit made 0.3×
     /// the operations of a hand-written actor batcher). Freed, the section goes to whichever
     /// task comes first, with one wake in flight at a time, as in a futex mutex; running tasks
-    /// may overtake a parked one for ``sectionHandOffNanos``, then it is handed the section.
+    /// may overtake a parked one for ``sectionHandOffNanos``, then it is handed the section —
+    /// or, when the one that waited so long was woken and has not tried yet, the section is kept
+    /// for it (tasks that never suspend could keep it from running while it is in no queue).
     @inlinable
-    public static func sectionRelease(firstWaited: Int64, firstWasWoken: Bool, woken: Int) -> SectionRelease {
+    public static func sectionRelease(
+        firstWaited: Int64?, firstWasWoken: Bool, woken: Int, wokenWaited: Int64 = 0
+    ) -> SectionRelease {
+        if woken > 0 && wokenWaited >= sectionHandOffNanos { return .keepForWoken }
+        guard let firstWaited else { return .free }
         if firstWasWoken || firstWaited >= sectionHandOffNanos { return .handOver }
         return woken > 0 ? .free : .freeAndWake
     }
