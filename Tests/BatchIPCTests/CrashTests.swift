@@ -319,6 +319,7 @@ struct CrashTests {
         let (name, segment) = try makeNamedSegment(processConfiguration, tag: "ks")
         defer { try? SharedSegment.unlink(name: name) }
         let coordinator = try testCoordinator(segment)
+        var joined = 0
         for round in 0..<rounds {
             coordinator.queueIn()  // hold
             let doomed = Child(["worker", name, "1"])
@@ -331,9 +332,16 @@ struct CrashTests {
             coordinator.notify()
             let (lines, status) = next.finish()
             #expect(status == 0)
-            // The dead sleeper's data was in the batch: the batch goes on with it.
-            #expect(lines.first?.hasSuffix("size=2") == true, "round \(round): \(lines)")
+            // The dead sleeper's data was in the batch: the batch goes on with it (size 2) —
+            // unless its death was repaired before the next worker entered: the last worker of a
+            // filling batch, it left the batch empty (size 1). Both are rows of the crash table;
+            // the test does not order the repair and the entry, so it needs the first at least
+            // once (seen: round 14 of a TSan run got the second).
+            let size = lines.first.flatMap { $0.split(separator: "=").last.map(String.init) }
+            #expect(size == "2" || size == "1", "round \(round): \(lines)")
+            if size == "2" { joined += 1 }
         }
+        #expect(joined > 0, "no round had the dead sleeper's data in the next worker's batch")
         // Threads of this process still wake each other.
         let total = segment.counters.crashesRecovered
         #expect(total == rounds)
