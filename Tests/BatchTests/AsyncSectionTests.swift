@@ -134,4 +134,25 @@ import Testing
             continuation.resume(returning: .section)  // the only resume of this continuation
         }
     }
+
+    /// A published coach's waiters that were woken on its channel leave the section's queue
+    /// (`wakePublished` releases them); the others keep their order.
+    @Test func takeWokenLeavesTheOthersInOrder() async {
+        await withUnsafeContinuation { (continuation: UnsafeContinuation<_Resumed<Int>, Never>) in
+            func waiter(_ id: UInt64) -> _SectionWaiter<Int> {
+                _SectionWaiter(id: id, continuation: continuation, deadline: .max, cancellable: false)
+            }
+            var state = _AsyncSectionState<Int>(coaches: 2)
+            state.queueForSection(waiter(1), now: 0)
+            state.queueWoken([waiter(2)], now: 1, on: 1)
+            state.queueWoken([waiter(3)], now: 2, on: 2)
+            state.queueWoken([waiter(4)], now: 3, on: 1)
+            #expect(state.takeWoken(on: 1).map(\.id) == [2, 4])
+            #expect(state.takeWoken(on: 1).isEmpty)
+            var order: [UInt64] = []
+            while let next = state.nextForSection() { order.append(next.id) }
+            #expect(order == [3, 1])
+            continuation.resume(returning: .section)  // the only resume of this continuation
+        }
+    }
 }

@@ -104,17 +104,14 @@ struct _AsyncSectionState<Outcome> {
     }
 
     /// Takes out of the section's queue the tasks woken on `channel` (the others keep their
-    /// order).
+    /// order). Tasks woken on a channel are always first in the queue (``queueWoken(_:now:on:)``):
+    /// only that part is looked at, not the tasks that came for the section behind it.
     @inlinable
     mutating func takeWoken(on channel: Int) -> [_SectionWaiter<Outcome>] {
-        guard sectionWaiters[sectionHead...].contains(where: { $0.wokenOn == channel }) else { return [] }
-        var taken: [_SectionWaiter<Outcome>] = []
-        var kept: [_SectionWaiter<Outcome>] = []
-        for waiter in sectionWaiters[sectionHead...] {
-            if waiter.wokenOn == channel { taken.append(waiter) } else { kept.append(waiter) }
-        }
-        sectionWaiters = kept
-        sectionHead = 0
+        let woken = sectionHead..<cameForSectionStart
+        guard sectionWaiters[woken].contains(where: { $0.wokenOn == channel }) else { return [] }
+        let taken = sectionWaiters[woken].filter { $0.wokenOn == channel }
+        sectionWaiters.replaceSubrange(woken, with: sectionWaiters[woken].filter { $0.wokenOn != channel })
         return taken
     }
 
