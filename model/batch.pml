@@ -204,6 +204,8 @@ bit p_engine_pre = 1;          /* the engine's preconditions (a trap in Swift) *
 bit p_dead_waiter = 1;          /* success => the items of the workers that died waiting in
                                   commit in this batch were committed with it */
 bit p_count = 1;               /* mutex free: a coach's |count| is the number of workers inside */
+bit p_check_passes = 1;        /* after a restore, the table check finds the state sound (a
+                                  failed one reports a corrupt segment to the users) */
 bit p_clean_end = 1;           /* once every worker ended and the next user repaired the dead,
                                   the coaches, the section and the queue are as new */
 
@@ -588,6 +590,18 @@ inline REPAIR(eownerdead) {
         CP;
         /* a holder that no slot names any more leaves the section */
         if :: holder != 0 && !slotOwned[holder - 1] -> SECTION_HOLDER_GONE() :: else fi;
+#ifndef M_HOLDER_BEFORE_RESTORE_ONLY
+        /* asked again of the snapshot: the dead holder may have given the section up after it
+           (the section is the lock: a holder in the snapshot held the mutex since) */
+        if
+        :: hp == NOC && holder != 0 && holder - 1 != me && slotOwned[holder - 1] && !((deadSet >> (holder - 1)) & 1) ->
+            hp = holder - 1; deadSet = deadSet | (1 << hp)
+        :: else
+        fi;
+#endif
+        /* checkState: the section is the lock, so only a dead process can hold it now; a
+           failed check is an error every later op of this process reports */
+        CHECK(p_check_passes, holder == 0 || ((deadSet >> (holder - 1)) & 1));
 #ifdef M_HOLDER_CLEARED_EARLY
         /* seeded bug (the code before the fix): the holder is forgotten right after the
            restore, before it is repaired */

@@ -255,6 +255,34 @@ struct CrashTests {
         try expectHealthy(segment, coordinator, crashes: 1, cancels: 0)
     }
 
+    /// A holder can also die after a step changed the state and before that step's snapshot —
+    /// here its exit released the section — with its process's lease still held (the threads of
+    /// a killed process exit one by one; here the worker's thread alone ends). The restore then
+    /// brings back a snapshot in which it holds the section and keeps the lock: the lock's dead
+    /// holder. The repair took the dead holder from the section's holder before the restore only
+    /// (nobody, here), so the check after the restore found the section held by a live process
+    /// without the lock, called the segment corrupt, and this process stopped using it — in a
+    /// torture run while its worker waited inside a batch, and the other survivors hung.
+    @Test(
+        "a holder whose thread ends before the snapshot of a step: the restored holder is the lock's dead holder",
+        arguments: ["entered", "committing", "done", "idle"])
+    func threadEndsBeforeTheSnapshot(_ phase: String) throws {
+        let (name, segment) = try makeNamedSegment(processConfiguration, tag: "kx\(phase.prefix(2))")
+        defer { try? SharedSegment.unlink(name: name) }
+        let coordinator = try testCoordinator(segment)
+        let victim = Child(["worker", name, "1", "--thread-dies-before-noting", phase])
+        #expect(victim.readLine() == "thread-ended")
+        let next = Result { try testOp(coordinator) }
+        let reclaimed = !segment.status().processes.contains(victim.pid)
+        victim.kill()  // first: its process would outlive a failed expectation
+        #expect(victim.finish().status == -SIGKILL)
+        #expect(try next.get().batchSize == 1)
+        #expect(segment.failure == nil)
+        #expect(reclaimed, "the lock's dead holder is not reclaimed")
+        // Dying before its snapshot of `committing`, it is restored inside its filling batch: row 2.
+        try expectHealthy(segment, coordinator, crashes: 1, cancels: phase == "committing" ? 1 : 0)
+    }
+
     /// A helper's task enters a batch and holds its section — between steps, the mutex free —
     /// while another process dies holding the mutex; then this thread, taking its participant
     /// slot, is the next locker: EOWNERDEAD, the restore, the repair. Returns the holder, still

@@ -24,6 +24,8 @@
 //       --thread-dies-noting PHASE: during op --kill-at, the worker's thread ends (the exit
 //       system call, the process lives on) inside the phase change to PHASE, after the crash
 //       snapshot and before the slot's phase store, holding the lock.
+//       --thread-dies-before-noting PHASE: the same, but as if before the crash snapshot (the
+//       hook makes the previous snapshot current again).
 //   batch-ipc-test-helper submit NAME OPS [--threads T | --tasks T] [--log PATH]
 //       Submits OPS records (per thread or task) through a SharedBatcher (threads) or an
 //       AsyncSharedBatcher (tasks); the commit function appends the batch's records to PATH
@@ -59,6 +61,10 @@ import Synchronization
 nonisolated(unsafe) var killPhase: UInt32 = UInt32.max
 let currentOp = Atomic<Int>(0)
 nonisolated(unsafe) var killAt = 0
+/// `--thread-dies-before-noting`: the checkpoint hook undoes the checkpoint of the segment the
+/// worker opened before its thread ends.
+nonisolated(unsafe) var undoCheckpoint = false
+nonisolated(unsafe) var hookSegment: SharedSegment?
 /// `--kill held`: the worker kills itself inside its section, between steps (it holds the
 /// section, not the mutex, where async workers take part), during op `--kill-at`.
 nonisolated(unsafe) var killHeld = false
@@ -360,11 +366,18 @@ case "worker":
             if phase == killPhase && currentOp.load(ordering: .relaxed) == killAt { kill(getpid(), SIGKILL) }
         }
     }
-    if let p = option("--thread-dies-noting") {
+    // The worker's thread ends holding the lock, its process lives on: recording `PHASE`, after
+    // the snapshot (`--thread-dies-noting`) or before it (`--thread-dies-before-noting`, the
+    // state of the step newer than the snapshot).
+    if let p = option("--thread-dies-noting") ?? option("--thread-dies-before-noting") {
         killPhase = phase(named: p)
         killAt = Int(option("--kill-at") ?? "0") ?? 0
+        undoCheckpoint = option("--thread-dies-before-noting") != nil
         SharedSegment._checkpointHook = { phase in
-            if phase == killPhase && currentOp.load(ordering: .relaxed) == killAt { SharedSegment._exitThisThreadNow() }
+            if phase == killPhase && currentOp.load(ordering: .relaxed) == killAt {
+                if undoCheckpoint { hookSegment?._undoCheckpoint() }
+                SharedSegment._exitThisThreadNow()
+            }
         }
     }
     if let seconds = option("--watchdog").flatMap(Int32.init) {
@@ -383,6 +396,7 @@ case "worker":
         say("open-failed \(error)")
         exit(1)
     }
+    hookSegment = segment
     let waiting: BatchWaiting = option("--waiting") == "adaptive" ? .adaptive : .strict
     let tasks = Int(option("--tasks") ?? "0") ?? 0
     let commit: @Sendable (borrowing SharedBatchContents) -> TestResult = { contents in
@@ -465,8 +479,9 @@ case "worker":
             }
         }
     }
-    if option("--thread-dies-noting") != nil {
+    if option("--thread-dies-noting") != nil || option("--thread-dies-before-noting") != nil {
         // Its worker thread ended holding the lock: stay attached (the lease held) until killed.
+        say("thread-ended")
         while true { pause() }
     }
     segment.close()  // detach cleanly: the test checks that only live processes stay attached

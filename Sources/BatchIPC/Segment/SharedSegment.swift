@@ -329,6 +329,14 @@ public final class SharedSegment: @unchecked Sendable {
         set { cshm_set_checkpoint_hook(newValue) }
     }
 
+    /// For crash tests, from ``_checkpointHook``: makes the snapshot before the one just taken
+    /// current again, so that a thread ending in the hook leaves what a death just before the
+    /// checkpoint leaves — the state of the step newer than the snapshot — without a second hook
+    /// on the hot path.
+    @_spi(Testing) public func _undoCheckpoint() {
+        cshm_atomic_store_u32(&header.pointee.shadow_current, header.pointee.shadow_current ^ 1)
+    }
+
     /// For crash tests: ends the calling thread at once (the raw exit system call: no unwinding,
     /// no thread-local destructors); the kernel releases the robust mutexes it holds, and the
     /// rest of the process — its lease included — lives on.

@@ -47,12 +47,19 @@ extension SharedSegment {
             // section's holder is that thread only when it keeps the lock for its section; with
             // async workers taking part the section is held between steps, the mutex free, and
             // its holder may be anyone, alive (taking it for dead reclaimed a live process).
-            if engine.holderKeepsLock, let s = slot(ofToken: engine.holder, below: high),
-                let p = procIndex(of: s), p != me, !dead.contains(p)
-            {
-                dead.append(p)
-                died.append(p)
+            // Asked twice: of the state the dead thread left, and of the snapshot restored below
+            // — a step between the two may have taken the section or given it up, and a holder
+            // that keeps the lock in either is the lock's holder (whenever the lock is free, the
+            // snapshot is the state).
+            func lockHolderDied() {
+                if engine.holderKeepsLock, let s = slot(ofToken: engine.holder, below: high),
+                    let p = procIndex(of: s), p != me, !dead.contains(p)
+                {
+                    dead.append(p)
+                    died.append(p)
+                }
             }
+            lockHolderDied()
             // The coaches and the holder fields as they were at the last phase change, and the
             // phase that change recorded for its slot: the dead thread may have died after the
             // snapshot and before its slot's store — whether or not its lease is marked yet (a
@@ -64,6 +71,7 @@ extension SharedSegment {
             let saved = Int(cshm_shadow_slot(shadowRef))
             let slotToo = saved != 0 && slotsP[saved - 1].proc != 0
             cshm_restore(shadowRef, slotToo ? 1 : 0)
+            lockHolderDied()
             if engine.holder != 0 && slot(ofToken: engine.holder, below: high) == nil { engine.sectionHolderGone() }
             Self._repairHook?(_RepairPoint.restored.rawValue)
         }
