@@ -113,6 +113,8 @@ public enum SharedBatchError: Error, Sendable, Equatable, CustomStringConvertibl
         case .wrongCoachCount(let name, let coaches):
             return
                 "segment \(name) has \(coaches) coaches; SharedCoordinator needs 1: use SharedMulti, or a segment created with coaches: 1"
+        case .corruptSegment(let name, let field, let detail) where field == "found_corrupt":
+            return "segment \(name) is corrupt (\(detail)): stop its users and \(unlink(name))"
         case .corruptSegment(let name, let field, let detail):
             return
                 "segment \(name) is corrupt (\(field): \(detail)); no process of this library writes that: stop its users and \(unlink(name))"

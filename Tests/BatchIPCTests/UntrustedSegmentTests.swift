@@ -152,6 +152,42 @@ struct UntrustedSegmentTests {
         #expect(monotonicSeconds() - start < 5)
     }
 
+    /// A process that finds the segment corrupt stops using it, alive, with its worker counted
+    /// where it was — here inside a batch, waiting in commit — and a live process is never
+    /// repaired. The others waited for that worker's exit for ever (seen once in a torture run,
+    /// after a check that was wrong); now the finder says so in the header and wakes everyone,
+    /// and every other process stops with the error after its next wait.
+    @Test("a process that finds the segment corrupt with a worker inside a batch: the others stop too, nobody waits")
+    func foundCorruptInsideABatch() throws {
+        let (name, segment) = try makeNamedSegment(processConfiguration, tag: "fc")
+        defer { try? SharedSegment.unlink(name: name) }
+        let coordinator = try testCoordinator(segment)
+        coordinator.queueIn()  // hold the batch: the finder's worker waits in commit
+        let finder = Child(["worker", name, "1", "--found-corrupt", "waiting"])
+        defer { finder.kill() }
+        #expect(finder.readLine()?.hasPrefix("err 0 segment \(name) is corrupt (test:") == true)
+        #expect(finder.readLine() == "stopped")
+        _ = coordinator.queueOut()
+        // This op joins the finder's batch and commits it (the finder's item with it, under an
+        // error for the finder: the commit is not its to know of); the next waits for the
+        // finder's exit — for ever, before.
+        #expect(try testOp(coordinator).batchSize == 2)
+        let next = Mutex<Result<TestResult, any Error>?>(nil)
+        let worker = TestThread {
+            let result = Result { try testOp(coordinator) }
+            next.withLock { $0 = result }
+        }
+        let answered = waitUntil("the next op is answered", seconds: 10) { next.withLock { $0 != nil } }
+        try #require(answered, "the next op waits for the finder's worker")
+        worker.join()
+        let error = next.withLock { $0 }.flatMap { r in if case .failure(let e) = r { e } else { nil } }
+        #expect("\(error.map { "\($0)" } ?? "no error")".contains("process \(finder.pid) found it corrupt"))
+        #expect(segment.failure != nil)
+        // A process that attaches now is refused.
+        let late = Child(["worker", name, "1"])
+        #expect(late.finish().lines.first?.contains("process \(finder.pid) found it corrupt") == true)
+    }
+
     @Test("arena-used set to 2^64-1 during a batch: append throws, the next batch works")
     func arenaUsedDuringBatch() throws {
         let (name, _, coordinator, file) = try corruptible("arena")

@@ -24,6 +24,9 @@
 //       --thread-dies-noting PHASE: during op --kill-at, the worker's thread ends (the exit
 //       system call, the process lives on) inside the phase change to PHASE, after the crash
 //       snapshot and before the slot's phase store, holding the lock.
+//       --found-corrupt PHASE: during op --kill-at, at the phase change to PHASE, the process
+//       finds the segment corrupt (as a failed check does); after its ops it prints `stopped`
+//       and waits, alive, until it is killed.
 //       --thread-dies-before-noting PHASE: the same, but as if before the crash snapshot (the
 //       hook makes the previous snapshot current again).
 //   batch-ipc-test-helper submit NAME OPS [--threads T | --tasks T] [--log PATH]
@@ -380,6 +383,16 @@ case "worker":
             }
         }
     }
+    let foundCorrupt = option("--found-corrupt")
+    if let p = foundCorrupt {
+        killPhase = phase(named: p)
+        killAt = Int(option("--kill-at") ?? "0") ?? 0
+        SharedSegment.phaseHook = { phase in
+            if phase == killPhase && currentOp.load(ordering: .relaxed) == killAt {
+                hookSegment?._foundCorrupt("the test says so")
+            }
+        }
+    }
     if let seconds = option("--watchdog").flatMap(Int32.init) {
         let watchdog = TestThread {
             var left = UInt32(seconds)
@@ -478,6 +491,11 @@ case "worker":
                 answered(op, answer, last: &lastTotal)
             }
         }
+    }
+    if foundCorrupt != nil {
+        // Stopped using the segment, alive: its worker stays wherever it was, until killed.
+        say("stopped")
+        while true { pause() }
     }
     if option("--thread-dies-noting") != nil || option("--thread-dies-before-noting") != nil {
         // Its worker thread ended holding the lock: stay attached (the lease held) until killed.

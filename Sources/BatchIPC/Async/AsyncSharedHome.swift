@@ -122,7 +122,11 @@ public final class _AsyncSharedHome<Result: BitwiseCopyable & Sendable>: _AsyncB
                 // closing, and this worker is not in a batch yet (a cancellable wait): nothing
                 // new starts.
                 if let failure = parkedBeforeEntering ? segment.failure : segment.waitingStopped {
-                    if segment.waitingStopped == nil { endPark(parkedOn, slot: slot) }
+                    if segment.waitingStopped == nil {
+                        endPark(parkedOn, slot: slot)
+                    } else {
+                        segment.givesUp(failure)  // stays counted where it waited
+                    }
                     unlock()
                     return .failed(failure)
                 }

@@ -2,6 +2,10 @@ import Batch
 import CBatchCore
 import CShmSync
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 // The invariants of a segment's tables, checked where a corrupt value would otherwise make
 // workers wait for ever: when a process attaches, after a holder died mid-step, and whenever a
 // waiter slept a whole liveness period. A state that breaks one is not a state this library can
@@ -11,6 +15,58 @@ import CShmSync
 // change of the engine that makes one of them false must change it here.
 
 extension SharedSegment {
+    /// Whether a worker of this process is announced or inside a batch. Read without the lock,
+    /// atomically: the slots and the entry are this process's own.
+    var hasWorkersOthersMayWaitFor: Bool {
+        let p = Int(myProc.load(ordering: .relaxed))
+        guard p >= 0 && p < procCount else { return false }
+        if processQueue(p) > 0 { return true }
+        for s in 0..<slotHigh where cshm_atomic_load_u32(&slotsP[s].proc) == UInt32(p + 1) {
+            if cshm_atomic_load_u32(&slotsP[s].phase) != WorkerPhase.idle.rawValue { return true }
+        }
+        return false
+    }
+
+    /// This process stopped using the segment (it found it corrupt: ``broken(_:)``), and one of
+    /// its workers gives up where others may wait for it: a wait (``afterWait``, a parked task),
+    /// or the lock while announced or inside a batch. That worker stays counted there, and a
+    /// live process is never repaired, so the others would wait for it for ever. (Not at the
+    /// finding itself: a worker that finds false holder fields leaves its batch first, and then
+    /// nobody waits for this process: the others go on.) Says so in the header (the first finder's pid) and wakes every sleeper of every channel;
+    /// each process that reads it stops too (``throwIfFoundCorrupt()``: after every wait, at
+    /// attach, and on a lock it waited a liveness period for). Without the lock: the lock may be
+    /// what is broken. The waiters' words are bumped before the wake, so that none goes back to
+    /// sleep (a spurious change only makes a waiter look again).
+    func tellOthersFoundCorrupt() {
+        // Once: whoever set it woke everyone, and a sleeper that missed it reads it at the end
+        // of its liveness period.
+        guard cshm_atomic_set_if_zero_u32(&header.pointee.found_corrupt, UInt32(bitPattern: getpid())) == 0 else {
+            return
+        }
+        for ch in 0...coachCount + 1 {
+            let word = cbatch_channel_seq(futex.channels + ch)
+            _ = cbatch_atomic_increment_u32(word)
+            cshm_futex_wake(word, 1)
+        }
+    }
+
+    /// A worker of this process gives up with `failure` where others may wait for it: when this
+    /// process found the segment corrupt, the others are told (``tellOthersFoundCorrupt()``).
+    /// Not after ``close()``: a closing process leaves the segment by its own rules.
+    func givesUp(_ failure: SharedBatchError) {
+        if case .corruptSegment = failure { tellOthersFoundCorrupt() }
+    }
+
+    /// Throws when a process found the segment corrupt (``tellOthersFoundCorrupt()``), or when
+    /// the header's field holds anything but 0: nobody may wait for that process's workers.
+    func throwIfFoundCorrupt() throws(SharedBatchError) {
+        let finder = cshm_atomic_load_u32(&header.pointee.found_corrupt)
+        guard finder != 0 else { return }
+        throw .corruptSegment(
+            name: name, field: "found_corrupt",
+            detail: "process \(Int32(bitPattern: finder)) found it corrupt and stopped using it, its workers inside")
+    }
+
     /// Under the lock, just taken (so nobody holds the critical section): checks the coaches, the
     /// participant slots and the process entries against each other.
     ///
@@ -29,6 +85,7 @@ extension SharedSegment {
         func corrupt(_ field: String, _ detail: String) -> SharedBatchError {
             .corruptSegment(name: name, field: field, detail: detail)
         }
+        try throwIfFoundCorrupt()
         let rawSlotHigh = Int(header.pointee.slot_high)
         let rawProcHigh = Int(header.pointee.proc_high)
         for p in 0..<procCount {

@@ -329,6 +329,12 @@ public final class SharedSegment: @unchecked Sendable {
         set { cshm_set_checkpoint_hook(newValue) }
     }
 
+    /// For tests: this process finds the segment corrupt, as a check does (``failure``, and
+    /// the others are told: the header's `found_corrupt`).
+    @_spi(Testing) public func _foundCorrupt(_ detail: String) {
+        broken(.corruptSegment(name: name, field: "test", detail: detail))
+    }
+
     /// For crash tests, from ``_checkpointHook``: makes the snapshot before the one just taken
     /// current again, so that a thread ending in the hook leaves what a death just before the
     /// checkpoint leaves — the state of the step newer than the snapshot — without a second hook

@@ -27,6 +27,7 @@ extension SharedSegment {
     /// - Throws: ``SharedBatchError/corruptSegment(name:field:detail:)``; the caller still holds
     ///   the lock.
     func repair(ownerDied: Bool, check: Bool = false) throws(SharedBatchError) {
+        try throwIfFoundCorrupt()  // after every wait: another process stopped, its workers with it
         let me = Int(myProc.load(ordering: .relaxed))
         var dead: [Int] = []
         var died: [Int] = []  // of `dead`, those that died (the others are detaching)

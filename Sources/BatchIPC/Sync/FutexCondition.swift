@@ -17,6 +17,7 @@ extension SharedSegment {
     /// leave looks like that). When it throws, the lock is not held.
     func afterWait(slot: Int, check: Bool) throws(SharedBatchError) {
         if let failure = waitingStopped {
+            givesUp(failure)  // queued, or inside a batch, it stays counted there
             unlock()
             throw failure
         }

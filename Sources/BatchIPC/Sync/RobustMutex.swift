@@ -63,9 +63,15 @@ extension SharedSegment {
                 try repairAfterOwnerDied()
                 return
             case EBUSY, ETIMEDOUT:
-                if let failure = waitingStopped { throw failure }  // found corrupt already: no more waiting
+                if let failure = waitingStopped {  // found corrupt already: no more waiting
+                    if hasWorkersOthersMayWaitFor { givesUp(failure) }
+                    throw failure
+                }
                 guard cshm_mutex_kind_ok(mutexP) != 0 else {
                     throw broken(.corruptSegment(name: name, field: "mutex", detail: "its kind is not a robust mutex"))
+                }
+                if rc == ETIMEDOUT {
+                    do throws(SharedBatchError) { try throwIfFoundCorrupt() } catch { throw broken(error) }
                 }
                 if rc == ETIMEDOUT, let verdict = judgeLockOwner() {
                     throw broken(.corruptSegment(name: name, field: "mutex", detail: verdict))

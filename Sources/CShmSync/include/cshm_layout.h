@@ -29,8 +29,9 @@
  * 2: cshm_shadow lost its unused copy of cbatch_core. 3: the header holds the waiting policy's
  * measurements (cbatch_policy). 4: a section channel; the shadow saves the holder fields again
  * (an async task may hold the section while the mutex is free). 5: a process entry counts the
- * announcements that stopped counting under the lock apart (`departed`), and fills two lines. */
-#define CSHM_VERSION 5u
+ * announcements that stopped counting under the lock apart (`departed`), and fills two lines.
+ * 6: the header says who found the segment corrupt (`found_corrupt`). */
+#define CSHM_VERSION 6u
 /* Bytes of error text kept per coach (an error crosses processes as its description). */
 #define CSHM_ERROR_TEXT 480u
 /* Limits checked on create and on open (they also keep every size computation far from overflow). */
@@ -160,7 +161,13 @@ typedef struct cshm_header {
     uint32_t async_workers;
     /* Under the lock: what the waiting policy measured (CBatchCore.h). Untrusted when read. */
     cbatch_policy policy;
-    uint64_t reserved1[5];          /* puts the mutex on its own cache line */
+    /* 0; or the pid of the first process that found the segment corrupt and stopped using it
+     * (its workers stay counted where they were: the others must stop too, not wait for them).
+     * Written once, atomically, without the lock; never cleared. Read by every process after a
+     * wait and at attach: any value but 0 is an error. */
+    uint32_t found_corrupt;
+    uint32_t reserved3;
+    uint64_t reserved1[4];          /* puts the mutex on its own cache line */
     /* The robust process-shared mutex guarding everything marked "under the lock". */
     pthread_mutex_t mutex;
     uint8_t reserved2[24];

@@ -121,6 +121,12 @@ int cshm_futex_waitv(uint32_t *_Nonnull const *_Nonnull words, const uint32_t *_
 static inline uint32_t cshm_atomic_add_u32(uint32_t *_Nonnull p, uint32_t v) {
     return __atomic_add_fetch(p, v, __ATOMIC_SEQ_CST);
 }
+/* Stores `desired` when the word is 0; returns the word's value before (0: stored). */
+static inline uint32_t cshm_atomic_set_if_zero_u32(uint32_t *_Nonnull p, uint32_t desired) {
+    uint32_t expected = 0;
+    __atomic_compare_exchange_n(p, &expected, desired, 0, __ATOMIC_SEQ_CST, __ATOMIC_RELAXED);
+    return expected;
+}
 static inline uint32_t cshm_atomic_load_u32(const uint32_t *_Nonnull p) {
     return __atomic_load_n(p, __ATOMIC_RELAXED);
 }
