@@ -94,6 +94,7 @@ enum InspectCommand {
             fields.append(("creator_pid", .int(Int(s.creatorPID))))
             fields.append(("creator_alive", .bool(alive(s.creatorPID))))
             fields.append(("creator_uid", .int(Int(s.creatorUID))))
+            fields.append(("found_corrupt_by", s.foundCorruptBy == 0 ? .null : .int(Int(s.foundCorruptBy))))
             fields.append(("configuration", .object(configuration)))
             fields.append(("counters", .object(counters)))
             fields.append(("queue", .int(s.queueLength)))
@@ -111,6 +112,9 @@ enum InspectCommand {
         var l: [String] = []
         l.append("segment      \(s.name) (/dev/shm\(s.name)), \(s.size) bytes, layout version \(s.version)")
         l.append("creator      pid \(s.creatorPID) (\(alive(s.creatorPID) ? "alive" : "gone")), uid \(s.creatorUID)")
+        if s.foundCorruptBy != 0 {
+            l.append("corrupt      found by pid \(s.foundCorruptBy): every user stops; unlink it and create it again")
+        }
         l.append(
             "capacities   coaches \(c.coaches), participants \(c.participants), processes \(c.processes), state \(c.stateSize) B, arena \(c.arenaCapacity) B, result \(c.resultCapacity) B, liveness \(c.livenessPeriod)"
         )

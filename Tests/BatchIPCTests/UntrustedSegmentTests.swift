@@ -183,6 +183,7 @@ struct UntrustedSegmentTests {
         let error = next.withLock { $0 }.flatMap { r in if case .failure(let e) = r { e } else { nil } }
         #expect("\(error.map { "\($0)" } ?? "no error")".contains("process \(finder.pid) found it corrupt"))
         #expect(segment.failure != nil)
+        #expect(segment.status().foundCorruptBy == finder.pid)
         // A process that attaches now is refused.
         let late = Child(["worker", name, "1"])
         #expect(late.finish().lines.first?.contains("process \(finder.pid) found it corrupt") == true)

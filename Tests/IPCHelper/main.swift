@@ -379,6 +379,8 @@ case "worker":
         SharedSegment._checkpointHook = { phase in
             if phase == killPhase && currentOp.load(ordering: .relaxed) == killAt {
                 if undoCheckpoint { hookSegment?._undoCheckpoint() }
+                // Said here: under ThreadSanitizer, joining a thread that ended so never returns.
+                say("thread-ended")
                 SharedSegment._exitThisThreadNow()
             }
         }
@@ -499,7 +501,6 @@ case "worker":
     }
     if option("--thread-dies-noting") != nil || option("--thread-dies-before-noting") != nil {
         // Its worker thread ended holding the lock: stay attached (the lease held) until killed.
-        say("thread-ended")
         while true { pause() }
     }
     segment.close()  // detach cleanly: the test checks that only live processes stay attached

@@ -64,7 +64,8 @@ extension SharedSegment {
             name: name, size: size, version: Int(cshm_atomic_load_u32(&h.pointee.version)),
             configuration: configuration,
             creatorPID: Int32(bitPattern: cshm_atomic_load_u32(&h.pointee.creator_pid)),
-            creatorUID: cshm_atomic_load_u32(&h.pointee.creator_uid), counters: counters,
+            creatorUID: cshm_atomic_load_u32(&h.pointee.creator_uid),
+            foundCorruptBy: Int32(bitPattern: cshm_atomic_load_u32(&h.pointee.found_corrupt)), counters: counters,
             queueLength: queueLength, coaches: coaches, participants: participants, processEntries: processes)
     }
 }
@@ -132,6 +133,11 @@ public struct SharedSegmentStatus: Sendable {
     public var configuration: SharedBatchConfiguration
     public var creatorPID: Int32
     public var creatorUID: UInt32
+    /// 0; or the pid of the process that found the segment corrupt and stopped using it, its
+    /// workers where they were (every process stops with
+    /// ``SharedBatchError/corruptSegment(name:field:detail:)`` after its next wait, and attach
+    /// refuses the segment): remove it and create a new one.
+    public var foundCorruptBy: Int32
     public var counters: SharedBatchCounters
     /// Workers announced and not entered, over all participants.
     public var queueLength: Int
