@@ -588,6 +588,11 @@ inline REPAIR(eownerdead) {
         holder = shHolder; holderCoach = shHolderCoach; holderState = shHolderState;
 #endif
         CP;
+#ifdef M_HOLDER_CLEARED_EARLY
+        /* seeded bug (the code before the fix): the holder is forgotten right after the
+           restore, before it is repaired (or asked about) */
+        CP; holder = 0; holderState = 0; holderCoach = 0;
+#endif
         /* a holder that no slot names any more leaves the section */
         if :: holder != 0 && !slotOwned[holder - 1] -> SECTION_HOLDER_GONE() :: else fi;
 #ifndef M_HOLDER_BEFORE_RESTORE_ONLY
@@ -602,11 +607,6 @@ inline REPAIR(eownerdead) {
         /* checkState: the section is the lock, so only a dead process can hold it now; a
            failed check is an error every later op of this process reports */
         CHECK(p_check_passes, holder == 0 || ((deadSet >> (holder - 1)) & 1));
-#ifdef M_HOLDER_CLEARED_EARLY
-        /* seeded bug (the code before the fix): the holder is forgotten right after the
-           restore, before it is repaired */
-        CP; holder = 0; holderState = 0; holderCoach = 0;
-#endif
         rwake = 1
     :: else
     fi;

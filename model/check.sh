@@ -66,7 +66,7 @@ mut-dead-waiter-exit | mutation   | $api -DM_DEAD_WAITER_NO_EXIT -DMAXCRASH=1 -D
 mut-no-poison        | mutation   | $api -DM_NO_POISON -DMAXCRASH=1 -DVICTIMS=1 -DOPS=1 | p_poisoned
 mut-leave-queue-early| mutation   | $api -DM_LEAVE_QUEUE_EARLY -DOPS=1 | p_waits_for_announced
 mut-free-before-ckpt | mutation   | $api -DM_FREE_BEFORE_CHECKPOINT -DMAXCRASH=2 -DOPS=1 | invalid end state
-mut-holder-cleared   | mutation   | $api -DM_HOLDER_CLEARED_EARLY -DM_HOLDER_BEFORE_RESTORE_ONLY -DMAXCRASH=2 -DOPS=1 | p_check_passes
+mut-holder-cleared   | mutation   | $api -DM_HOLDER_CLEARED_EARLY -DMAXCRASH=2 -DOPS=1 | p_poisoned
 mut-restore-only-dead| mutation   | $api -DM_RESTORE_SLOT_ONLY_DEAD -DMAXCRASH=1 -DVICTIMS=1 -DOPS=1 | p_success
 mut-holder-pre-restore| mutation  | $api -DM_HOLDER_BEFORE_RESTORE_ONLY -DMAXCRASH=1 -DVICTIMS=1 -DOPS=1 | p_check_passes
 mut-no-restore       | mutation   | $api -DM_NO_RESTORE -DMAXCRASH=1 -DVICTIMS=1 -DOPS=1 | p_poisoned

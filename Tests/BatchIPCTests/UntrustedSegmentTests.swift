@@ -189,6 +189,28 @@ struct UntrustedSegmentTests {
         #expect(late.finish().lines.first?.contains("process \(finder.pid) found it corrupt") == true)
     }
 
+    /// The same for a task of another process, parked in the finder's batch: the finder's wake
+    /// resumed it, and it ran its step again and parked again (it did not read the header's
+    /// field); and when its process's liveness check then found the field, nothing resumed the
+    /// parked tasks of a process that had stopped.
+    @Test("a process that finds the segment corrupt: a task of another process parked in its batch stops too")
+    func foundCorruptStopsParkedTasks() throws {
+        let (name, segment) = try makeNamedSegment(processConfiguration, tag: "fct")
+        defer { try? SharedSegment.unlink(name: name) }
+        let coordinator = try testCoordinator(segment)
+        coordinator.queueIn()  // hold the batch: both helpers' workers wait in commit
+        let survivor = Child(["worker", name, "2", "--tasks", "1", "--watchdog", "20"])
+        defer { survivor.kill() }
+        waitForPhase(segment, pid: survivor.pid, .waiting)
+        let finder = Child(["worker", name, "1", "--found-corrupt", "waiting"])
+        defer { finder.kill() }
+        #expect(finder.readLine()?.hasPrefix("err 0 segment \(name) is corrupt (test:") == true)
+        let (lines, status) = survivor.finish()
+        #expect(status == 0, "the parked task waited for ever: \(lines)")
+        #expect(lines.count == 3 && lines[0].contains("process \(finder.pid) found it corrupt"), "\(lines)")
+        _ = coordinator.queueOut()
+    }
+
     @Test("arena-used set to 2^64-1 during a batch: append throws, the next batch works")
     func arenaUsedDuringBatch() throws {
         let (name, _, coordinator, file) = try corruptible("arena")

@@ -37,13 +37,14 @@ extension SharedSegment {
                     channels: futex.channels, coaches: coachCount, livenessNS: livenessNS,
                     checkLiveness: { [unowned(unsafe) self] in
                         // A failure here is recorded (``failure``); the parked tasks find it.
-                        guard (try? self.lock()) != nil else { return }
+                        guard (try? self.lock()) != nil else { return self.waitingStopped != nil }
                         do throws(SharedBatchError) {
                             try self.repair(ownerDied: false, check: true)
                             self.unlock()
                         } catch {
                             _ = self.brokenUnlocking(error)
                         }
+                        return self.waitingStopped != nil
                     }),
                 seats: TaskSeats(segment: self))
             existing = made

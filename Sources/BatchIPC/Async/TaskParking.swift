@@ -44,6 +44,9 @@ final class TaskParking: @unchecked Sendable {
         var parked: [Parked] = []
         var nextID: UInt64 = 1
         var stopping = false
+        /// This process stopped using the segment (found corrupt, or closed): no task parks any
+        /// more; each resumes at once, runs its step again, and finds why.
+        var stopped = false
     }
 
     let state = ProcessLock(State())
@@ -56,15 +59,16 @@ final class TaskParking: @unchecked Sendable {
     /// The channel whose wakes are for one taker.
     let sectionChannel: Int
     let livenessNS: Int64
-    /// Takes the segment's mutex, looks for dead participants, repairs, releases it.
-    let checkLiveness: @Sendable () -> Void
+    /// Takes the segment's mutex, looks for dead participants, repairs, releases it. Returns
+    /// whether this process stopped waiting on the segment (``SharedSegment/waitingStopped``).
+    let checkLiveness: @Sendable () -> Bool
     private var thread = pthread_t()
     /// The most words one `futex_waitv` takes (FUTEX_WAITV_MAX).
     static let waitvLimit = 128
 
     init(
         channels: UnsafeMutablePointer<cbatch_channel>, coaches: Int, livenessNS: Int64,
-        checkLiveness: @escaping @Sendable () -> Void
+        checkLiveness: @escaping @Sendable () -> Bool
     ) {
         self.channels = channels
         self.channelCount = _BatchEngine<_SegmentState>.channelCount(coaches: coaches)
@@ -109,7 +113,7 @@ final class TaskParking: @unchecked Sendable {
         }
         func suspend(_ continuation: UnsafeContinuation<Bool, Never>) {
             let parked = state.withLock { s -> Bool in
-                if s.stopping || (cancellable && Task.isCancelled) { return false }
+                if s.stopping || s.stopped || (cancellable && Task.isCancelled) { return false }
                 s.parked.append(
                     Parked(
                         id: id, channel: channel, seq: seq, deadline: deadline, cancellable: cancellable,
@@ -151,10 +155,10 @@ final class TaskParking: @unchecked Sendable {
                 words.append(doorbell)
                 expected.append(cbatch_atomic_load_u32(doorbell))
                 privateFlags.append(1)
-                if s.stopping {
+                if s.stopping || s.stopped {
                     due = s.parked.map(\.continuation)
                     s.parked.removeAll()
-                    return (true, false)
+                    return (s.stopping, false)
                 }
                 var sectionTaken = false
                 var kept: [Parked] = []
@@ -191,7 +195,9 @@ final class TaskParking: @unchecked Sendable {
             if !due.isEmpty { continue }  // look again: the resumed tasks may have parked anew
             if anyParked {
                 if now >= nextCheck {
-                    checkLiveness()
+                    // Stopped (by this check, or since by any thread of this process): nothing
+                    // the parked tasks wait for will come; they resume and find why.
+                    if checkLiveness() { state.withLock { $0.stopped = true } }
                     nextCheck = cbatch_now_ns() &+ livenessNS
                     continue
                 }

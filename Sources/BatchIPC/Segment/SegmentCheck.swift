@@ -15,24 +15,33 @@ import CShmSync
 // change of the engine that makes one of them false must change it here.
 
 extension SharedSegment {
-    /// Whether a worker of this process is announced or inside a batch. Read without the lock,
-    /// atomically: the slots and the entry are this process's own.
+    /// Whether a worker of this process is announced or inside a batch: as its workers recorded
+    /// their phases (``localPhases``, process memory), or as its announcement counter says.
     var hasWorkersOthersMayWaitFor: Bool {
-        let p = Int(myProc.load(ordering: .relaxed))
-        guard p >= 0 && p < procCount else { return false }
-        if processQueue(p) > 0 { return true }
-        for s in 0..<slotHigh where cshm_atomic_load_u32(&slotsP[s].proc) == UInt32(p + 1) {
-            if cshm_atomic_load_u32(&slotsP[s].phase) != WorkerPhase.idle.rawValue { return true }
+        if (0..<slotCount).contains(where: { cshm_atomic_load_u32(localPhases + $0) != WorkerPhase.idle.rawValue }) {
+            return true
         }
-        return false
+        let p = Int(myProc.load(ordering: .relaxed))
+        return p >= 0 && p < procCount && processQueue(p) > 0
     }
 
-    /// This process stopped using the segment (it found it corrupt: ``broken(_:)``), and one of
-    /// its workers gives up where others may wait for it: a wait (``afterWait``, a parked task),
-    /// or the lock while announced or inside a batch. That worker stays counted there, and a
-    /// live process is never repaired, so the others would wait for it for ever. (Not at the
-    /// finding itself: a worker that finds false holder fields leaves its batch first, and then
-    /// nobody waits for this process: the others go on.) Says so in the header (the first finder's pid) and wakes every sleeper of every channel;
+    /// This process found the segment corrupt just now — a check, the lock —: records it
+    /// (``broken(_:)``, it stops using the segment) and, when workers of it are announced or
+    /// inside a batch (the finder among them, when it found it in a wait), tells the others.
+    @discardableResult
+    func foundCorrupt(_ error: SharedBatchError) -> SharedBatchError {
+        broken(error)
+        if hasWorkersOthersMayWaitFor { givesUp(error) }
+        return error
+    }
+
+    /// This process stopped using the segment (it found it corrupt), and workers of it stay
+    /// where others may wait for them: one gives up a wait (``afterWait``, a parked task) or the
+    /// lock, or the finding itself came with workers announced or inside a batch
+    /// (``foundCorrupt(_:)``). Those workers stay counted there, and a live process is never
+    /// repaired, so the others would wait for them for ever. (A worker that finds false holder
+    /// fields leaves its batch first: then nobody waits for this process, and the others go
+    /// on.) Says so in the header (the first finder's pid) and wakes every sleeper of every channel;
     /// each process that reads it stops too (``throwIfFoundCorrupt()``: after every wait, at
     /// attach, and on a lock it waited a liveness period for). Without the lock: the lock may be
     /// what is broken. The waiters' words are bumped before the wake, so that none goes back to

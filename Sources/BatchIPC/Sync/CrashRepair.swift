@@ -27,7 +27,6 @@ extension SharedSegment {
     /// - Throws: ``SharedBatchError/corruptSegment(name:field:detail:)``; the caller still holds
     ///   the lock.
     func repair(ownerDied: Bool, check: Bool = false) throws(SharedBatchError) {
-        try throwIfFoundCorrupt()  // after every wait: another process stopped, its workers with it
         let me = Int(myProc.load(ordering: .relaxed))
         var dead: [Int] = []
         var died: [Int] = []  // of `dead`, those that died (the others are detaching)
@@ -76,6 +75,9 @@ extension SharedSegment {
             if engine.holder != 0 && slot(ofToken: engine.holder, below: high) == nil { engine.sectionHolderGone() }
             Self._repairHook?(_RepairPoint.restored.rawValue)
         }
+        // After every wait: another process stopped, its workers with it. After the restore, so
+        // that a lock released on this error holds a state that matches its snapshot.
+        try throwIfFoundCorrupt()
         if ownerDied || check { try checkState(dead: dead) }
         // Everyone alive and the lock's holder not dead: nothing changed.
         guard ownerDied || !dead.isEmpty else { return }

@@ -68,17 +68,18 @@ extension SharedSegment {
                     throw failure
                 }
                 guard cshm_mutex_kind_ok(mutexP) != 0 else {
-                    throw broken(.corruptSegment(name: name, field: "mutex", detail: "its kind is not a robust mutex"))
+                    throw foundCorrupt(
+                        .corruptSegment(name: name, field: "mutex", detail: "its kind is not a robust mutex"))
                 }
                 if rc == ETIMEDOUT {
                     do throws(SharedBatchError) { try throwIfFoundCorrupt() } catch { throw broken(error) }
                 }
                 if rc == ETIMEDOUT, let verdict = judgeLockOwner() {
-                    throw broken(.corruptSegment(name: name, field: "mutex", detail: verdict))
+                    throw foundCorrupt(.corruptSegment(name: name, field: "mutex", detail: verdict))
                 }
                 rc = cshm_mutex_kind_ok(mutexP) != 0 ? cshm_mutex_timedlock(mutexP, livenessNS) : EINVAL
             default:  // EINVAL (garbage in the mutex), ENOTRECOVERABLE, EAGAIN, EDEADLK
-                throw broken(
+                throw foundCorrupt(
                     .corruptSegment(
                         name: name, field: "mutex",
                         detail: "pthread_mutex_lock failed: \(String(cString: strerror(rc))) (\(rc))"))
@@ -122,12 +123,12 @@ extension SharedSegment {
         } catch {
             _ = cshm_mutex_consistent(mutexP)
             _ = cshm_mutex_unlock_kind(mutexP, mutexKind)
-            throw broken(error)
+            throw foundCorrupt(error)
         }
         let c = cshm_mutex_consistent(mutexP)
         guard c == 0 else {
             _ = cshm_mutex_unlock_kind(mutexP, mutexKind)
-            throw broken(
+            throw foundCorrupt(
                 .corruptSegment(name: name, field: "mutex", detail: "pthread_mutex_consistent failed: \(c)"))
         }
     }
@@ -136,7 +137,7 @@ extension SharedSegment {
     /// error, recorded as this process's ``failure``.
     func brokenUnlocking(_ error: SharedBatchError) -> SharedBatchError {
         unlock()
-        return broken(error)
+        return foundCorrupt(error)
     }
 
     /// Releases the segment mutex, then issues the wakes owed (``wake(_:all:)``): a thread woken
@@ -155,7 +156,7 @@ extension SharedSegment {
     /// process stops using it.
     @usableFromInline @inline(never)
     func unlockFailed(_ rc: Int32) {
-        _ = broken(
+        _ = foundCorrupt(
             .corruptSegment(
                 name: name, field: "mutex",
                 detail: "pthread_mutex_unlock failed: \(String(cString: strerror(rc))) (\(rc))"))
