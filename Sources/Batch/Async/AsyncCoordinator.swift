@@ -32,7 +32,7 @@ public final class AsyncCoordinator<Result: Sendable>: AsyncBatchCoordinator {
     ///     returns or throws is what every worker of the batch gets.
     ///   - waiting: how workers wait for each other; ``BatchWaiting/adaptive`` by default.
     public init(waiting: BatchWaiting = .adaptive, commit: @escaping @Sendable () async throws -> Result) {
-        _engine = _BatchEngine(home: _AsyncHome(coaches: 1) { _ in try await commit() }, waiting: _WaitPolicy(waiting))
+        _engine = _BatchEngine(home: _AsyncHome(commit: commit), waiting: _WaitPolicy(waiting))
     }
 
     /// Always `nil`: a coordinator has one coach.
