@@ -427,7 +427,6 @@ public final class _AsyncHome<Result: Sendable>: _AsyncBatchHome, _LocalOutcomes
     }
 }
 
-
 /// Sound because `state` is touched only with `mutex` held, and `core`, `coaches` and `outcomes`
 /// only by the owner of the logical section with the mutex held (see each field).
 extension _AsyncHome: @unchecked Sendable {}
