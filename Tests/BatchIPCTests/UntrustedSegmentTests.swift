@@ -189,6 +189,27 @@ struct UntrustedSegmentTests {
         #expect(late.finish().lines.first?.contains("process \(finder.pid) found it corrupt") == true)
     }
 
+    /// The finding itself can end a wait: a worker asleep in commit checks the tables after a
+    /// whole liveness period and finds them corrupt. It leaves its wait with the error, counted
+    /// in its batch for good. Only a worker that gave up after its process had stopped told the
+    /// others, so this one — the torture run's case — told nobody.
+    @Test("a worker that finds the segment corrupt in its own wait tells the others")
+    func foundCorruptInAWait() throws {
+        let (name, segment, coordinator, file) = try corruptible("fcw")
+        defer { try? SharedSegment.unlink(name: name) }
+        coordinator.queueIn()  // hold the batch: the helper's worker waits in commit
+        let waiter = Child(["worker", name, "1"])
+        defer { waiter.kill() }
+        waitForPhase(segment, pid: waiter.pid, .waiting, sleeping: true)
+        // A free process entry's state: the next check of the tables finds it. This process
+        // does not wait, so it does not check; the waiter does, at the end of its next sleep.
+        let free = Int(file.header.pointee.procs) - 1
+        file.proc(free).pointee.state = 7
+        #expect(waiter.readLine()?.hasPrefix("err 0 segment \(name) is corrupt (process entry \(free) state:") == true)
+        #expect(waitUntil("the waiter tells the others") { segment.status().foundCorruptBy == waiter.pid })
+        _ = coordinator.queueOut()
+    }
+
     /// The same for a task of another process, parked in the finder's batch: the finder's wake
     /// resumed it, and it ran its step again and parked again (it did not read the header's
     /// field); and when its process's liveness check then found the field, nothing resumed the
