@@ -20,7 +20,9 @@ extension SharedSegment {
     /// The first call marks the segment as having async workers: from then on every worker,
     /// blocking ones too, holds the mutex only for a step and the critical section in the
     /// engine's holder fields. Taking the mutex to mark it waits for a blocking worker that
-    /// entered before and holds the mutex for its whole section — the last one ever to.
+    /// holds it for its section. Workers that entered before keep their way until they exit: one
+    /// that waited in commit takes the mutex back for the rest of its section (its own record
+    /// says so), which crash repair handles like any holder that keeps the lock.
     func tasks() throws(SharedBatchError) -> SegmentTasks {
         try attach()
         let made: Swift.Result<SegmentTasks, SharedBatchError> = asyncTasks.withLock { existing in
