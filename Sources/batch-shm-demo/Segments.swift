@@ -87,7 +87,13 @@ enum Segments {
         do {
             let segment = try SharedSegment.open(name: name)
             defer { segment.close() }
-            let users = SegmentUsers(segment.status())
+            let status = segment.status()
+            if status.foundCorruptBy != 0 {  // every user stops using it: `clean` keeps it, named
+                return SegmentEntry(
+                    name: name, size: size,
+                    state: .corrupt("process \(status.foundCorruptBy) found it corrupt and stopped using it"))
+            }
+            let users = SegmentUsers(status)
             return SegmentEntry(name: name, size: size, state: users.isLive ? .live(users) : .stale)
         } catch .notFound {
             return nil
