@@ -172,7 +172,7 @@ struct UntrustedSegmentTests {
         // error for the finder: the commit is not its to know of); the next waits for the
         // finder's exit — for ever, before.
         #expect(try testOp(coordinator).batchSize == 2)
-        let next = Mutex<Result<TestResult, any Error>?>(nil)
+        let next = Locked<Result<TestResult, any Error>?>(nil)  // a pthread mutex: TSan sees it
         let worker = TestThread {
             let result = Result { try testOp(coordinator) }
             next.withLock { $0 = result }
