@@ -42,21 +42,24 @@ public final class _AsyncHome<Result: Sendable>: _AsyncBatchHome, _LocalOutcomes
     @usableFromInline let commitOfNothing: (@Sendable () async throws -> Result)?
 
     /// A home with `count` coaches whose batches are committed by `commit` (called with the coach).
-    public init(coaches count: Int, commit: @escaping @Sendable (_ coach: Int) async throws -> Result) {
-        memory = _ProcessMemory(coaches: count, what: "an async coordinator")
-        commitFunction = commit
-        commitOfNothing = nil
-        state = .allocate(capacity: 1)
-        state.initialize(to: _AsyncSectionState(coaches: count))
+    public convenience init(coaches count: Int, commit: @escaping @Sendable (_ coach: Int) async throws -> Result) {
+        self.init(coaches: count, commit, ofNothing: nil)
     }
 
     /// A home with one coach whose batches are committed by `commit`.
-    public init(commit: @escaping @Sendable () async throws -> Result) {
-        memory = _ProcessMemory(coaches: 1, what: "an async coordinator")
-        commitFunction = { _ in try await commit() }  // never called
-        commitOfNothing = commit
+    public convenience init(commit: @escaping @Sendable () async throws -> Result) {
+        self.init(coaches: 1, { _ in try await commit() }, ofNothing: commit)  // runCommit calls `commit`
+    }
+
+    init(
+        coaches count: Int, _ commit: @escaping @Sendable (_ coach: Int) async throws -> Result,
+        ofNothing: (@Sendable () async throws -> Result)?
+    ) {
+        memory = _ProcessMemory(coaches: count, what: "an async coordinator")
+        commitFunction = commit
+        commitOfNothing = ofNothing
         state = .allocate(capacity: 1)
-        state.initialize(to: _AsyncSectionState(coaches: 1))
+        state.initialize(to: _AsyncSectionState(coaches: count))
     }
 
     deinit {

@@ -120,7 +120,7 @@ public final class _AsyncSharedHome<Result: BitwiseCopyable & Sendable>: _AsyncB
             if parkedOn >= 0 {
                 // Another process found the segment corrupt and stopped
                 // (``SharedSegment/tellOthersFoundCorrupt()``): so does this one.
-                do throws(SharedBatchError) { try segment.throwIfFoundCorrupt() } catch { segment.broken(error) }
+                _ = segment.stopIfFoundCorrupt()
                 // Found corrupt, or this process detached (the seat may be another's now); or
                 // closing, and this worker is not in a batch yet (a cancellable wait): nothing
                 // new starts.

@@ -66,6 +66,17 @@ extension SharedSegment {
         if case .corruptSegment = failure { tellOthersFoundCorrupt() }
     }
 
+    /// Another process found the segment corrupt (``tellOthersFoundCorrupt()``): this one stops
+    /// too (``broken(_:)``), and the error is returned; `nil` while the field is 0.
+    func stopIfFoundCorrupt() -> SharedBatchError? {
+        do throws(SharedBatchError) {
+            try throwIfFoundCorrupt()
+            return nil
+        } catch {
+            return broken(error)
+        }
+    }
+
     /// Throws when a process found the segment corrupt (``tellOthersFoundCorrupt()``), or when
     /// the header's field holds anything but 0: nobody may wait for that process's workers.
     func throwIfFoundCorrupt() throws(SharedBatchError) {

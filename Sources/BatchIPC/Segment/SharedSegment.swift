@@ -329,8 +329,9 @@ public final class SharedSegment: @unchecked Sendable {
         set { cshm_set_checkpoint_hook(newValue) }
     }
 
-    /// For tests: this process finds the segment corrupt, as a check does (``failure``, and
-    /// the others are told: the header's `found_corrupt`).
+    /// For tests: this process records the segment as corrupt (``failure``) without telling the
+    /// others yet — they are told (the header's `found_corrupt`) when a worker of it then gives up
+    /// a wait or the lock (``givesUp(_:)``).
     @_spi(Testing) public func _foundCorrupt(_ detail: String) {
         broken(.corruptSegment(name: name, field: "test", detail: detail))
     }

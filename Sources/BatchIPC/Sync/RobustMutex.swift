@@ -72,10 +72,10 @@ extension SharedSegment {
                         .corruptSegment(name: name, field: "mutex", detail: "its kind is not a robust mutex"))
                 }
                 if rc == ETIMEDOUT {
-                    do throws(SharedBatchError) { try throwIfFoundCorrupt() } catch { throw broken(error) }
-                }
-                if rc == ETIMEDOUT, let verdict = judgeLockOwner() {
-                    throw foundCorrupt(.corruptSegment(name: name, field: "mutex", detail: verdict))
+                    if let failure = stopIfFoundCorrupt() { throw failure }
+                    if let verdict = judgeLockOwner() {
+                        throw foundCorrupt(.corruptSegment(name: name, field: "mutex", detail: verdict))
+                    }
                 }
                 rc = cshm_mutex_kind_ok(mutexP) != 0 ? cshm_mutex_timedlock(mutexP, livenessNS) : EINVAL
             default:  // EINVAL (garbage in the mutex), ENOTRECOVERABLE, EAGAIN, EDEADLK
