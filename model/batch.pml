@@ -294,9 +294,26 @@ bit p_clean_end = 1;           /* once every worker ended and the next user repa
    lease later (at `died`). */
 inline DIE() {
     crashes++; dead[me] = 1; asleep[me] = 0;
-    poisonMark[c] = poisonMark[c] | (api[me] == ENTERED);
-    unknownMark[c] = unknownMark[c] | (api[me] == COMMITTING);
-    deadItems[c] = deadItems[c] | ((api[me] == WAITING) << me);
+    if
+    :: unrec ->
+        /* its phases since it entered are unrecorded (noteKeepingLock): the restore undoes its
+           batch. Spec: that is right when nobody else is in the batch (DESIGN.md, "a batch
+           nobody else saw"); with others in it (only a seeded bug does that), its death is
+           what its phase says, as for a recorded one */
+        rc = 0;
+        for (x : 0 .. NW - 1) { if :: x != me && memberOf[x] == c + 1 -> rc++ :: else fi }
+        if
+        :: rc == 0 -> GHOST_BATCH_END(c)
+        :: else ->
+            poisonMark[c] = poisonMark[c] | (lph == ENTERED);
+            unknownMark[c] = unknownMark[c] | (lph == COMMITTING)
+        fi;
+        memberOf[me] = 0
+    :: else ->
+        poisonMark[c] = poisonMark[c] | (api[me] == ENTERED);
+        unknownMark[c] = unknownMark[c] | (api[me] == COMMITTING);
+        deadItems[c] = deadItems[c] | ((api[me] == WAITING) << me)
+    fi;
     goto died
 }
 
@@ -430,9 +447,40 @@ inline CHECKPOINT_NONE() {
 /* SharedSegment.note(phase, coach:, slot:) under the lock → cshm_note_locked: checkpoint with
    the new phase, then the slot's phase, then its coach (cc: coach + 1, 0 for -1) */
 inline NOTE_LOCKED(ph, cc) {
+    unrec = 0; lph = ph;
     CHECKPOINT(ph, cc); CP;
     phase[me] = ph; CP;
     scoach[me] = cc
+}
+
+/* _SharedHome.noteKeepingLock(ph, coach:, token:, beginsBatch:) → SharedSegment.noteKeepingLock:
+   a worker that keeps the mutex until its next phase change. Entering an empty coach (`begins`)
+   starts an unrecorded stretch: the phase goes to process memory only (`unrec`, `lph`:
+   localSections.unrecorded, localPhases), the slot and the snapshot stay as before it entered;
+   so do its later phases kept this way. Otherwise it is NOTE_LOCKED. */
+inline NOTE_KEEPING_LOCK(ph, cc, begins) {
+    if
+#ifdef M_UNRECORDED_JOINED
+    /* seeded bug: a worker that joins a batch others are in leaves it unrecorded too */
+    :: ph == ENTERED ->
+#else
+    :: (ph == ENTERED && begins) ->
+#endif
+        unrec = 1; lph = ph; memberOf[me] = cc   /* ghost: inside */
+    :: (ph != ENTERED && unrec) -> lph = ph
+    :: else -> NOTE_LOCKED(ph, cc)
+    fi
+}
+
+/* _SharedHome.stateChanged() → SharedSegment.stateChanged(slot:): the snapshot again after a
+   change in place (a trigger) — with the holder's own phase if it left it unrecorded */
+inline STATE_CHANGED() {
+    if
+#ifndef M_STATECHANGED_NO_RECORD
+    :: unrec -> NOTE_LOCKED(lph, c + 1)
+#endif
+    :: else -> CHECKPOINT_NONE()
+    fi
 }
 
 /* ---------------------------------------------------------------- engine steps */
@@ -794,10 +842,10 @@ inline ENTERED_REGION() {
     CP;
     c = choice; idx = cnt[c]; cnt[c]++; CP;
     TAKE_SECTION(); CP;
-    CHECKPOINT(ENTERED, c + 1);
     CHECK(p_engine_pre, idx > 0 || (items[c] == 0 && !outTag[c]));   /* index 0: a new batch */
+    /* noteKeepingLock(.entered, beginsBatch: index == 0): the section is the lock */
+    NOTE_KEEPING_LOCK(ENTERED, c + 1, idx == 0);
     idx = 0;
-    CP; phase[me] = ENTERED; CP; scoach[me] = c + 1;
     /* inside: add to the shared state */
     CP;
     items[c] = items[c] | (1 << me);
@@ -805,8 +853,8 @@ inline ENTERED_REGION() {
     if
     :: step = S_DOCOMMIT
 #ifdef WITH_TRIGGER
-    :: trig[c] = 1; gTrig[c] = 1; CP; step = S_DOCOMMIT      /* trigger() → triggerStep */
-    :: trig[c] = 1; gTrig[c] = 1; CP; step = S_DOEXIT
+    :: trig[c] = 1; gTrig[c] = 1; CP; STATE_CHANGED(); CP; step = S_DOCOMMIT   /* trigger() → triggerStep */
+    :: trig[c] = 1; gTrig[c] = 1; CP; STATE_CHANGED(); CP; step = S_DOEXIT
 #endif
 #ifdef WITH_CANCEL
     :: step = S_DOCANCEL; kind = O_CANCELED
@@ -898,8 +946,8 @@ inline LOCKED_STRETCH() {
         :: step == S_COMMIT ->
             if
             :: INPLACE ->
-                /* .commit(inPlace: true): note, keep the section and the mutex */
-                NOTE_LOCKED(COMMITTING, c + 1); CP;
+                /* .commit(inPlace: true): note (noteKeepingLock), keep the section and the mutex */
+                NOTE_KEEPING_LOCK(COMMITTING, c + 1, 0); CP;
                 step = S_COMMITHELD
             :: true ->
                 RELEASE_SECTION(); CP;
@@ -915,13 +963,18 @@ inline LOCKED_STRETCH() {
         CHECK(p_engine_pre, holderState == 1);
         CLOSE(c, kind); CP;
         holderState = 2; CP;
-        kind = 0; step = S_DONE
+        step = S_DONE
     :: else
     fi;
     /* commit() or cancel() returns the outcome: note(.done), result(coach:) */
     if
     :: step == S_DONE ->
-        NOTE_LOCKED(DONE, c + 1);
+        /* takeOutcome: after a commit in place, noteKeepingLock; after cancel, note */
+        if
+        :: kind == 0 -> NOTE_KEEPING_LOCK(DONE, c + 1, 0)
+        :: else -> NOTE_LOCKED(DONE, c + 1)
+        fi;
+        kind = 0;
         READ_OUTCOME(); CP;
         /* back in the closure: it may still throw (no poison: it has its outcome) */
         step = S_DOEXIT
@@ -954,8 +1007,8 @@ inline LOCKED_STRETCH() {
 active [NW] proctype Worker() {
     byte me = _pid;
     bit canDie = (_pid < VICTIMS);
-    byte ops, c, idx, choice, step, back, kind, res, o1, oa, deadSet, hp, p, x, i, rc, rph;
-    bit queued, blocking, anyFree, refusedNow, ownerDied, wasWaiting, rmode, rwake, rhold, timed, waitedSec;
+    byte ops, c, idx, choice, step, back, kind, res, o1, oa, deadSet, hp, p, x, i, rc, rph, lph;
+    bit queued, blocking, anyFree, refusedNow, ownerDied, wasWaiting, rmode, rwake, rhold, timed, waitedSec, unrec;
 
     slotOwned[me] = 1; procState[me] = 1;   /* attached (reserveSlot + attach), once */
     /* One loop; each option is one step of the worker, guarded by where it is (`step`). */
@@ -1054,9 +1107,9 @@ end_refused:
 died:
     atomic {
         ops = 0; c = 0; idx = 0; choice = 0; step = 0; back = 0; kind = 0; res = 0; o1 = 0; oa = 0;
-        deadSet = 0; hp = 0; p = 0; x = 0; i = 0; rc = 0; rph = 0;
+        deadSet = 0; hp = 0; p = 0; x = 0; i = 0; rc = 0; rph = 0; lph = 0;
         queued = 0; blocking = 0; anyFree = 0; refusedNow = 0; ownerDied = 0;
-        wasWaiting = 0; rmode = 0; rwake = 0; rhold = 0; timed = 0; waitedSec = 0
+        wasWaiting = 0; rmode = 0; rwake = 0; rhold = 0; timed = 0; waitedSec = 0; unrec = 0
     }
     /* the kernel marks the lease of the dead process (its lease thread's robust list) */
     atomic { leaseGone[me] = 1; finished++ }
@@ -1070,8 +1123,8 @@ end_worker:
 active proctype Final() {
     byte me = NW;
     bit canDie = 0;
-    byte c, deadSet, hp, p, x, i, rc, rph, o1, oa;
-    bit ownerDied, rmode, rwake, rhold;
+    byte c, deadSet, hp, p, x, i, rc, rph, o1, oa, lph;
+    bit ownerDied, rmode, rwake, rhold, unrec;
 
 end_final:
     finished == NW;     /* (a valid end state: a worker may wait forever for a balancer) */

@@ -67,8 +67,10 @@ mut-no-poison        | mutation   | $api -DM_NO_POISON -DMAXCRASH=1 -DVICTIMS=1 
 mut-leave-queue-early| mutation   | $api -DM_LEAVE_QUEUE_EARLY -DOPS=1 | p_waits_for_announced
 mut-free-before-ckpt | mutation   | $api -DM_FREE_BEFORE_CHECKPOINT -DMAXCRASH=2 -DOPS=1 | invalid end state
 mut-holder-cleared   | mutation   | $api -DM_HOLDER_CLEARED_EARLY -DMAXCRASH=2 -DOPS=1 | p_poisoned
-mut-restore-only-dead| mutation   | $api -DM_RESTORE_SLOT_ONLY_DEAD -DMAXCRASH=1 -DVICTIMS=1 -DOPS=1 | p_success
+mut-restore-only-dead| mutation   | $api -DM_RESTORE_SLOT_ONLY_DEAD -DMAXCRASH=1 -DVICTIMS=1 -DOPS=1 | invalid end state
 mut-holder-pre-restore| mutation  | $api -DM_HOLDER_BEFORE_RESTORE_ONLY -DMAXCRASH=1 -DVICTIMS=1 -DOPS=1 | p_check_passes
+mut-unrec-joined     | mutation   | $api -DM_UNRECORDED_JOINED -DMAXCRASH=1 -DVICTIMS=1 -DOPS=1 | p_poisoned
+mut-statechanged     | mutation   | -DM_STATECHANGED_NO_RECORD -DWITH_TRIGGER -DMAXCRASH=1 -DVICTIMS=1 -DOPS=1 | p_clean_end
 mut-no-restore       | mutation   | $api -DM_NO_RESTORE -DMAXCRASH=1 -DVICTIMS=1 -DOPS=1 | p_poisoned
 mut-no-unknown       | mutation   | $api -DM_NO_UNKNOWN -DMAXCRASH=1 -DVICTIMS=1 -DOPS=1 | invalid end state
 mut-refused-queued   | mutation   | $api -DM_REFUSED_STAYS_QUEUED -DNC=2 -DBALANCER -DMAXREFUSE=1 -DOPS=1 | p_queue_count

@@ -67,10 +67,10 @@ public final class _SharedHome<Result: BitwiseCopyable & Sendable>: _FutexHome, 
         try segment.afterWait(slot: segment.mySlot(), check: sleptWholeLimit)
     }
 
-    @inlinable public func queueIn() -> Int { segment.queueIn() }
+    @inlinable @inline(__always) public func queueIn() -> Int { segment.queueIn() }
     @inlinable public func queueOut() -> Int { segment.queueOut() }
-    @inlinable public var queueLength: Int { segment.queueLength }
-    @inlinable public func leaveQueue(needLength: Bool) -> Int {
+    @inlinable @inline(__always) public var queueLength: Int { segment.queueLength }
+    @inlinable @inline(__always) public func leaveQueue(needLength: Bool) -> Int {
         segment.leaveQueue(threadCounts: true, needLength: needLength)
     }
     @inlinable @inline(__always) public func note(_ phase: WorkerPhase, coach: Int) {
@@ -81,8 +81,16 @@ public final class _SharedHome<Result: BitwiseCopyable & Sendable>: _FutexHome, 
     @inlinable @inline(__always) public func note(_ phase: WorkerPhase, coach: Int, token: UInt64) {
         segment.note(phase, coach: coach, slot: SharedSegment.slotIndex(ofToken: token))
     }
-    /// The state changed without a phase change: a new crash snapshot (no slot's phase in it).
-    @inlinable public func stateChanged() { segment.saveSnapshot() }
+    /// A worker that keeps the lock until its next phase change: see
+    /// ``SharedSegment/noteKeepingLock(_:coach:slot:beginsBatch:)``.
+    @inlinable @inline(__always)
+    public func noteKeepingLock(_ phase: WorkerPhase, coach: Int, token: UInt64, beginsBatch: Bool) {
+        segment.noteKeepingLock(
+            phase, coach: coach, slot: SharedSegment.slotIndex(ofToken: token), beginsBatch: beginsBatch)
+    }
+    /// The state changed without a phase change: a new crash snapshot — with the holder's phase
+    /// if it has not recorded it yet.
+    @inlinable public func stateChanged() { segment.stateChanged(slot: segment.mySlot()) }
     public func ownRecord(of me: UInt64) -> _OwnRecord? { segment.ownRecord(token: me) }
     @inlinable public func ownKeepsLock(of me: UInt64) -> Bool? { segment.ownKeepsLock(token: me) }
     public func holderFieldsFalse(field: String, detail: String) -> SharedBatchError {
@@ -92,7 +100,7 @@ public final class _SharedHome<Result: BitwiseCopyable & Sendable>: _FutexHome, 
     /// The first worker of a batch entered: the previous batch's records are gone.
     @inlinable public func beginBatch(coach: Int) { cbatch_atomic_store_u64(segment.arenaUsedP(coach), 0) }
 
-    @inlinable public func runCommit(coach: Int) -> Outcome {
+    @inlinable @inline(__always) public func runCommit(coach: Int) -> Outcome {
         if let hook = cshm_get_phase_hook() { hook(WorkerPhase.committing.rawValue) }
         let contents = SharedBatchContents(segment: segment, coach: coach)
         do {

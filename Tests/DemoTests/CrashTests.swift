@@ -69,11 +69,13 @@ struct CrashTests {
         #expect(j.int("crashes_by_phase", "entered") == 1)
         #expect((j.int("crashes_recovered") ?? 0) >= 1)
         expectOps(j)
-        // The batch is poisoned: its other workers (0 to N-1 of them) get workerCrashed, and it
-        // is closed without commit: one cancel in the segment's counters.
+        // The batch is poisoned: its other workers (1 to N-1 of them) get workerCrashed, and it
+        // is closed without commit: one cancel in the segment's counters. A batch the victim was
+        // alone in (it entered an empty coach and died holding the mutex) is undone instead:
+        // nobody else saw it, nothing is cancelled.
         let crashed = j.int("errors", "worker_crashed") ?? -1
         #expect(crashed >= 0 && crashed <= Self.workers - 1, "\(j.text)")
-        #expect(j.int("segment", "cancels") == 1, "\(j.text)")
+        #expect(j.int("segment", "cancels") == (crashed > 0 ? 1 : 0), "\(j.text)")
         for kind in ["canceled", "worker_failed", "outcome_unknown", "busy", "remote"] {
             #expect(j.int("errors", kind) == 0, "\(kind): \(j.text)")
         }

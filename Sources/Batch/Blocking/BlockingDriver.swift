@@ -34,8 +34,12 @@ extension _BatchEngine where Home: _BlockingHome {
                 case .entered(let c, let index):
                     let keepsLock = home.sectionIsTheLock
                     takeSection(me, coach: c, state: .inside, keepsLock: keepsLock)
-                    home.note(.entered, coach: c, token: me)
-                    if !keepsLock { home.unlock() }
+                    if keepsLock {
+                        home.noteKeepingLock(.entered, coach: c, token: me, beginsBatch: index == 0)
+                    } else {
+                        home.note(.entered, coach: c, token: me)
+                        home.unlock()
+                    }
                     return (c, index)
                 case .busy:
                     if waitedForSection { passOnSection() }
@@ -110,15 +114,19 @@ extension _BatchEngine where Home: _BlockingHome {
             case .commit(let measure, inPlace: true):
                 // Cheaper than handing the section over: commit holding it — and the lock, where
                 // the section is the lock; elsewhere the lock is only ever held for a step.
-                home.note(.committing, coach: c, token: me)
-                if !keepsLock { home.unlock() }
+                if keepsLock {
+                    home.noteKeepingLock(.committing, coach: c, token: me, beginsBatch: false)
+                } else {
+                    home.note(.committing, coach: c, token: me)
+                    home.unlock()
+                }
                 let start = measure ? cbatch_now_ns() : 0
                 let outcome = home.runCommit(coach: c)
                 let took = measure ? cbatch_now_ns() &- start : -1
                 if !keepsLock { try home.lock() }
                 publish(consume outcome, coach: c, took: took)
                 // It kept the section throughout: the outcome is its to take (the `.ready` step).
-                return takeOutcome(me, coach: c)
+                return takeOutcome(me, coach: c, keepingLock: keepsLock)
             case .commit(let measure, inPlace: false):
                 releaseSection()
                 home.note(.committing, coach: c, token: me)

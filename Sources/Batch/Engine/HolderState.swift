@@ -259,11 +259,18 @@ extension _BatchEngine where Home: _WorkerHome {
     }
 
     /// Under the lock, by the holder of `coach`'s section, once its outcome is published: the
-    /// holder has its outcome and may only exit.
-    @inlinable
-    public func takeOutcome(_ me: UInt64, coach c: Int) -> Swift.Result<Home.Result, any Error> {
+    /// holder has its outcome and may only exit. `keepingLock`: it keeps the lock until its exit
+    /// (``_WorkerHome/noteKeepingLock(_:coach:token:beginsBatch:)``).
+    @inlinable @inline(__always)
+    public func takeOutcome(_ me: UInt64, coach c: Int, keepingLock: Bool = false)
+        -> Swift.Result<Home.Result, any Error>
+    {
         holderState = .decided
-        home.note(.done, coach: c, token: me)
+        if keepingLock {
+            home.noteKeepingLock(.done, coach: c, token: me, beginsBatch: false)
+        } else {
+            home.note(.done, coach: c, token: me)
+        }
         return Swift.Result { try home.result(coach: c) }
     }
 

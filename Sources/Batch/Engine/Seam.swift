@@ -106,6 +106,16 @@ public protocol _WorkerHome: _BatchState {
     /// ``note(_:coach:)`` by the worker whose ``threadToken()`` is `token` (the caller's, already
     /// at hand): a home that finds its per-thread record from the token saves a lookup.
     func note(_ phase: WorkerPhase, coach: Int, token: UInt64)
+    /// ``note(_:coach:token:)`` by a worker that keeps the lock until its next phase change, so
+    /// that no other participant sees the state in between (a blocking worker whose section is
+    /// the lock: entered, committing in place, done). `beginsBatch`: it has just entered an
+    /// empty coach. The engine's rule (DESIGN.md, "a batch nobody else saw"): a worker that began
+    /// its batch alone and has kept the lock since can have its batch undone by its death — no
+    /// other worker is in it, and none has seen it —, so a home may leave these phase changes
+    /// unrecorded until the worker notes a phase without this call (a wait, an exit, a commit
+    /// that releases the lock) or changes the state in place (``stateChanged()``). Its death in
+    /// between is then the death of a worker that had not entered yet.
+    func noteKeepingLock(_ phase: WorkerPhase, coach: Int, token: UInt64, beginsBatch: Bool)
     /// Under the lock: the coaches or the section's holder fields changed and no phase change
     /// follows in the same step (a trigger; the holder left its batch on purpose). The
     /// shared-memory home saves the crash snapshot again, so that a later restore does not undo
@@ -133,6 +143,10 @@ public protocol _WorkerHome: _BatchState {
 
 extension _WorkerHome {
     @inlinable public func stateChanged() {}
+    @inlinable @inline(__always)
+    public func noteKeepingLock(_ phase: WorkerPhase, coach: Int, token: UInt64, beginsBatch: Bool) {
+        note(phase, coach: coach, token: token)
+    }
 }
 
 extension _WorkerHome where Failure == Never {

@@ -106,6 +106,9 @@ public struct SharedSegmentStatus: Sendable {
     public struct Participant: Sendable {
         public var slot: Int
         public var pid: Int32
+        /// Its phase as recorded in the segment. A worker that began its batch alone and keeps
+        /// the mutex records its phases when it releases it (DESIGN.md, "a batch nobody else
+        /// saw"): until then it reads `queued`.
         public var phase: SharedParticipantPhase
         /// The coach of phases entered...done, -1 otherwise.
         public var coach: Int

@@ -112,8 +112,10 @@ public final class SharedSegment: @unchecked Sendable {
     /// the section's holder fields (``ownRecord(token:)``): the coach it last entered (its
     /// phases until it is idle are in that coach), and whether it keeps the mutex for that
     /// section. Written by that worker under the lock when it enters (`note`), read by that
-    /// worker only.
-    @usableFromInline let localSections: UnsafeMutablePointer<(coach: Int32, keepsLock: Bool)>
+    /// worker only. `unrecorded`: the worker began its batch alone and has kept the mutex since,
+    /// and its phases since entering are in ``localPhases`` only, not yet in the segment
+    /// (`noteKeepingLock`); set and cleared by that worker under the mutex.
+    @usableFromInline let localSections: UnsafeMutablePointer<(coach: Int32, keepsLock: Bool, unrecorded: Bool)>
     /// Where this process's announcements go while it is not attached (before a coordinator, or
     /// after `close()`): process memory, so that a late `queueIn` never counts on an entry that
     /// another process may own by then. Atomic adds only.
@@ -197,7 +199,7 @@ public final class SharedSegment: @unchecked Sendable {
         localPhases = .allocate(capacity: Int(h.slots))
         localPhases.initialize(repeating: WorkerPhase.idle.rawValue, count: Int(h.slots))
         localSections = .allocate(capacity: Int(h.slots))
-        localSections.initialize(repeating: (-1, false), count: Int(h.slots))
+        localSections.initialize(repeating: (-1, false, false), count: Int(h.slots))
         localErrors = .allocate(capacity: Int(h.coaches))
         localErrors.initialize(repeating: nil, count: Int(h.coaches))
         _state = _SegmentState(segment: self)

@@ -56,8 +56,10 @@ extension SharedSegment {
             // the coach of its later phases is the same until it is idle).
             if phase == .entered {
                 localSections[s] = (
-                    Int32(truncatingIfNeeded: c), coreP.pointee.holder_state & CBATCH_HOLDER_KEEPS_LOCK != 0
+                    Int32(truncatingIfNeeded: c), coreP.pointee.holder_state & CBATCH_HOLDER_KEEPS_LOCK != 0, false
                 )
+            } else {
+                localSections[s].unrecorded = false
             }
             // One C call: the checkpoint (with the new phase), then the slot's phase and coach.
             cshm_note_locked(
@@ -73,5 +75,39 @@ extension SharedSegment {
             cshm_atomic_store_i32(&slot.pointee.coach, -1)
         }
         if phase != .committing, let hook = cshm_get_phase_hook() { hook(phase.rawValue) }
+    }
+
+    /// ``note(_:coach:slot:)`` by a worker that keeps the mutex until its next phase change
+    /// (`_WorkerHome.noteKeepingLock`). A worker that has just entered an empty coach
+    /// (`beginsBatch`) and its later phases until it releases the mutex are recorded in process
+    /// memory only: no other participant can see that batch, and the crash snapshot stays the
+    /// one taken before the worker entered — the state in which its slot says queued, which
+    /// the segment's slot still says. Its death in between undoes the batch. The first phase
+    /// noted otherwise (a wait, an exit, a commit that releases the mutex), or a change of the
+    /// state in place (``stateChanged(slot:)``), records the worker's phase and the snapshot.
+    @inlinable @inline(__always)
+    func noteKeepingLock(_ phase: WorkerPhase, coach c: Int, slot s: Int, beginsBatch: Bool) {
+        guard UInt(bitPattern: s) < UInt(slotCount) else { return }  // never: `s` is this thread's slot
+        guard phase == .entered ? beginsBatch : localSections[s].unrecorded else {
+            note(phase, coach: c, slot: s)
+            return
+        }
+        cshm_atomic_store_u32(localPhases + s, phase.rawValue)
+        if phase == .entered { localSections[s] = (Int32(truncatingIfNeeded: c), true, true) }
+        if phase != .committing, let hook = cshm_get_phase_hook() { hook(phase.rawValue) }
+    }
+
+    /// Under the mutex, by the holder of the section (slot `s`: the caller's), after a change
+    /// of the state that is no phase change (a trigger, `leave()`): saves the crash snapshot —
+    /// with the holder's own phase when it has not recorded it yet (``noteKeepingLock``): from
+    /// now on a restore keeps the holder in its batch, so its slot must say so.
+    @usableFromInline
+    func stateChanged(slot s: Int) {
+        if UInt(bitPattern: s) < UInt(slotCount) && localSections[s].unrecorded {
+            let phase = WorkerPhase(rawValue: cshm_atomic_load_u32(localPhases + s)) ?? .idle
+            note(phase, coach: Int(localSections[s].coach), slot: s)
+        } else {
+            saveSnapshot()
+        }
     }
 }

@@ -23,7 +23,7 @@ extension SharedSegment {
     /// up waiting to enter. No read-modify-write: only the lock's holder writes `departed`.
     /// Negative as ``queueOut()`` (or its task form, without `threadCounts`) is; otherwise the
     /// queue's length after, or 0 when not `needLength` (the sum over processes is skipped).
-    @inlinable
+    @inlinable @inline(__always)
     func leaveQueue(threadCounts: Bool, needLength: Bool) -> Int {
         let p = Int(myProc.load(ordering: .relaxed))
         let mine: Int64
@@ -42,7 +42,7 @@ extension SharedSegment {
     }
 
     /// Lock free: announce a worker of this process (the calling thread counts it too).
-    @inlinable
+    @inlinable @inline(__always)
     func queueIn() -> Int {
         _ = mySlot()  // the thread's cache entry, where it counts its own announcements
         _ = myLength(afterAdding: 1)

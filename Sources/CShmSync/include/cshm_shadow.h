@@ -6,7 +6,10 @@
  * while the mutex is free). Every engine path that changes them under the lock records a phase
  * (cshm_note_locked, which saves a snapshot) after its last change and before unlocking, or saves
  * a snapshot alone where no phase changes (a trigger, leave: the homes' stateChanged); paths that
- * change nothing need none; crash repair saves one at its end. When a holder of the mutex
+ * change nothing need none; crash repair saves one at its end. (A worker that entered an empty
+ * coach and keeps the mutex records its phases in process memory only until it releases the
+ * mutex or changes the state in place: nobody else can see that batch, and its death undoes it —
+ * DESIGN.md, "a batch nobody else saw".) When a holder of the mutex
  * dies mid-step (EOWNERDEAD), the repairer restores the shadow, so that the state again matches
  * every participant's recorded phase.
  */
