@@ -196,7 +196,7 @@ struct CrashTests {
         let (out, exit) = repairer.finish()
         #expect(exit == -SIGKILL, "the repairer should have died at \(point): \(out)")
         _ = coordinator.queueOut()
-        kill(first.pid, SIGCONT)
+        first.kill(SIGCONT)
         let (lines, status) = first.finish()
         #expect(status == 0)
         #expect(lines.first == "err 0 \(BatchError.workerCrashed(pid: victim.pid))")
@@ -248,9 +248,15 @@ struct CrashTests {
     ) -> Child {
         coordinator.queueIn()
         let first = Child(["worker", name, "1"])
-        waitForPhase(segment, pid: first.pid, .waiting)
-        kill(first.pid, SIGSTOP)
-        return first
+        // Stopped asleep in commit: not between its note of `waiting` and the release of the
+        // mutex, where it would keep the mutex while stopped (and nobody could lock).
+        while true {
+            waitForPhase(segment, pid: first.pid, .waiting)
+            first.kill(SIGSTOP)
+            #expect(waitUntil("pid \(first.pid) is stopped") { allThreadsStopped(first.pid) })
+            if !segment._mutexIsHeld { return first }
+            first.kill(SIGCONT)
+        }
     }
 
     /// A holder can die between the crash snapshot of a phase change and the slot's phase
@@ -326,7 +332,7 @@ struct CrashTests {
             _ = coordinator.queueOut()
         }
         #expect(victim.readLine() == "thread-ended")
-        kill(first.pid, SIGCONT)
+        first.kill(SIGCONT)
         let (lines, status) = first.finish()
         let reclaimed = !segment.status().processes.contains(victim.pid)
         victim.kill()  // first: its process would outlive a failed expectation

@@ -111,3 +111,25 @@ func waitForPhase(
         }
     }
 }
+
+/// Whether every thread of process `pid` is stopped (`SIGSTOP`: state `T` in
+/// `/proc/PID/task/TID/stat`, after the command's closing parenthesis).
+func allThreadsStopped(_ pid: pid_t) -> Bool {
+    guard let dir = opendir("/proc/\(pid)/task") else { return false }
+    defer { closedir(dir) }
+    var threads = 0
+    while let entry = readdir(dir) {
+        let tid = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        guard tid.first?.isNumber == true else { continue }
+        let fd = open("/proc/\(pid)/task/\(tid)/stat", O_RDONLY)
+        guard fd >= 0 else { return false }
+        var buffer = [UInt8](repeating: 0, count: 512)
+        let n = read(fd, &buffer, buffer.count)
+        close(fd)
+        guard n > 0, let paren = buffer[..<n].lastIndex(of: UInt8(ascii: ")")), paren + 2 < n,
+            buffer[paren + 2] == UInt8(ascii: "T")
+        else { return false }
+        threads += 1
+    }
+    return threads > 0
+}

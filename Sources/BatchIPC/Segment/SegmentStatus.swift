@@ -108,7 +108,7 @@ public struct SharedSegmentStatus: Sendable {
         public var pid: Int32
         /// Its phase as recorded in the segment. A worker that began its batch alone and keeps
         /// the mutex records its phases when it releases it (DESIGN.md, "a batch nobody else
-        /// saw"): until then it reads `queued`.
+        /// saw"): until then it reads `queued`, and its coach's count includes it.
         public var phase: SharedParticipantPhase
         /// The coach of phases entered...done, -1 otherwise.
         public var coach: Int
