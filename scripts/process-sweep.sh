@@ -6,7 +6,8 @@
 # (shared, flock, shared, flock, …), medians; the ratio is the median of the per-run ratios.
 #   scripts/process-sweep.sh [RUNS] [path/to/batch-shm-demo]
 # Environment: NS ("2 8 32"), COSTS ("0 5 50"), TOTAL (records per run, all workers together;
-# default 20000). The log goes to $TMPDIR (default /tmp); with --commit simulate its disk does not
+# default 20000), SHARED_ARGS (more options for the shared runs only, e.g. "--assume-commit-cost
+# 1000"). The log goes to $TMPDIR (default /tmp); with --commit simulate its disk does not
 # matter (no fdatasync).
 set -euo pipefail
 runs=${1:-3}
@@ -41,7 +42,8 @@ for cost in ${COSTS:-0 5 50}; do
             # Interleaved run by run, so that both see the same machine load. The JSON is parsed
             # after all runs: an interpreter in a pipe beside a run would take a core from it.
             for mode in shared flock; do
-                extra=()
+                # shellcheck disable=SC2206 # SHARED_ARGS is split into options on purpose
+                extra=(${SHARED_ARGS:-})
                 [ "$mode" = flock ] && extra=(--baseline flock)
                 json=$("$demo" spawn "$n" --ops $((total / n)) --commit simulate --commit-cost "$cost" "${extra[@]}" --json)
                 echo "$mode $n $cost $(echo "$json" | tr -d '\n')" >>"$out"

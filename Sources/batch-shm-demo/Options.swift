@@ -70,6 +70,9 @@ enum Limits {
     static let ops = 1...10_000_000
     static let recordSize = LogFormat.minRecordSize...LogFormat.maxRecordSize
     static let commitCostUS = 0...10_000_000
+    /// `--assume-commit-cost`, in nanoseconds: up to 10 s, the longest commit the waiting policy
+    /// considers.
+    static let assumedCommitCostNS = 0...10_000_000_000
     static let timeoutSeconds = 1...86_400
 
     static func milliseconds(_ d: Duration) -> Int {
@@ -164,6 +167,11 @@ let optionTable: [OptionSpec] = [
         fallbackText: "BatchIPC's, 1000",
         help: "how long a waiter may yield the CPU before it sleeps, 0 to sleep at once; at most a quarter of"
             + " the liveness period"),
+    OptionSpec(
+        long: "assume-commit-cost", value: "NSEC", commands: [.spawn, .worker], range: Limits.assumedCommitCostNS,
+        fallbackText: "measured",
+        help: "the waiting policy takes one commit to cost NSEC nanoseconds instead of measuring it"
+            + " (BatchWaiting.assumedCommitCost): a cost of at most 2000 never waits for announced workers"),
     OptionSpec(
         long: "baseline", value: "MODE", commands: [.spawn, .worker],
         help: "flock: no shared batch; each worker appends + fdatasyncs under flock(2) (for comparison)"),

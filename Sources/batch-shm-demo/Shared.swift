@@ -68,7 +68,8 @@ final class SharedSink: RecordSink {
     }
 
     static func open(
-        segment name: String, coaches: Int, recordSize: Int, liveness: Int, yieldBudget: Int?, writer: LogWriter
+        segment name: String, coaches: Int, recordSize: Int, liveness: Int, yieldBudget: Int?,
+        assumedCommitCost: Int?, writer: LogWriter
     ) throws -> any RecordSink {
         let segment = try SharedSegment.open(name: name)
         if let yieldBudget { segment.yieldBudget = .microseconds(yieldBudget) }
@@ -77,7 +78,8 @@ final class SharedSink: RecordSink {
                 "segment \(name) has \(segment.configuration.coaches) coaches, the worker was told \(coaches)")
         }
         // The commit function: the batch's records, back to back, as one frame with one write.
-        let multi = try SharedMulti<Receipt>(segment: segment) { [writer] contents in
+        let waiting = BatchWaiting(assumedCommitCost: assumedCommitCost.map { .nanoseconds($0) })
+        let multi = try SharedMulti<Receipt>(segment: segment, waiting: waiting) { [writer] contents in
             let records = contents.records
             var bytes = [UInt8]()
             bytes.reserveCapacity(records.count * writer.recordSize)

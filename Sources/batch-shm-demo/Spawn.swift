@@ -130,6 +130,7 @@ enum SpawnCommand {
             } else {
                 args += ["--segment", segmentName, "--coaches", "\(o.coaches)", "--liveness", "\(o.liveness)"]
                 if let y = o.yieldBudget { args += ["--yield-budget", "\(y)"] }
+                if let a = o.assumedCommitCost { args += ["--assume-commit-cost", "\(a)"] }
             }
             if let phase = phases[i] {
                 args += ["--crash", phase.rawValue, "--crash-after", "\(o.crashAfter ?? o.ops / 2)"]

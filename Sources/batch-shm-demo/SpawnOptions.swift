@@ -16,6 +16,8 @@ struct SpawnOptions {
     var liveness: Int
     /// `--yield-budget` in µs; nil: the library's default.
     var yieldBudget: Int?
+    /// `--assume-commit-cost` in ns; nil: measured.
+    var assumedCommitCost: Int?
     var baseline: String?
     var timeout: Int
     var name: String?
@@ -48,6 +50,7 @@ struct SpawnOptions {
         seed = try p.optionalInt("seed").map(UInt64.init)
         liveness = try p.int("liveness")
         yieldBudget = try p.optionalInt("yield-budget")
+        assumedCommitCost = try p.optionalInt("assume-commit-cost")
         baseline = try p.choice("baseline", ["flock"], nil)
         timeout = try p.int("timeout")
         name = p.string("name")
@@ -71,11 +74,12 @@ struct SpawnOptions {
         }
         if baseline != nil
             && (p.string("coaches") != nil || p.string("liveness") != nil || p.string("name") != nil
-                || p.string("yield-budget") != nil)
+                || p.string("yield-budget") != nil || p.string("assume-commit-cost") != nil)
         {
             throw UsageError(
                 message:
-                    "--coaches, --liveness, --yield-budget and --name apply to the shared batch, not to --baseline",
+                    "--coaches, --liveness, --yield-budget, --assume-commit-cost and --name apply to the shared batch,"
+                    + " not to --baseline",
                 command: .spawn)
         }
         if let name, !name.hasPrefix("/") || name.dropFirst().contains("/") || name.count < 2 || name.count > 250 {

@@ -185,6 +185,7 @@ enum WorkerCommand {
         let cost = try p.int("commit-cost")
         let liveness = try p.int("liveness")
         let yieldBudget = try p.optionalInt("yield-budget")
+        let assumedCommitCost = try p.optionalInt("assume-commit-cost")
         let mode = CommitMode(rawValue: try p.choice("commit", ["fdatasync", "simulate"], "fdatasync")!)!
         let crash = try p.choice("crash", CrashPhase.allCases.map(\.rawValue), nil).flatMap(CrashPhase.init)
         let crashAfter = try p.optionalInt("crash-after") ?? ops / 2
@@ -199,7 +200,7 @@ enum WorkerCommand {
             ? FlockSink(writer: writer)
             : try SharedSink.open(
                 segment: segment, coaches: coaches, recordSize: recordSize, liveness: liveness,
-                yieldBudget: yieldBudget, writer: writer)
+                yieldBudget: yieldBudget, assumedCommitCost: assumedCommitCost, writer: writer)
 
         try WorkerStart.arrive()
         for seq in 0..<ops {

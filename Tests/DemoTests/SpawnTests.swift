@@ -81,6 +81,19 @@ struct SpawnTests {
         #expect(!Demo.exists("/dev/shm" + name), "spawn removes its segment")
     }
 
+    /// `--assume-commit-cost` reaches the workers' waiting policy: a commit assumed to cost less
+    /// than a lock handover never waits for announced workers, so every worker commits alone
+    /// (it keeps the mutex from its enter to its exit) — although the commit really takes
+    /// 200 µs, which, measured, makes batches of 2–4 here.
+    @Test(.timeLimit(.minutes(1)))
+    func assumedCommitCostReachesTheWorkers() {
+        let args = ["4", "--ops", "50", "--commit", "simulate", "--commit-cost", "200"]
+        let cheap = spawnJSON(args + ["--assume-commit-cost", "1000"])
+        #expect(cheap.int("batches") == 200, "\(cheap.text)")
+        #expect(cheap.double("mean_batch_size") == 1.0)
+        #expect(cheap.int("acknowledged") == 200)
+    }
+
     @Test(.timeLimit(.minutes(1)))
     func dirKeepsTheLog() throws {
         let dir = Demo.tempDirectory()
