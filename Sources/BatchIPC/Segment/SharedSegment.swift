@@ -348,7 +348,7 @@ public final class SharedSegment: @unchecked Sendable {
 
     /// For tests: whether some thread holds the segment's mutex now (the owner bits of its lock
     /// word; a racy read that takes nothing).
-    @_spi(Testing) public var _mutexIsHeld: Bool { cshm_mutex_word(mutexP) & 0x3fff_ffff != 0 }
+    @_spi(Testing) public var _mutexIsHeld: Bool { cshm_mutex_word(mutexP) & UInt32(FUTEX_TID_MASK) != 0 }
 
     /// For crash tests: ends the calling thread at once (the raw exit system call: no unwinding,
     /// no thread-local destructors); the kernel releases the robust mutexes it holds, and the

@@ -31,7 +31,8 @@ int cshm_mutex_timedlock(pthread_mutex_t *_Nonnull m, int64_t timeout_ns);
 
 /* The mutex's lock word (glibc's __data.__lock), read atomically: 0 when free, otherwise the
  * owner's thread id in the low 30 bits (FUTEX_TID_MASK), plus FUTEX_OWNER_DIED when the kernel
- * found the owner dead, plus FUTEX_WAITERS. Read only to judge a lock that stays taken. */
+ * found the owner dead, plus FUTEX_WAITERS. Read only to judge a lock that stays taken (and by
+ * tests: SharedSegment._mutexIsHeld). */
 static inline uint32_t cshm_mutex_word(pthread_mutex_t *_Nonnull m) {
     return __atomic_load_n((uint32_t *)&m->__data.__lock, __ATOMIC_RELAXED);
 }
